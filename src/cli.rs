@@ -1,0 +1,89 @@
+//! The command line: `rekindle [--config PATH] <command>`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// rekindle keeps a small business in love with its customers: it reads outreach rules from a
+/// TOML file, scans a SQLite log of customer interactions for customers who are quiet, unhappy
+/// or due some appreciation, and sends them personal notes.
+#[derive(Debug, Parser)]
+#[command(name = "rekindle", version, about, long_about = None)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "REKINDLE_CONFIG",
+        default_value = "/etc/rekindle/rekindle.toml"
+    )]
+    pub config: PathBuf,
+
+    /// Log format: human-readable lines, or one JSON object per line (for journald and
+    /// log shippers). The level comes from RUST_LOG (default: info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines on stderr.
+    Human,
+    /// One JSON object per line on stderr.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: evaluate each rule on its schedule and deliver queued notes.
+    /// SIGTERM/SIGINT stop it; SIGHUP reloads the configuration (kept if the new one is invalid).
+    Run {
+        /// Evaluate every rule once now, deliver what is due, print a summary and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the configuration, the templates and the interaction log's schema. Prints every
+    /// problem as file:line:col; exits 0 when all is well, 78 otherwise.
+    Check,
+    /// Dry run: which customer would get which note and why, and who was skipped and why.
+    /// Sends nothing and writes nothing.
+    Plan {
+        /// Evaluate as if it were this time: "2027-02-11T09:00:00Z", "2027-02-11 09:00" or
+        /// "2027-02-11" (the last two in defaults.timezone). Default: now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Render one rule's note for one customer to stdout (headers, text and HTML).
+    Preview {
+        /// The rule's name.
+        #[arg(long)]
+        rule: String,
+        /// The customer's id.
+        #[arg(long)]
+        customer: String,
+        /// Render as if it were this time (same forms as `plan --at`).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Show the outbox: notes per state, the oldest waiting note, notes sent lately, the last error.
+    Status,
+    /// Create a demo interaction log, templates and a config using a maildir, then run every
+    /// rule once on it and show where the notes are. Ignores --config.
+    Demo {
+        /// Where to put the demo.
+        #[arg(long, default_value = "rekindle-demo")]
+        dir: PathBuf,
+        /// How many customers the demo log has.
+        #[arg(long, default_value_t = 300)]
+        customers: usize,
+        /// Seed of the generator (the same seed gives the same log).
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+}

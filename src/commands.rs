@@ -1,0 +1,351 @@
+//! The one-shot commands: `check`, `run --once`, `plan`, `preview`, `status`.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use jiff::Timestamp;
+
+use crate::compose::{NoteContext, Templates, recipient};
+use crate::config::{Config, Diagnostic};
+use crate::cycle::{self, RuleReport};
+use crate::deliver::{self, DeliveryReport, Transport};
+use crate::error::Error;
+use crate::log::Log;
+use crate::outbox::{Outbox, StoredNote};
+use crate::rules::{self, Candidate};
+
+/// A configuration that passed every check, with its compiled templates.
+pub(crate) struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Its templates.
+    pub templates: Templates,
+}
+
+/// Loads and checks everything `run` needs: the config, the templates and the log's schema.
+/// Returns every problem found (warnings are printed to stderr either way).
+pub(crate) fn load(path: &Path) -> Result<Loaded, Error> {
+    let (config, mut diagnostics) = Config::load(path);
+    let loaded = config.and_then(|config| {
+        let (templates, template_diagnostics) = Templates::load(&config);
+        diagnostics.extend(template_diagnostics);
+        diagnostics.extend(environment_problems(&config));
+        templates.map(|templates| Loaded { config, templates })
+    });
+    let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
+        diagnostics.into_iter().partition(Diagnostic::is_error);
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    match loaded {
+        Some(loaded) if errors.is_empty() => Ok(loaded),
+        _ => Err(Error::Config(errors)),
+    }
+}
+
+/// Checks against the outside world, doing only what `run` would do: open the log read-only,
+/// check its schema and every segment, read the SMTP password.
+fn environment_problems(config: &Config) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    match Log::open(&config.log_path) {
+        Err(err) => problems.push(Diagnostic::error_in(
+            &config.file,
+            format!("{err}; check [paths] log"),
+        )),
+        Ok(log) => {
+            match log.schema_problems() {
+                Ok(list) => problems.extend(
+                    list.into_iter()
+                        .map(|p| Diagnostic::error_in(&config.log_path, p)),
+                ),
+                Err(err) => problems.push(Diagnostic::error_in(&config.log_path, err.to_string())),
+            }
+            for rule in &config.rules {
+                if let Some(segment) = &rule.segment
+                    && let Some(problem) = log.segment_problem(segment)
+                {
+                    let message = format!("rule \"{}\": {problem}", rule.name);
+                    problems.push(config.error_at(rule.spans.segment.clone(), message));
+                }
+            }
+        }
+    }
+    if let crate::config::Transport::Smtp(smtp) = &config.transport
+        && let Err(why) = smtp.check_password(config.base_dir())
+    {
+        problems.push(Diagnostic::error_in(
+            &config.file,
+            format!("[transport.smtp]: {why}"),
+        ));
+    }
+    problems
+}
+
+/// `rekindle check`.
+pub(crate) fn check(path: &Path) -> Result<(), Error> {
+    let loaded = load(path)?;
+    let config = &loaded.config;
+    println!(
+        "{}: ok: {} rule(s), log {}, state {}, transport {}",
+        config.file.display(),
+        config.rules.len(),
+        config.log_path.display(),
+        config.state_path.display(),
+        match &config.transport {
+            crate::config::Transport::Maildir { dir } => format!("maildir {}", dir.display()),
+            crate::config::Transport::Smtp(s) => format!("smtp {}", s.host),
+        }
+    );
+    for rule in &config.rules {
+        println!(
+            "  rule {:<20} {:<9} schedule \"{}\", priority {}, template {}{}",
+            rule.name,
+            rule.kind.name(),
+            rule.schedule.text,
+            rule.priority,
+            rule.template,
+            if rule.enabled { "" } else { " (disabled)" }
+        );
+    }
+    Ok(())
+}
+
+/// `rekindle run --once`: every rule once at the current time, then delivery of what is due.
+pub(crate) fn run_once(path: &Path) -> Result<(), Error> {
+    let loaded = load(path)?;
+    let (reports, delivery) = evaluate_and_deliver(&loaded, Timestamp::now())?;
+    print_summary(&reports, &delivery);
+    Ok(())
+}
+
+/// Evaluates every rule at `now` and delivers every due note: the path shared by `run --once`
+/// and `demo`.
+pub(crate) fn evaluate_and_deliver(
+    loaded: &Loaded,
+    now: Timestamp,
+) -> Result<(Vec<RuleReport>, DeliveryReport), Error> {
+    let config = &loaded.config;
+    let log = Log::open(&config.log_path)?;
+    let outbox = Outbox::open(&config.state_path)?;
+    park_interrupted(&outbox)?;
+    let rules: Vec<_> = config.rules.iter().collect();
+    let reports = cycle::evaluate(config, &loaded.templates, &log, &outbox, &rules, now, false)?;
+    for r in &reports {
+        tracing::info!(rule = %r.rule, "{}", r.summary());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
+    // The SMTP pool lives on the runtime: build (and drop) it inside it.
+    let _runtime_context = runtime.enter();
+    let transport = Transport::from_config(config).map_err(Error::Runtime)?;
+    let delivery = deliver::deliver_due(
+        &outbox,
+        &transport,
+        config,
+        runtime.handle(),
+        &Timestamp::now,
+        &|| true,
+    )?;
+    Ok((reports, delivery))
+}
+
+/// Parks notes a previous run left in `sending`, logging each for an operator.
+pub(crate) fn park_interrupted(outbox: &Outbox) -> Result<(), Error> {
+    for note in outbox.park_interrupted(Timestamp::now())? {
+        tracing::warn!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note parked as unknown: the previous run stopped while sending it; it is not resent automatically");
+    }
+    Ok(())
+}
+
+fn print_summary(reports: &[RuleReport], delivery: &DeliveryReport) {
+    for r in reports {
+        println!("{:<24} {}", r.rule, r.summary());
+    }
+    println!(
+        "delivery: sent {}, retrying {}, failed {}",
+        delivery.sent, delivery.retried, delivery.failed
+    );
+}
+
+/// Parses `--at`: a timestamp with an offset, or a civil date-time or date in `tz`.
+pub(crate) fn parse_at(text: Option<&str>, config: &Config) -> Result<Timestamp, Error> {
+    let Some(text) = text else {
+        return Ok(Timestamp::now());
+    };
+    if let Ok(ts) = text.parse::<Timestamp>() {
+        return Ok(ts);
+    }
+    let civil = text.parse::<jiff::civil::DateTime>().or_else(|_| {
+        text.parse::<jiff::civil::Date>()
+            .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+    });
+    civil
+        .and_then(|dt| dt.to_zoned_datetime(config.timezone.clone()))
+        .map(|z| z.timestamp())
+        .map_err(|_| {
+            Error::Usage(format!(
+                "cannot read --at {text:?}; write e.g. \"2027-02-11T09:00:00Z\", \"2027-02-11 09:00\" or \"2027-02-11\""
+            ))
+        })
+}
+
+/// `rekindle plan`.
+pub(crate) fn plan(path: &Path, at: Option<&str>) -> Result<(), Error> {
+    let loaded = load(path)?;
+    let config = &loaded.config;
+    let now = parse_at(at, config)?;
+    let log = Log::open(&config.log_path)?;
+    let outbox = Outbox::open_dry_run(&config.state_path)?;
+    let rules: Vec<_> = config.rules.iter().collect();
+    let reports = cycle::evaluate(config, &loaded.templates, &log, &outbox, &rules, now, true)?;
+    println!(
+        "plan at {} ({}): nothing is sent or written",
+        now.to_zoned_datetime(config.timezone.clone())
+            .strftime("%Y-%m-%d %H:%M %Z"),
+        config.timezone_name
+    );
+    for r in &reports {
+        println!("\nrule {}: {}", r.rule, r.summary());
+        for d in &r.decisions {
+            match &d.outcome {
+                Ok((subject, to)) => println!(
+                    "  send  customer {} ({}) <{to}>: {subject:?}",
+                    d.customer_id, d.occasion
+                ),
+                Err(skip) => println!(
+                    "  skip  customer {} ({}): {skip}",
+                    d.customer_id, d.occasion
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `rekindle preview`.
+pub(crate) fn preview(
+    path: &Path,
+    rule_name: &str,
+    customer_id: &str,
+    at: Option<&str>,
+) -> Result<(), Error> {
+    let loaded = load(path)?;
+    let config = &loaded.config;
+    let now = parse_at(at, config)?;
+    let Some(rule) = config.rule(rule_name) else {
+        let names: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "no rule named {rule_name:?}{}; rules: {}",
+            crate::config::diag::suggestion(rule_name, names.iter().copied()),
+            names.join(", ")
+        )));
+    };
+    let log = Log::open(&config.log_path)?;
+    let Some((row, latest)) = log.customer(customer_id)? else {
+        return Err(Error::Usage(format!(
+            "no customer with id {customer_id:?} in {}",
+            config.log_path.display()
+        )));
+    };
+    // Prefer the candidate the rule itself would produce; otherwise preview with the customer's
+    // latest interaction, and say so.
+    let mut found: Option<Candidate> = None;
+    rules::select(&log, rule, now, &config.timezone, |c| {
+        if c.customer.id_text == row.id_text {
+            found = Some(c);
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    let candidate = found.unwrap_or_else(|| {
+        eprintln!("note: customer {customer_id} does not match rule {rule_name:?} now; previewing with their latest interaction");
+        Candidate {
+            customer: row.clone(),
+            occasion: "preview".into(),
+            trigger: latest,
+            days_quiet: None,
+            season_year: None,
+        }
+    });
+    let recipient = recipient(&row, config, now).map_err(|skip| {
+        Error::Runtime(format!("customer {customer_id} would be skipped: {skip}"))
+    })?;
+    let interactions = log.interaction_count(&row.id)?;
+    let ctx = NoteContext::new(config, rule, &candidate, &recipient, interactions);
+    let rendered = loaded.templates.render(&rule.template, &ctx).map_err(|e| {
+        Error::Runtime(format!(
+            "template {}: {}",
+            rule.template,
+            crate::compose::describe(&e)
+        ))
+    })?;
+    let note = StoredNote {
+        id: 0,
+        rule: rule.name.clone(),
+        customer_id: row.id_text.clone(),
+        recipient: recipient.address.to_string(),
+        display_name: recipient.display_name.clone(),
+        subject: rendered.subject,
+        body_text: rendered.text,
+        body_html: rendered.html,
+        message_id: deliver::message_id(
+            &rule.name,
+            &row.id_text,
+            &candidate.occasion,
+            &config.sender,
+        ),
+        attempts: 0,
+    };
+    let message = deliver::build_message(&note, &config.sender, now).map_err(Error::Runtime)?;
+    print!(
+        "{}",
+        String::from_utf8_lossy(&message.headers().to_string().into_bytes())
+    );
+    println!("\n--- text ---\n{}", note.body_text.trim_end());
+    if let Some(html) = &note.body_html {
+        println!("\n--- html ---\n{html}");
+    }
+    Ok(())
+}
+
+/// `rekindle status`.
+pub(crate) fn status(path: &Path) -> Result<(), Error> {
+    let (config, diagnostics) = Config::load(path);
+    let Some(config) = config else {
+        return Err(Error::Config(diagnostics));
+    };
+    let outbox = Outbox::open_dry_run(&config.state_path)?;
+    let now = Timestamp::now();
+    println!("state database: {}", config.state_path.display());
+    let counts = outbox.counts()?;
+    if counts.is_empty() {
+        println!("no notes yet");
+    }
+    for (state, n) in &counts {
+        println!("  {state:<10} {n}");
+    }
+    let tz = config.timezone.clone();
+    let show = |s: i64| {
+        Timestamp::from_second(s)
+            .map(|t| {
+                t.to_zoned_datetime(tz.clone())
+                    .strftime("%Y-%m-%d %H:%M %Z")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    if let Some(oldest) = outbox.oldest_waiting()? {
+        println!("oldest waiting note queued {}", show(oldest));
+    }
+    let hour = outbox.sent_since(now - jiff::SignedDuration::from_hours(1))?;
+    let day = outbox.sent_since(now - jiff::SignedDuration::from_hours(24))?;
+    println!("sent in the last hour: {hour}, last 24 hours: {day}");
+    if let Some((id, at, text)) = outbox.last_error()? {
+        println!("last error: note {id} at {}: {text}", show(at));
+    }
+    Ok(())
+}

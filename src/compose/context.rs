@@ -1,0 +1,350 @@
+//! The recipient (a customer row made safe to write to) and the context templates see.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use crate::config::{Config, Rule, RuleKind};
+use crate::log::{CustomerRow, InteractionRow};
+use crate::policy::Skip;
+use crate::rules::Candidate;
+
+/// A customer we can safely write to.
+#[derive(Debug, Clone)]
+pub(crate) struct Recipient {
+    /// The email address, validated.
+    pub address: lettre::Address,
+    /// The name for the To header, when the log has a usable one.
+    pub display_name: Option<String>,
+    /// The customer's time zone (or the config default).
+    pub timezone: TimeZone,
+    /// What a template sees.
+    pub context: CustomerContext,
+    /// Things worth a warning in the log that did not stop the note (bad time zone, bad JSON).
+    pub warnings: Vec<String>,
+}
+
+/// `customer` in templates.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CustomerContext {
+    id: String,
+    name: String,
+    first_name: String,
+    email: String,
+    timezone: String,
+    since: String,
+    since_year: i16,
+    years: i64,
+    interactions: i64,
+    attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Validates a customer row: a bad address or an unsafe name skips the customer; a missing name
+/// or a bad time zone gets a safe fallback and a warning.
+pub(crate) fn recipient(
+    row: &CustomerRow,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Recipient, Skip> {
+    let email = row.email.as_deref().unwrap_or("").trim();
+    let address: lettre::Address = email
+        .parse()
+        .map_err(|_| Skip::InvalidAddress(email.chars().take(80).collect()))?;
+    let name = row.name.as_deref().unwrap_or("").trim();
+    if name.chars().any(char::is_control) {
+        return Err(Skip::UnsafeName);
+    }
+    let Some(created_at) = row.created_at.and_then(|s| Timestamp::from_second(s).ok()) else {
+        return Err(Skip::BadRow(format!(
+            "created_at {:?} is not an ISO-8601 timestamp",
+            row.created_at_raw.as_deref().unwrap_or("NULL")
+        )));
+    };
+    let mut warnings = Vec::new();
+    let (timezone, timezone_name) = match row.timezone.as_deref().map(str::trim) {
+        None | Some("") => (config.timezone.clone(), config.timezone_name.clone()),
+        Some(tz) => match TimeZone::get(tz) {
+            Ok(zone) => (zone, tz.to_string()),
+            Err(_) => {
+                warnings.push(format!(
+                    "unknown time zone {tz:?}, using {}",
+                    config.timezone_name
+                ));
+                (config.timezone.clone(), config.timezone_name.clone())
+            }
+        },
+    };
+    let attributes = match row.attributes.as_deref().map(str::trim) {
+        None | Some("") => serde_json::Map::new(),
+        Some(json) => match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => {
+                warnings.push("attributes are not a JSON object, ignoring them".to_string());
+                serde_json::Map::new()
+            }
+        },
+    };
+    let (display_name, full, first) = if name.is_empty() {
+        let fallback = config.fallback_name.clone();
+        (None, fallback.clone(), fallback)
+    } else {
+        let first = name.split_whitespace().next().unwrap_or(name).to_string();
+        (Some(name.to_string()), name.to_string(), first)
+    };
+    let since = created_at.to_zoned_datetime(timezone.clone()).date();
+    let today = now.to_zoned_datetime(timezone.clone()).date();
+    let years = since
+        .until((jiff::Unit::Year, today))
+        .map(|span| i64::from(span.get_years()))
+        .unwrap_or(0)
+        .max(0);
+    Ok(Recipient {
+        context: CustomerContext {
+            id: row.id_text.clone(),
+            name: full,
+            first_name: first,
+            email: address.to_string(),
+            timezone: timezone_name,
+            since: since.to_string(),
+            since_year: since.year(),
+            years,
+            interactions: 0,
+            attributes,
+        },
+        address,
+        display_name,
+        timezone,
+        warnings,
+    })
+}
+
+/// Everything a template sees.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct NoteContext {
+    customer: CustomerContext,
+    interaction: Option<InteractionContext>,
+    days_quiet: Option<i64>,
+    season: Option<SeasonContext>,
+    sender: SenderContext,
+    rule: RuleContext,
+    unsubscribe: UnsubscribeContext,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct InteractionContext {
+    kind: String,
+    at: String,
+    date: String,
+    note: Option<String>,
+    channel: Option<String>,
+    sentiment: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct SeasonContext {
+    name: String,
+    title: String,
+    year: i16,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct SenderContext {
+    name: String,
+    business: String,
+    email: String,
+    signature: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct RuleContext {
+    name: String,
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct UnsubscribeContext {
+    url: Option<String>,
+    mailto: Option<String>,
+}
+
+impl NoteContext {
+    /// The context of one note.
+    pub(crate) fn new(
+        config: &Config,
+        rule: &Rule,
+        candidate: &Candidate,
+        recipient: &Recipient,
+        interactions: i64,
+    ) -> NoteContext {
+        let mut customer = recipient.context.clone();
+        customer.interactions = interactions;
+        let season = match (&rule.kind, candidate.season_year) {
+            (RuleKind::Seasonal(season), Some(year)) => Some(SeasonContext {
+                name: season.name.clone(),
+                title: season.title.clone(),
+                year,
+            }),
+            _ => None,
+        };
+        NoteContext {
+            customer,
+            interaction: candidate
+                .trigger
+                .as_ref()
+                .map(|i| interaction(i, &recipient.timezone, config.max_quote_chars)),
+            days_quiet: candidate.days_quiet,
+            season,
+            sender: SenderContext {
+                name: config.sender.name.clone(),
+                business: config.sender.business.clone(),
+                email: config.sender.email.to_string(),
+                signature: config.sender.signature.clone(),
+            },
+            rule: RuleContext {
+                name: rule.name.clone(),
+                kind: rule.kind.name(),
+            },
+            unsubscribe: UnsubscribeContext {
+                url: config.sender.unsubscribe_url.clone(),
+                mailto: config
+                    .sender
+                    .unsubscribe_mailto
+                    .as_ref()
+                    .map(|a| a.to_string()),
+            },
+        }
+    }
+
+    /// Contexts `check` renders every template against: a customer with everything, and one with
+    /// nothing optional (no name, no attributes, no note, no signature, no unsubscribe).
+    pub(crate) fn samples(config: &Config) -> Vec<NoteContext> {
+        let now = Timestamp::now();
+        let full_row = CustomerRow {
+            id: rusqlite::types::Value::Integer(1),
+            id_text: "1".into(),
+            email: Some("ada.lovelace@example.com".into()),
+            name: Some("Ada Lovelace".into()),
+            timezone: Some(config.timezone_name.clone()),
+            created_at_raw: Some("2021-03-14T09:00:00Z".into()),
+            created_at: Some(1_615_712_400),
+            opted_out: false,
+            attributes: Some(
+                r#"{"affinity":"her granddaughter Léa","favourite_product":"the rye loaf","pet":"a greyhound called Pepper","birthday":"03-14"}"#
+                    .into(),
+            ),
+        };
+        let empty_row = CustomerRow {
+            name: None,
+            attributes: None,
+            ..full_row.clone()
+        };
+        let trigger = InteractionRow {
+            id: 1,
+            at: now.as_second() - 3_600,
+            kind: "complaint".into(),
+            sentiment: Some(-0.8),
+            channel: Some("email".into()),
+            note: Some("The sourdough was burnt on the bottom <b>again</b>.".into()),
+        };
+        let mut full_config = config.clone();
+        full_config
+            .sender
+            .signature
+            .get_or_insert_with(|| "Rosemary".into());
+        full_config
+            .sender
+            .unsubscribe_url
+            .get_or_insert_with(|| "https://example.com/unsubscribe".into());
+        let mut empty_config = config.clone();
+        empty_config.sender.signature = None;
+        empty_config.sender.unsubscribe_url = None;
+        empty_config.sender.unsubscribe_mailto = None;
+        let mut samples = Vec::new();
+        for rule in &config.rules {
+            let season_year = matches!(rule.kind, RuleKind::Seasonal(_)).then_some(2026);
+            let days_quiet = matches!(rule.kind, RuleKind::Quiet { .. }).then_some(75);
+            let with_trigger = matches!(
+                rule.kind,
+                RuleKind::Unhappy { .. } | RuleKind::Departed { .. }
+            );
+            for (row, cfg, note) in [
+                (&full_row, &full_config, true),
+                (&empty_row, &empty_config, false),
+            ] {
+                let Ok(recipient) = recipient(row, cfg, now) else {
+                    continue;
+                };
+                let candidate = Candidate {
+                    customer: row.clone(),
+                    occasion: "sample".into(),
+                    trigger: with_trigger.then(|| InteractionRow {
+                        note: note.then(|| trigger.note.clone()).flatten(),
+                        ..trigger.clone()
+                    }),
+                    days_quiet,
+                    season_year,
+                };
+                samples.push(NoteContext::new(cfg, rule, &candidate, &recipient, 12));
+            }
+        }
+        samples
+    }
+}
+
+fn interaction(i: &InteractionRow, tz: &TimeZone, max_quote_chars: usize) -> InteractionContext {
+    let at = Timestamp::from_second(i.at)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned_datetime(tz.clone());
+    InteractionContext {
+        kind: i.kind.clone(),
+        at: at.date().to_string(),
+        date: at.strftime("%-d %B").to_string(),
+        note: i
+            .note
+            .as_deref()
+            .map(|n| quote(n, max_quote_chars))
+            .filter(|n| !n.is_empty()),
+        channel: i.channel.clone(),
+        sentiment: i.sentiment,
+    }
+}
+
+/// The customer's words made safe to quote: one paragraph, no control characters, at most
+/// `max` characters (cut at a word boundary, with an ellipsis).
+pub(crate) fn quote(text: &str, max: usize) -> String {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out = String::new();
+    for word in words {
+        let len = out.chars().count() + usize::from(!out.is_empty()) + word.chars().count();
+        if len > max {
+            if out.is_empty() {
+                out = word.chars().take(max).collect();
+            }
+            out.push('…');
+            return out;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn quotes_are_trimmed_at_a_word_and_flattened() {
+        assert_eq!(
+            quote("burnt\r\non the   bottom", 100),
+            "burnt on the bottom"
+        );
+        assert_eq!(quote("one two three", 8), "one two…");
+        assert_eq!(quote(&"x".repeat(50), 10), format!("{}…", "x".repeat(10)));
+    }
+}

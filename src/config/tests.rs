@@ -1,0 +1,200 @@
+//! Config parsing and validation: exact messages with file:line:col.
+
+use std::path::Path;
+
+use super::*;
+
+const HEAD: &str = r#"[paths]
+log = "log.sqlite"
+state = "state.sqlite"
+templates = "templates"
+
+[sender]
+name = "Rosemary"
+email = "rosemary@bakery.example"
+business = "Rosemary's Bakery"
+
+[transport]
+kind = "maildir"
+[transport.maildir]
+dir = "maildir"
+"#;
+
+const RULE: &str = r#"
+[[rule]]
+name = "sorry"
+kind = "unhappy"
+schedule = "*/5 * * * *"
+template = "unhappy.j2"
+"#;
+
+/// The messages `check` would print for `text`, one per line.
+fn problems(text: &str) -> Vec<String> {
+    let (_, diagnostics) = Config::parse(Path::new("rekindle.toml"), text.to_string());
+    diagnostics.iter().map(ToString::to_string).collect()
+}
+
+fn parse(text: &str) -> Config {
+    let (config, diagnostics) =
+        Config::parse(Path::new("/etc/rekindle/rekindle.toml"), text.to_string());
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    config.expect("valid config")
+}
+
+#[test]
+fn the_shipped_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rekindle.toml");
+    let (config, diagnostics) = Config::load(&path);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let config = config.expect("shipped config");
+    assert_eq!(config.rules.len(), 5);
+    assert_eq!(config.timezone_name, "Europe/Paris");
+    assert!(matches!(config.transport, Transport::Smtp(_)));
+}
+
+#[test]
+fn a_minimal_config_gets_documented_defaults() {
+    let config = parse(&format!("{HEAD}{RULE}"));
+    assert_eq!(config.log_path, Path::new("/etc/rekindle/log.sqlite"));
+    assert_eq!(config.policy.cap, 1);
+    assert_eq!(config.policy.cap_window, SignedDuration::from_hours(7 * 24));
+    assert_eq!(config.fallback_name, "there");
+    let rule = &config.rules[0];
+    assert_eq!(rule.cooldown, SignedDuration::from_hours(30 * 24));
+    assert_eq!(
+        rule.kind,
+        RuleKind::Unhappy {
+            within: SignedDuration::from_hours(14 * 24),
+            sentiment_below: -0.3,
+            kinds: vec!["complaint".into()],
+        }
+    );
+}
+
+#[test]
+fn unknown_key_names_the_place_and_a_suggestion() {
+    let text = format!("{HEAD}{RULE}shedule = \"0 9 * * *\"\n");
+    assert_eq!(
+        problems(&text),
+        [
+            "rekindle.toml:21:1: unknown key `shedule`; did you mean \"schedule\"?; valid keys here: name, kind, schedule, template, priority, cooldown, segment, daily_limit, enabled, min_interactions, quiet_for, within, sentiment_below, kinds, season, title, start, end"
+        ]
+    );
+}
+
+#[test]
+fn unknown_rule_kind_suggests_the_closest() {
+    let text = format!("{HEAD}{}", RULE.replace("\"unhappy\"", "\"quiett\""));
+    assert_eq!(
+        problems(&text),
+        [
+            "rekindle.toml:18:8: unknown rule kind \"quiett\"; did you mean \"quiet\"?; known kinds: quiet, unhappy, departed, seasonal"
+        ]
+    );
+}
+
+#[test]
+fn bad_cron_and_bad_duration_are_both_reported() {
+    let text = format!(
+        "{HEAD}{}cooldown = \"3 fortnights\"\n",
+        RULE.replace("*/5 * * * *", "0 25 * * *")
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "rekindle.toml:19:12: invalid cron schedule \"0 25 * * *\" in rule \"sorry\": Component error: Number out of bounds; e.g. \"0 10 * * *\" is every day at 10:00",
+            "rekindle.toml:21:12: invalid duration \"3 fortnights\" for `cooldown`: unknown time unit \"fortnights\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations); write e.g. \"30d\", \"12h\" or \"1h 30m\"",
+        ]
+    );
+}
+
+#[test]
+fn six_field_cron_is_refused_with_the_expected_form() {
+    let text = format!("{HEAD}{}", RULE.replace("*/5 * * * *", "0 */5 * * * *"));
+    assert_eq!(
+        problems(&text),
+        [
+            "rekindle.toml:19:12: invalid cron schedule \"0 */5 * * * *\" in rule \"sorry\": expected 5 fields (minute hour day-of-month month day-of-week), found 6; e.g. \"0 10 * * *\" is every day at 10:00"
+        ]
+    );
+}
+
+#[test]
+fn keys_of_another_kind_are_errors() {
+    let text = format!("{HEAD}{RULE}quiet_for = \"60d\"\n");
+    assert_eq!(
+        problems(&text),
+        [
+            "rekindle.toml:21:13: `quiet_for` does not apply to a unhappy rule (rule \"sorry\"); keys for unhappy: within, sentiment_below, kinds"
+        ]
+    );
+}
+
+#[test]
+fn duplicate_rule_names_and_bad_addresses_are_all_reported() {
+    let text =
+        format!("{HEAD}{RULE}{RULE}").replace("rosemary@bakery.example", "rosemary at bakery");
+    let found = problems(&text);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "rekindle.toml:8:9: invalid email address \"rosemary at bakery\" for `sender.email`"
+        ),
+        "{found:?}"
+    );
+    assert_eq!(
+        found[1],
+        "rekindle.toml:23:8: a rule named \"sorry\" is already defined; rule names must be unique"
+    );
+}
+
+#[test]
+fn toml_syntax_errors_point_at_the_place() {
+    let found = problems("[paths\nlog = 1\n");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].starts_with("rekindle.toml:1:7: "), "{found:?}");
+}
+
+#[test]
+fn seasonal_windows_are_checked_and_may_span_new_year() {
+    let seasonal = "\n[[rule]]\nname = \"winter\"\nkind = \"seasonal\"\nschedule = \"0 10 * * *\"\ntemplate = \"w.j2\"\nstart = \"12-20\"\nend = \"01-05\"\n";
+    let config = parse(&format!("{HEAD}{seasonal}"));
+    let RuleKind::Seasonal(season) = &config.rules[0].kind else {
+        panic!("not seasonal");
+    };
+    let date = |y, m, d| jiff::civil::date(y, m, d);
+    assert_eq!(season.open_on(date(2026, 12, 24)), Some(2026));
+    assert_eq!(season.open_on(date(2027, 1, 2)), Some(2026));
+    assert_eq!(season.open_on(date(2027, 1, 6)), None);
+    let bad = seasonal.replace("01-05", "02-30");
+    assert_eq!(
+        problems(&format!("{HEAD}{bad}")),
+        [
+            "rekindle.toml:22:7: invalid date \"02-30\" for `end` in rule \"winter\"; write month-day, e.g. \"02-10\""
+        ]
+    );
+}
+
+#[test]
+fn schedules_match_the_local_wall_clock() {
+    let schedule = rule::Schedule::parse("0 9 * * 1-5").expect("valid");
+    let monday_nine = jiff::civil::date(2026, 11, 23).at(9, 0, 0, 0);
+    assert!(schedule.matches(monday_nine));
+    assert!(!schedule.matches(monday_nine + jiff::SignedDuration::from_mins(1)));
+    let saturday_nine = jiff::civil::date(2026, 11, 28).at(9, 0, 0, 0);
+    assert!(!schedule.matches(saturday_nine));
+}
+
+#[test]
+fn plaintext_smtp_to_a_remote_host_is_refused() {
+    let text = HEAD.replace(
+        "kind = \"maildir\"\n[transport.maildir]\ndir = \"maildir\"",
+        "kind = \"smtp\"\n[transport.smtp]\nhost = \"mail.example.com\"\ntls = \"none\"",
+    );
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("rekindle.toml:12:8: [transport.smtp]: "),
+        "{found:?}"
+    );
+}

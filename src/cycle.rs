@@ -1,0 +1,259 @@
+//! One evaluation cycle: for each due rule, select → decide → compose → enqueue.
+//!
+//! Used by the daemon on every cron tick, by `run --once`, `demo` and (as a dry run against a
+//! read-only outbox) by `plan`. Rules run highest priority first, so when two rules want the
+//! same customer the more important note takes the customer's cap.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use jiff::Timestamp;
+use tracing::{debug, info, warn};
+
+use crate::compose::{NoteContext, Templates, recipient};
+use crate::config::{Config, Rule};
+use crate::deliver::message_id;
+use crate::log::{Log, LogError};
+use crate::outbox::{NewNote, Outbox, OutboxError};
+use crate::policy::{self, Skip};
+use crate::rules::{self, Candidate};
+
+/// A problem that stops a cycle (a bad row never does).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CycleError {
+    /// The interaction log could not be read.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The state database could not be read or written.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
+/// What happened to one matched customer (kept for `plan`).
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    /// The customer's id.
+    pub customer_id: String,
+    /// The occasion.
+    pub occasion: String,
+    /// The subject and recipient of the note that was (or would be) queued, or why not.
+    pub outcome: Result<(String, String), Skip>,
+}
+
+/// What one rule did in one cycle.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RuleReport {
+    /// The rule.
+    pub rule: String,
+    /// Customers the rule's selection matched.
+    pub matched: u64,
+    /// Notes queued (or, in a plan, that would be).
+    pub queued: u64,
+    /// Skipped customers, by reason key.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Every decision, when asked for (plan).
+    pub decisions: Vec<Decision>,
+}
+
+impl RuleReport {
+    /// "matched 12, queued 3, skipped 9 (cooldown 4, opted-out 5)".
+    pub(crate) fn summary(&self) -> String {
+        let skipped: u64 = self.skipped.values().sum();
+        let mut text = format!(
+            "matched {}, queued {}, skipped {skipped}",
+            self.matched, self.queued
+        );
+        if skipped > 0 {
+            let parts: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            text.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        text
+    }
+}
+
+/// Evaluates `rules` at `now`, queueing notes into `outbox` (which, for a plan, is a dry run).
+pub(crate) fn evaluate(
+    config: &Config,
+    templates: &Templates,
+    log: &Log,
+    outbox: &Outbox,
+    rules: &[&Rule],
+    now: Timestamp,
+    keep_decisions: bool,
+) -> Result<Vec<RuleReport>, CycleError> {
+    report_bad_timestamps(log)?;
+    let mut ordered: Vec<&Rule> = rules.iter().copied().filter(|r| r.enabled).collect();
+    ordered.sort_by_key(|r| std::cmp::Reverse(r.priority));
+    let mut reports = Vec::new();
+    for rule in ordered {
+        reports.push(evaluate_rule(
+            config,
+            templates,
+            log,
+            outbox,
+            rule,
+            now,
+            keep_decisions,
+        )?);
+    }
+    Ok(reports)
+}
+
+fn evaluate_rule(
+    config: &Config,
+    templates: &Templates,
+    log: &Log,
+    outbox: &Outbox,
+    rule: &Rule,
+    now: Timestamp,
+    keep_decisions: bool,
+) -> Result<RuleReport, CycleError> {
+    let mut report = RuleReport {
+        rule: rule.name.clone(),
+        ..RuleReport::default()
+    };
+    let start_of_day = now
+        .to_zoned_datetime(config.timezone.clone())
+        .start_of_day()
+        .map(|z| z.timestamp())
+        .unwrap_or(now);
+    let mut queued_today = outbox.queued_since(&rule.name, start_of_day)?;
+    let cap_since = now.checked_sub(config.policy.cap_window).unwrap_or(now);
+    let mut failure: Option<CycleError> = None;
+    rules::select(log, rule, now, &config.timezone, |candidate| {
+        report.matched += 1;
+        let outcome = match consider(
+            config,
+            templates,
+            log,
+            outbox,
+            rule,
+            &candidate,
+            now,
+            cap_since,
+            queued_today,
+        ) {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                failure = Some(err);
+                return ControlFlow::Break(());
+            }
+        };
+        let customer_id = candidate.customer.id_text.clone();
+        match &outcome {
+            Ok(_) => {
+                report.queued += 1;
+                queued_today += 1;
+            }
+            Err(skip) => {
+                *report.skipped.entry(skip.key()).or_default() += 1;
+                match skip {
+                    Skip::InvalidAddress(_)
+                    | Skip::UnsafeName
+                    | Skip::BadRow(_)
+                    | Skip::Render(_) => {
+                        warn!(rule = %rule.name, customer_id = %customer_id, reason = %skip, "customer skipped");
+                    }
+                    _ => {
+                        debug!(rule = %rule.name, customer_id = %customer_id, reason = %skip, "customer skipped")
+                    }
+                }
+            }
+        }
+        if keep_decisions {
+            report.decisions.push(Decision {
+                customer_id,
+                occasion: candidate.occasion,
+                outcome,
+            });
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    Ok(report)
+}
+
+/// The fate of one candidate: queued (subject, recipient) or skipped. Errors only for I/O.
+#[allow(clippy::too_many_arguments)]
+fn consider(
+    config: &Config,
+    templates: &Templates,
+    log: &Log,
+    outbox: &Outbox,
+    rule: &Rule,
+    candidate: &Candidate,
+    now: Timestamp,
+    cap_since: Timestamp,
+    queued_today: u32,
+) -> Result<Result<(String, String), Skip>, CycleError> {
+    let customer = &candidate.customer;
+    let recipient = match recipient(customer, config, now) {
+        Ok(r) => r,
+        Err(skip) => return Ok(Err(skip)),
+    };
+    let history = outbox.history(
+        &rule.name,
+        &customer.id_text,
+        &candidate.occasion,
+        cap_since,
+    )?;
+    if let Err(skip) = policy::decide(customer, rule, &history, queued_today, &config.policy, now) {
+        return Ok(Err(skip));
+    }
+    for warning in &recipient.warnings {
+        warn!(rule = %rule.name, customer_id = %customer.id_text, "{warning}");
+    }
+    let interactions = log.interaction_count(&customer.id)?;
+    let ctx = NoteContext::new(config, rule, candidate, &recipient, interactions);
+    let rendered = match templates.render(&rule.template, &ctx) {
+        Ok(r) => r,
+        Err(err) => return Ok(Err(Skip::Render(crate::compose::describe(&err)))),
+    };
+    let note = NewNote {
+        rule: rule.name.clone(),
+        customer_id: customer.id_text.clone(),
+        occasion: candidate.occasion.clone(),
+        priority: rule.priority,
+        recipient: recipient.address.to_string(),
+        display_name: recipient.display_name.clone(),
+        message_id: message_id(
+            &rule.name,
+            &customer.id_text,
+            &candidate.occasion,
+            &config.sender,
+        ),
+        subject: rendered.subject,
+        body_text: rendered.text,
+        body_html: rendered.html,
+    };
+    match outbox.enqueue(&note, now)? {
+        Some(id) => {
+            if id > 0 {
+                info!(note_id = id, rule = %rule.name, customer_id = %customer.id_text, occasion = %candidate.occasion, "note queued");
+            }
+            Ok(Ok((note.subject, note.recipient)))
+        }
+        None => Ok(Err(Skip::AlreadyQueued("queued".into()))),
+    }
+}
+
+/// Logs interactions whose timestamp cannot be read: every rule skips them.
+fn report_bad_timestamps(log: &Log) -> Result<(), LogError> {
+    let (count, rows) = log.bad_timestamps(10)?;
+    for row in &rows {
+        warn!(interaction_id = %row.interaction_id, customer_id = %row.customer_id, at = %row.at, "interaction skipped: unreadable timestamp (use ISO-8601, e.g. 2026-03-14T09:12:00Z)");
+    }
+    if count > rows.len() as u64 {
+        warn!(
+            count,
+            "more interactions with unreadable timestamps skipped"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,655 @@
+//! A realistic, deterministic interaction log for the demo (and, at scale, for benchmarks).
+//!
+//! The business is Rosemary's Bakery: a neighbourhood bakery and coffee shop that also ships
+//! bread boxes. Each customer gets an archetype (regular, occasional, gone quiet, unhappy,
+//! resolved, departed, new) and their events are generated in time order through a heap keyed by
+//! each customer's next event, so interaction ids increase with time and memory stays at one
+//! small record per customer, whatever the number of interactions.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::path::Path;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, Statement, params};
+
+/// What to generate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DemoSpec {
+    /// Number of ordinary customers (a few deliberately broken ones are added).
+    pub customers: usize,
+    /// The generator's seed: the same seed and `now` give the same log.
+    pub seed: u64,
+}
+
+/// What was generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DemoStats {
+    /// Customers written, broken ones included.
+    pub customers: usize,
+    /// Interactions written.
+    pub interactions: usize,
+}
+
+const DAY: i64 = 86_400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Archetype {
+    Regular,
+    Occasional,
+    Quiet,
+    Unhappy,
+    Resolved,
+    Departed,
+    New,
+}
+
+/// One customer's generation state: when they joined and stop, how often they come.
+#[derive(Debug, Clone, Copy)]
+struct Profile {
+    archetype: Archetype,
+    created: i64,
+    /// No regular activity after this (quiet and departed customers stop).
+    stop: i64,
+    /// Mean days between visits.
+    gap_days: f64,
+    /// Bread-box subscribers get a monthly invoice.
+    subscriber: bool,
+}
+
+/// A scheduled event: (time, customer index, what).
+type Event = Reverse<(i64, u32, Kind)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Visit,
+    Invoice,
+    Complaint,
+    Resolution,
+    Cancellation,
+}
+
+const FIRST: [&str; 40] = [
+    "Ada", "Léa", "Mathis", "Chloé", "Hugo", "Inès", "Lucas", "Zoé", "Noah", "Camille", "Aïcha",
+    "Mehdi", "Sofia", "Jonas", "Emma", "Oliver", "Amélie", "Théo", "Nora", "Björn", "Yuki",
+    "Haruto", "Priya", "Arjun", "Maya", "Lena", "Tomás", "Lucía", "Grace", "Samuel", "Olga",
+    "Dmitri", "Fatou", "Kwame", "Chiara", "Marco", "Elif", "Can", "Siobhán", "Eoin",
+];
+const LAST: [&str; 30] = [
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Lefèvre",
+    "Moreau",
+    "Fontaine",
+    "Rossi",
+    "García",
+    "Müller",
+    "Schmidt",
+    "O'Brien",
+    "Nguyen",
+    "Tanaka",
+    "Sato",
+    "Kowalski",
+    "Novák",
+    "Silva",
+    "Haddad",
+    "Okafor",
+    "Mensah",
+    "Johansson",
+    "Lindqvist",
+    "Smith",
+    "Brown",
+    "Patel",
+    "Sharma",
+    "Yilmaz",
+    "Costa",
+    "Petit",
+    "Roux",
+];
+const ZONES: [(&str, u32); 7] = [
+    ("Europe/Paris", 60),
+    ("Europe/London", 10),
+    ("America/New_York", 8),
+    ("America/Los_Angeles", 6),
+    ("Asia/Tokyo", 5),
+    ("Australia/Sydney", 4),
+    ("", 7),
+];
+const AFFINITIES: [&str; 10] = [
+    "her granddaughter Léa",
+    "his marathon training",
+    "the chess club",
+    "their allotment garden",
+    "her choir",
+    "his vintage bicycles",
+    "the twins",
+    "her pottery classes",
+    "their sourdough starter, Gerald",
+    "his grandson's football team",
+];
+const PRODUCTS: [&str; 8] = [
+    "the rye loaf",
+    "cardamom buns",
+    "the Saturday croissants",
+    "the seeded sourdough",
+    "pain au chocolat",
+    "the lemon tart",
+    "oat flat whites",
+    "the monthly bread box",
+];
+const PETS: [&str; 6] = [
+    "a greyhound called Pepper",
+    "Biscuit the spaniel",
+    "two cats, Miso and Tofu",
+    "an old labrador named Bruno",
+    "a parrot who says bonjour",
+    "Noodle the dachshund",
+];
+const COMPLAINTS: [&str; 12] = [
+    "The sourdough I picked up on Saturday was burnt on the bottom and my kids wouldn't eat it.",
+    "My bread box arrived two days late and the croissants were stale by then.",
+    "The person at the counter was short with me this morning when I asked about allergens.",
+    "I ordered a birthday cake with 'Happy 40th Sam' and it said 'Happy 14th Pam'.",
+    "You raised the price of the rye loaf again without any notice. It's the third time this year.",
+    "I was charged twice for my last order.",
+    "The lemon tart had a hair in it. I'm really disappointed.",
+    "I waited twenty minutes for a coffee while people who came after me were served.",
+    "The bread box was left in the rain and everything was soggy.",
+    "You were out of the gluten-free loaf again, after I called ahead to check.",
+    "The app said my order was ready but nobody could find it.",
+    "My oat milk latte was made with cow's milk. I'm intolerant and was ill all afternoon.",
+];
+const RESOLUTIONS: [&str; 5] = [
+    "Refunded the order and Rosemary called to apologise.",
+    "Replaced the cake free of charge and delivered it ourselves.",
+    "Reversed the double charge; added a note to check card terminal.",
+    "Sent a fresh bread box by courier the next morning.",
+    "Talked it through in person; retrained the morning team on allergens.",
+];
+const CANCELLATIONS: [&str; 5] = [
+    "We're moving to Lyon, thank you for everything",
+    "Cutting back on spending for a while.",
+    "I've started baking my own bread, believe it or not!",
+    "The delivery slot no longer works with my new job.",
+    "Moving in with my daughter in Bordeaux.",
+];
+const GOOD_REVIEWS: [&str; 5] = [
+    "Best croissants in the neighbourhood.",
+    "The staff remembered my name and my order. Lovely.",
+    "The bread box is the highlight of my week.",
+    "Cardamom buns to die for.",
+    "Such a warm place on a cold morning.",
+];
+const BAD_REVIEWS: [&str; 3] = [
+    "Too expensive for what it is these days.",
+    "Queue was out the door and nobody seemed to care.",
+    "The coffee was lukewarm, again.",
+];
+
+/// Creates (overwrites) a SQLite file at `path` with the canonical schema and a year of
+/// interactions before `now`, deterministically from `spec`.
+pub(crate) fn generate_log(
+    path: &Path,
+    spec: &DemoSpec,
+    now: Timestamp,
+) -> Result<DemoStats, rusqlite::Error> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "OFF")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.execute_batch(crate::log::SCHEMA)?;
+    // Indexes are cheaper to build once at the end than to maintain row by row.
+    conn.execute_batch(
+        "DROP INDEX IF EXISTS interactions_customer_at; DROP INDEX IF EXISTS interactions_kind_at;",
+    )?;
+    let mut rng = fastrand::Rng::with_seed(spec.seed);
+    let now = now.as_second();
+    let start = now - 365 * DAY;
+    let tx = conn.transaction()?;
+    let mut stats = DemoStats {
+        customers: 0,
+        interactions: 0,
+    };
+    let mut heap: BinaryHeap<Event> = BinaryHeap::with_capacity(spec.customers + 16);
+    let mut profiles: Vec<Profile> = Vec::with_capacity(spec.customers + 16);
+    {
+        let mut insert_customer = tx.prepare(
+            "INSERT INTO customers (id, email, name, timezone, created_at, status, opted_out, attributes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for i in 0..spec.customers {
+            let id = i as i64 + 1;
+            let profile = profile(&mut rng, now);
+            let first = FIRST[rng.usize(..FIRST.len())];
+            let last = LAST[rng.usize(..LAST.len())];
+            let email = format!("{}.{}.{id}@example.com", ascii(first), ascii(last));
+            let status = if profile.archetype == Archetype::Departed {
+                "departed"
+            } else {
+                "active"
+            };
+            insert_customer.execute(params![
+                id,
+                email,
+                format!("{first} {last}"),
+                zone(&mut rng),
+                stamp(&mut rng, profile.created),
+                status,
+                0,
+                attributes(&mut rng),
+            ])?;
+            schedule(&mut rng, &mut heap, &profile, i as u32, start, now);
+            profiles.push(profile);
+        }
+        // Deliberately broken rows a robust reader must survive. Each customer otherwise
+        // qualifies for a note (a recent complaint), so the skip or fallback is exercised.
+        let broken: [(&str, Option<&str>, Option<&str>, i64); 7] = [
+            ("not-an-email", Some("Bad Address"), None, 0),
+            ("nameless@example.com", None, None, 0),
+            ("empty.name@example.com", Some(""), None, 0),
+            (
+                "eve@example.com",
+                Some("Eve\r\nBcc: victim@example.com"),
+                None,
+                0,
+            ),
+            (
+                "martian@example.com",
+                Some("Marvin Martian"),
+                Some("Mars/Olympus_Mons"),
+                0,
+            ),
+            (
+                "otto.optout@example.com",
+                Some("Otto Optout"),
+                Some("Europe/Paris"),
+                1,
+            ),
+            (
+                "hal.hostile@example.com",
+                Some("Hal Hostile"),
+                Some("Europe/Paris"),
+                0,
+            ),
+        ];
+        for (email, name, zone, opted_out) in broken {
+            let i = profiles.len();
+            let profile = Profile {
+                archetype: Archetype::Unhappy,
+                created: now - 400 * DAY,
+                stop: now,
+                gap_days: 20.0,
+                subscriber: false,
+            };
+            insert_customer.execute(params![
+                i as i64 + 1,
+                email,
+                name,
+                zone,
+                stamp(&mut rng, profile.created),
+                "active",
+                opted_out,
+                Option::<String>::None,
+            ])?;
+            schedule(&mut rng, &mut heap, &profile, i as u32, start, now);
+            profiles.push(profile);
+        }
+        stats.customers = profiles.len();
+    }
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let hostile_id = profiles.len() as u32 - 1;
+        while let Some(Reverse((at, c, kind))) = heap.pop() {
+            let p = profiles[c as usize];
+            if kind == Kind::Visit {
+                let next = at + gap(&mut rng, p.gap_days);
+                if next < p.stop.min(now) {
+                    heap.push(Reverse((next, c, Kind::Visit)));
+                }
+            }
+            let note_override = (kind == Kind::Complaint && c == hostile_id).then(hostile_note);
+            write_event(&mut insert, &mut rng, c, at, kind, note_override)?;
+            stats.interactions += 1;
+        }
+        // A timestamp no reader can parse: every rule must skip it and say so.
+        insert.execute(params![
+            1,
+            "last tuesday",
+            "purchase",
+            None::<f64>,
+            "shop",
+            None::<String>
+        ])?;
+        stats.interactions += 1;
+    }
+    tx.commit()?;
+    conn.execute_batch(crate::log::SCHEMA)?;
+    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    Ok(stats)
+}
+
+fn profile(rng: &mut fastrand::Rng, now: i64) -> Profile {
+    let roll = rng.u32(..100);
+    let archetype = match roll {
+        0..50 => Archetype::Regular,
+        50..65 => Archetype::Occasional,
+        65..80 => Archetype::Quiet,
+        80..85 => Archetype::Unhappy,
+        85..90 => Archetype::Resolved,
+        90..95 => Archetype::Departed,
+        _ => Archetype::New,
+    };
+    let created = match archetype {
+        Archetype::New => now - rng.i64(10..90) * DAY,
+        _ => now - rng.i64(400..6 * 365) * DAY,
+    };
+    let stop = match archetype {
+        Archetype::Quiet => now - rng.i64(65..200) * DAY,
+        Archetype::Departed => now - rng.i64(1..30) * DAY,
+        _ => now,
+    };
+    let gap_days = match archetype {
+        Archetype::Occasional => 30.0 + rng.f64() * 20.0,
+        Archetype::New => 10.0 + rng.f64() * 10.0,
+        _ => 5.0 + rng.f64() * 12.0,
+    };
+    Profile {
+        archetype,
+        created,
+        stop,
+        gap_days,
+        subscriber: rng.u32(..100) < 30,
+    }
+}
+
+/// Pushes a customer's first visit, invoices and special events onto the heap.
+fn schedule(
+    rng: &mut fastrand::Rng,
+    heap: &mut BinaryHeap<Event>,
+    p: &Profile,
+    c: u32,
+    start: i64,
+    now: i64,
+) {
+    let begin = p.created.max(start);
+    // Quiet customers need real history before they went quiet: start them early enough.
+    let first = match p.archetype {
+        Archetype::Quiet => begin.min(p.stop - 4 * (p.gap_days as i64 + 1) * DAY),
+        _ => begin + gap(rng, p.gap_days),
+    };
+    if first < p.stop.min(now) {
+        heap.push(Reverse((first.max(start), c, Kind::Visit)));
+    }
+    if p.subscriber {
+        let mut t = begin + rng.i64(0..30) * DAY + 6 * 3600;
+        while t < p.stop.min(now) {
+            heap.push(Reverse((t, c, Kind::Invoice)));
+            t += 30 * DAY;
+        }
+    }
+    let minute = |rng: &mut fastrand::Rng| rng.i64(8 * 60..19 * 60) * 60;
+    match p.archetype {
+        Archetype::Unhappy => {
+            let day = now / DAY * DAY - rng.i64(1..13) * DAY;
+            heap.push(Reverse((
+                (day + minute(rng)).min(now - 3600),
+                c,
+                Kind::Complaint,
+            )));
+        }
+        Archetype::Resolved => {
+            let at = now / DAY * DAY - rng.i64(20..60) * DAY + minute(rng);
+            heap.push(Reverse((at, c, Kind::Complaint)));
+            heap.push(Reverse((at + rng.i64(1..5) * DAY, c, Kind::Resolution)));
+        }
+        Archetype::Departed => heap.push(Reverse((p.stop, c, Kind::Cancellation))),
+        _ => {}
+    }
+}
+
+fn write_event(
+    insert: &mut Statement<'_>,
+    rng: &mut fastrand::Rng,
+    c: u32,
+    at: i64,
+    kind: Kind,
+    note_override: Option<String>,
+) -> rusqlite::Result<()> {
+    let pick = |rng: &mut fastrand::Rng, list: &[&str]| list[rng.usize(..list.len())].to_string();
+    let (kind, sentiment, channel, note): (&str, Option<f64>, &str, Option<String>) = match kind {
+        Kind::Invoice => ("invoice", None, "email", None),
+        Kind::Complaint => (
+            "complaint",
+            Some(-0.6 - rng.f64() * 0.35),
+            ["email", "phone", "shop", "web"][rng.usize(..4)],
+            Some(note_override.unwrap_or_else(|| pick(rng, &COMPLAINTS))),
+        ),
+        Kind::Resolution => (
+            "resolution",
+            Some(0.3),
+            "phone",
+            Some(pick(rng, &RESOLUTIONS)),
+        ),
+        Kind::Cancellation => (
+            "cancellation",
+            None,
+            "email",
+            rng.bool().then(|| pick(rng, &CANCELLATIONS)),
+        ),
+        Kind::Visit => match rng.u32(..100) {
+            0..84 => (
+                "purchase",
+                None,
+                ["shop", "shop", "web"][rng.usize(..3)],
+                None,
+            ),
+            84..92 if rng.u32(..100) < 6 => (
+                "review",
+                Some(-0.4 - rng.f64() * 0.4),
+                "web",
+                Some(pick(rng, &BAD_REVIEWS)),
+            ),
+            84..92 => (
+                "review",
+                Some(0.4 + rng.f64() * 0.6),
+                "web",
+                rng.bool().then(|| pick(rng, &GOOD_REVIEWS)),
+            ),
+            92..96 => ("support_ticket", Some(0.0), "email", None),
+            _ => ("newsletter_signup", None, "web", None),
+        },
+    };
+    insert.execute(params![
+        i64::from(c) + 1,
+        stamp(rng, at),
+        kind,
+        sentiment,
+        channel,
+        note
+    ])?;
+    Ok(())
+}
+
+/// Days until the next visit: exponential around the mean, at least a few hours.
+fn gap(rng: &mut fastrand::Rng, mean_days: f64) -> i64 {
+    let u = rng.f64().max(1e-9);
+    ((-u.ln() * mean_days * DAY as f64) as i64).max(4 * 3600)
+}
+
+/// A timestamp in one of the forms real logs contain: mostly `Z`, some SQLite-style, a few with
+/// an offset.
+fn stamp(rng: &mut fastrand::Rng, second: i64) -> String {
+    let Ok(t) = Timestamp::from_second(second) else {
+        return String::new();
+    };
+    match rng.u32(..100) {
+        0..85 => t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        85..95 => t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        _ => (t + jiff::SignedDuration::from_hours(1))
+            .strftime("%Y-%m-%dT%H:%M:%S+01:00")
+            .to_string(),
+    }
+}
+
+fn zone(rng: &mut fastrand::Rng) -> Option<&'static str> {
+    let total: u32 = ZONES.iter().map(|z| z.1).sum();
+    let mut roll = rng.u32(..total);
+    for (name, weight) in ZONES {
+        if roll < weight {
+            return (!name.is_empty()).then_some(name);
+        }
+        roll -= weight;
+    }
+    None
+}
+
+/// Sparse attributes: many customers have one or two keys, some none.
+fn attributes(rng: &mut fastrand::Rng) -> Option<String> {
+    let mut map = serde_json::Map::new();
+    if rng.u32(..100) < 35 {
+        map.insert(
+            "affinity".into(),
+            AFFINITIES[rng.usize(..AFFINITIES.len())].into(),
+        );
+    }
+    if rng.u32(..100) < 50 {
+        map.insert(
+            "favourite_product".into(),
+            PRODUCTS[rng.usize(..PRODUCTS.len())].into(),
+        );
+    }
+    if rng.u32(..100) < 20 {
+        map.insert("pet".into(), PETS[rng.usize(..PETS.len())].into());
+    }
+    if rng.u32(..100) < 25 {
+        map.insert(
+            "birthday".into(),
+            format!("{:02}-{:02}", rng.u8(1..13), rng.u8(1..29)).into(),
+        );
+    }
+    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
+}
+
+/// A 20 KB complaint full of markup and template syntax: it must arrive as inert, trimmed text.
+fn hostile_note() -> String {
+    format!(
+        "<script>alert(1)</script> {{{{ 7*7 }}}} {{% raw %}} <img src=x onerror=alert(2)> {}",
+        "This is unacceptable. ".repeat(950)
+    )
+}
+
+/// ASCII-folds a name for an email address ("Léa" → "lea", "O'Brien" → "obrien").
+fn ascii(name: &str) -> String {
+    name.chars()
+        .filter_map(|c| {
+            let folded = match c {
+                'à' | 'á' | 'â' | 'ä' | 'å' => 'a',
+                'ç' => 'c',
+                'è' | 'é' | 'ê' | 'ë' => 'e',
+                'ì' | 'í' | 'î' | 'ï' => 'i',
+                'ñ' => 'n',
+                'ò' | 'ó' | 'ô' | 'ö' => 'o',
+                'ù' | 'ú' | 'û' | 'ü' => 'u',
+                'Á' => 'a',
+                c => c.to_ascii_lowercase(),
+            };
+            folded.is_ascii_alphanumeric().then_some(folded)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-24T09:00:00Z".parse().expect("time")
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    #[test]
+    fn the_demo_log_is_deterministic_and_has_every_kind_of_customer() {
+        let dir = tempfile::tempdir().expect("dir");
+        let spec = DemoSpec {
+            customers: 300,
+            seed: 7,
+        };
+        let a = generate_log(&dir.path().join("a.sqlite"), &spec, now()).expect("generate");
+        let b = generate_log(&dir.path().join("b.sqlite"), &spec, now()).expect("generate");
+        assert_eq!(a, b);
+        assert_eq!(a.customers, 307);
+        let conn = Connection::open(dir.path().join("a.sqlite")).expect("open");
+        let cutoff = now().as_second();
+        let quiet = count(
+            &conn,
+            &format!(
+                "SELECT count(*) FROM (SELECT customer_id FROM interactions GROUP BY customer_id
+                 HAVING count(*) >= 3 AND max(unixepoch(at)) < {} )",
+                cutoff - 60 * DAY
+            ),
+        );
+        assert!(quiet > 20, "quiet customers: {quiet}");
+        let recent_complaints = count(
+            &conn,
+            &format!(
+                "SELECT count(DISTINCT customer_id) FROM interactions WHERE kind = 'complaint' AND unixepoch(at) > {}",
+                cutoff - 14 * DAY
+            ),
+        );
+        assert!(
+            recent_complaints >= 10,
+            "recent complaints: {recent_complaints}"
+        );
+        let departed = count(
+            &conn,
+            "SELECT count(*) FROM customers WHERE status = 'departed'",
+        );
+        assert!(departed > 5, "departed: {departed}");
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM customers WHERE email = 'not-an-email'"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM customers WHERE name LIKE '%' || char(13) || char(10) || '%'"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM interactions WHERE unixepoch(at) IS NULL"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM interactions WHERE length(note) > 20000"
+            ),
+            1
+        );
+        // Interaction ids increase with time.
+        let out_of_order = count(
+            &conn,
+            "SELECT count(*) FROM interactions a JOIN interactions b ON b.id = a.id + 1
+             WHERE unixepoch(b.at) < unixepoch(a.at)",
+        );
+        assert_eq!(out_of_order, 0);
+    }
+}

@@ -1,0 +1,94 @@
+//! rekindle keeps a small business in love with its customers.
+//!
+//! It reads outreach rules from TOML, scans a SQLite log of customer interactions for customers
+//! who are quiet, unhappy, departing or due some appreciation, and sends them personal notes.
+//!
+//! # Layout
+//!
+//! The modules follow the pipeline in DESIGN.md:
+//!
+//! ```text
+//! trigger ──> select ──> decide ──> compose ──> enqueue ──> deliver ──> record
+//! daemon      rules      policy     compose     outbox      deliver     outbox
+//! ```
+//!
+//! - [`config`]: the TOML file, validated with every error at once (`file:line:col`).
+//! - `log`: the business's interaction log, opened read-only; the canonical schema.
+//! - `rules`: one SQL selection per rule kind (quiet, unhappy, departed, seasonal).
+//! - `policy`: opt-outs, occasions already served, cooldowns, the frequency cap, daily limits.
+//! - `compose`: the recipient made safe, the template context, rendering (subject, text, HTML).
+//! - `outbox`: rekindle's own state database; idempotency keys; note states and history.
+//! - `deliver`: maildir and SMTP transports, Message-IDs, retries.
+//! - `cycle`: one evaluation of the due rules through select → decide → compose → enqueue.
+//! - `daemon`: cron ticks, the delivery loop, signals, systemd notifications.
+//! - `commands`: `check`, `plan`, `preview`, `status`, `run --once`; `demo` builds a demo.
+
+pub mod cli;
+mod commands;
+mod compose;
+pub mod config;
+mod cycle;
+mod daemon;
+mod deliver;
+mod demo;
+mod error;
+mod log;
+mod outbox;
+mod policy;
+mod rules;
+
+use std::process::ExitCode;
+
+pub use error::Error;
+
+/// Runs the command line `cli` and returns the process's exit code.
+pub fn run(cli: cli::Cli) -> ExitCode {
+    // The demo prints its own story; its per-note log lines would drown it.
+    let default_level = match cli.command {
+        cli::Command::Demo { .. } => "warn",
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_level);
+    let result = match cli.command {
+        cli::Command::Check => commands::check(&cli.config),
+        cli::Command::Run { once: true } => commands::run_once(&cli.config),
+        cli::Command::Run { once: false } => daemon::run(&cli.config),
+        cli::Command::Plan { at } => commands::plan(&cli.config, at.as_deref()),
+        cli::Command::Preview { rule, customer, at } => {
+            commands::preview(&cli.config, &rule, &customer, at.as_deref())
+        }
+        cli::Command::Status => commands::status(&cli.config),
+        cli::Command::Demo {
+            dir,
+            customers,
+            seed,
+        } => demo::run(&dir, customers, seed),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            err.report();
+            err.exit_code()
+        }
+    }
+}
+
+fn init_logging(format: cli::LogFormat, default_level: &str) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    // tokio-cron-scheduler logs every tick at INFO: keep its chatter out of operators' logs.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "{default_level},tokio_cron_scheduler=warn,lettre=warn"
+        ))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
+    let _ = match format {
+        cli::LogFormat::Human => builder.try_init(),
+        cli::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

@@ -1,0 +1,329 @@
+//! Log: the business's interaction log, opened strictly read-only.
+//!
+//! The canonical schema is in `schema.sql` (and the README); a business with other tables
+//! creates views with these names. Timestamps are read through SQLite's own `unixepoch()`, so
+//! every ISO-8601 form SQLite understands is accepted and anything else is NULL: such rows are
+//! skipped and reported, never guessed at.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, OpenFlags, Row};
+
+/// The canonical schema, also used by `demo` and the tests to create logs.
+pub(crate) const SCHEMA: &str = include_str!("schema.sql");
+
+/// The columns rekindle reads, per table.
+const REQUIRED: [(&str, &[&str]); 2] = [
+    (
+        "customers",
+        &[
+            "id",
+            "email",
+            "name",
+            "timezone",
+            "created_at",
+            "status",
+            "opted_out",
+            "attributes",
+        ],
+    ),
+    (
+        "interactions",
+        &[
+            "id",
+            "customer_id",
+            "at",
+            "kind",
+            "sentiment",
+            "channel",
+            "note",
+        ],
+    ),
+];
+
+/// The customer columns every selection returns first, in this order (see [`CustomerRow::read`]).
+pub(crate) const CUSTOMER_COLUMNS: &str = "c.id, c.email, c.name, c.timezone, c.created_at, \
+     unixepoch(c.created_at), c.status, c.opted_out, c.attributes";
+
+/// How many columns [`CUSTOMER_COLUMNS`] has.
+pub(crate) const CUSTOMER_COLUMN_COUNT: usize = 9;
+
+/// A problem opening or reading the log.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LogError {
+    /// The file is missing or not a SQLite database.
+    #[error("cannot open the interaction log {path}: {source}")]
+    Open {
+        /// The log's path.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// A query failed.
+    #[error("reading the interaction log failed: {0}")]
+    Query(#[from] rusqlite::Error),
+}
+
+/// A read-only connection to the interaction log.
+pub(crate) struct Log {
+    conn: Connection,
+}
+
+impl Log {
+    /// Opens the log read-only. The file must exist: rekindle never creates or writes it.
+    pub(crate) fn open(path: &Path) -> Result<Log, LogError> {
+        let open = || -> rusqlite::Result<Connection> {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(path, flags)?;
+            // A writer may hold the lock for a moment; wait rather than fail.
+            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.pragma_update(None, "query_only", true)?;
+            // Touch the schema so a non-database file fails here, not mid-scan.
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            Ok(conn)
+        };
+        open()
+            .map(|conn| Log { conn })
+            .map_err(|source| LogError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+
+    /// The underlying connection, for the rule queries.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Every missing table or column, as a sentence that says what to do.
+    pub(crate) fn schema_problems(&self) -> Result<Vec<String>, LogError> {
+        let mut problems = Vec::new();
+        for (table, columns) in REQUIRED {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT name FROM pragma_table_info(?1)")?;
+            let present: Vec<String> = stmt
+                .query_map([table], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            if present.is_empty() {
+                problems.push(format!(
+                    "the log has no table or view named \"{table}\"; create it, or a view with that name over your own tables (see README, \"Interaction log\")"
+                ));
+                continue;
+            }
+            for column in columns.iter().filter(|c| !present.iter().any(|p| p == *c)) {
+                problems.push(format!(
+                    "\"{table}\" has no column \"{column}\"; add it, or expose it through a view (see README, \"Interaction log\")"
+                ));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Checks that `segment` is a valid boolean expression over `customers`.
+    pub(crate) fn segment_problem(&self, segment: &str) -> Option<String> {
+        let sql = format!("SELECT 1 FROM customers WHERE ({segment}) LIMIT 0");
+        match self.conn.prepare(&sql) {
+            Ok(stmt) if stmt.readonly() => None,
+            Ok(_) => Some("the segment would write to the log; it must only read".to_string()),
+            Err(err) => {
+                let why = match err {
+                    rusqlite::Error::SqlInputError { msg, .. } => msg,
+                    other => other.to_string(),
+                };
+                Some(format!(
+                    "the segment is not valid SQL over `customers`: {why}"
+                ))
+            }
+        }
+    }
+
+    /// Interactions whose timestamp SQLite cannot read (skipped by every rule).
+    pub(crate) fn bad_timestamps(
+        &self,
+        limit: usize,
+    ) -> Result<(u64, Vec<BadTimestamp>), LogError> {
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM interactions WHERE unixepoch(at) IS NULL",
+            [],
+            |row| row.get(0),
+        )?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, customer_id, at FROM interactions WHERE unixepoch(at) IS NULL ORDER BY id LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |row| {
+                Ok(BadTimestamp {
+                    interaction_id: id_text(row.get_ref(0)?),
+                    customer_id: id_text(row.get_ref(1)?),
+                    at: text_lossy(row.get_ref(2)?).unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok((count.max(0) as u64, rows))
+    }
+
+    /// Number of interactions (with a readable timestamp) of one customer.
+    pub(crate) fn interaction_count(&self, customer: &Value) -> Result<i64, LogError> {
+        let n = self.conn.query_row(
+            "SELECT count(*) FROM interactions WHERE customer_id = ?1 AND unixepoch(at) IS NOT NULL",
+            [customer],
+            |row| row.get(0),
+        )?;
+        Ok(n)
+    }
+
+    /// One customer by id (as typed on the command line), with their latest interaction.
+    pub(crate) fn customer(
+        &self,
+        id: &str,
+    ) -> Result<Option<(CustomerRow, Option<InteractionRow>)>, LogError> {
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS}, i.id, unixepoch(i.at), i.kind, i.sentiment, i.channel, i.note
+             FROM customers c LEFT JOIN interactions i ON i.id = (
+                 SELECT id FROM interactions WHERE customer_id = c.id AND unixepoch(at) IS NOT NULL
+                 ORDER BY unixepoch(at) DESC LIMIT 1)
+             WHERE c.id = ?1 OR CAST(c.id AS TEXT) = ?1 LIMIT 1"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query([id])?;
+        match rows.next()? {
+            Some(row) => Ok(Some((
+                CustomerRow::read(row)?,
+                InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?,
+            ))),
+            None => Ok(None),
+        }
+    }
+}
+
+/// An interaction skipped because its timestamp is unreadable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadTimestamp {
+    /// The interaction's id.
+    pub interaction_id: String,
+    /// Its customer.
+    pub customer_id: String,
+    /// The text that could not be read.
+    pub at: String,
+}
+
+/// A customer as read from the log, before any validation (see `compose::Recipient`).
+#[derive(Debug, Clone)]
+pub(crate) struct CustomerRow {
+    /// The id exactly as stored (integer or text), for further queries.
+    pub id: Value,
+    /// The id as text, for logs and the outbox.
+    pub id_text: String,
+    /// Email address, unchecked.
+    pub email: Option<String>,
+    /// Name, unchecked.
+    pub name: Option<String>,
+    /// Time zone name, unchecked.
+    pub timezone: Option<String>,
+    /// `created_at` as written.
+    pub created_at_raw: Option<String>,
+    /// `created_at` in Unix seconds, if SQLite could read it.
+    pub created_at: Option<i64>,
+    /// Whether the customer opted out.
+    pub opted_out: bool,
+    /// The attributes JSON, unchecked.
+    pub attributes: Option<String>,
+}
+
+impl CustomerRow {
+    /// Reads the first [`CUSTOMER_COLUMN_COUNT`] columns of `row` (see [`CUSTOMER_COLUMNS`]).
+    pub(crate) fn read(row: &Row<'_>) -> rusqlite::Result<CustomerRow> {
+        let id: Value = row.get(0)?;
+        Ok(CustomerRow {
+            id_text: id_text(ValueRef::from(&id)),
+            id,
+            email: text_lossy(row.get_ref(1)?),
+            name: text_lossy(row.get_ref(2)?),
+            timezone: text_lossy(row.get_ref(3)?),
+            created_at_raw: text_lossy(row.get_ref(4)?),
+            created_at: row.get(5)?,
+            opted_out: truthy(row.get_ref(7)?),
+            attributes: text_lossy(row.get_ref(8)?),
+        })
+    }
+}
+
+/// An interaction as read from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InteractionRow {
+    /// Its id.
+    pub id: i64,
+    /// When, in Unix seconds.
+    pub at: i64,
+    /// Its kind, e.g. "complaint".
+    pub kind: String,
+    /// -1.0 .. 1.0.
+    pub sentiment: Option<f64>,
+    /// e.g. "email".
+    pub channel: Option<String>,
+    /// The customer's own words.
+    pub note: Option<String>,
+}
+
+impl InteractionRow {
+    /// Reads six columns starting at `first`: id, unixepoch(at), kind, sentiment, channel, note.
+    /// None when the id is NULL (no interaction, e.g. from a LEFT JOIN).
+    pub(crate) fn read(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<InteractionRow>> {
+        let (Some(id), Some(at)) = (
+            row.get::<_, Option<i64>>(first)?,
+            row.get::<_, Option<i64>>(first + 1)?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(InteractionRow {
+            id,
+            at,
+            kind: text_lossy(row.get_ref(first + 2)?).unwrap_or_default(),
+            sentiment: match row.get_ref(first + 3)? {
+                ValueRef::Integer(i) => Some(i as f64),
+                ValueRef::Real(r) => Some(r),
+                _ => None,
+            },
+            channel: text_lossy(row.get_ref(first + 4)?),
+            note: text_lossy(row.get_ref(first + 5)?),
+        }))
+    }
+}
+
+/// A value as text, whatever its SQLite type (ids may be integers or text).
+fn id_text(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(r) => r.to_string(),
+        other => text_lossy(other).unwrap_or_default(),
+    }
+}
+
+/// Text (or a blob holding text) as a String; invalid UTF-8 is replaced, never an error.
+fn text_lossy(value: ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(r) => Some(r.to_string()),
+        ValueRef::Null => None,
+    }
+}
+
+/// SQLite's idea of true: a non-zero number, or text such as "1", "true", "yes".
+fn truthy(value: ValueRef<'_>) -> bool {
+    match value {
+        ValueRef::Integer(i) => i != 0,
+        ValueRef::Real(r) => r != 0.0,
+        ValueRef::Text(t) => matches!(
+            String::from_utf8_lossy(t)
+                .trim()
+                .to_ascii_lowercase()
+                .as_str(),
+            "1" | "true" | "yes" | "y" | "t"
+        ),
+        _ => false,
+    }
+}

@@ -1,0 +1,458 @@
+//! Outbox: rekindle's own SQLite state database: every note, its state and its history.
+//!
+//! Every note has an idempotency key (rule, customer, occasion) under a unique index, so no
+//! scan, restart or reload can queue the same note twice. A note moves
+//! `queued → sending → sent | retry | failed`, and one found in `sending` at start-up (the
+//! daemon died mid-send) becomes `unknown`: it is never resent blindly.
+//!
+//! A dry run (`plan`) opens the database read-only and records its would-be notes in a TEMP
+//! table; every query reads `all_notes`, the union of both, so a plan sees its own decisions.
+
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::policy::History;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS notes (
+    id           INTEGER PRIMARY KEY,
+    rule         TEXT NOT NULL,
+    customer_id  TEXT NOT NULL,
+    occasion     TEXT NOT NULL,
+    priority     INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    recipient    TEXT NOT NULL,
+    display_name TEXT,
+    subject      TEXT NOT NULL,
+    body_text    TEXT NOT NULL,
+    body_html    TEXT,
+    message_id   TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    due_at       INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    sent_at      INTEGER,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    server       TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS notes_key ON notes(rule, customer_id, occasion);
+CREATE INDEX IF NOT EXISTS notes_customer ON notes(customer_id, created_at);
+CREATE INDEX IF NOT EXISTS notes_due ON notes(state, due_at);
+CREATE INDEX IF NOT EXISTS notes_rule_created ON notes(rule, created_at);
+CREATE TABLE IF NOT EXISTS note_events (
+    id      INTEGER PRIMARY KEY,
+    note_id INTEGER NOT NULL REFERENCES notes(id),
+    at      INTEGER NOT NULL,
+    state   TEXT NOT NULL,
+    detail  TEXT
+);
+CREATE INDEX IF NOT EXISTS note_events_note ON note_events(note_id);
+";
+
+/// The plan's scratch table and the view every query reads.
+const OVERLAY: &str = "
+CREATE TEMP TABLE planned (
+    rule TEXT NOT NULL, customer_id TEXT NOT NULL, occasion TEXT NOT NULL,
+    state TEXT NOT NULL, created_at INTEGER NOT NULL,
+    UNIQUE (rule, customer_id, occasion)
+);
+CREATE TEMP VIEW all_notes AS
+    SELECT rule, customer_id, occasion, state, created_at FROM main.notes
+    UNION ALL SELECT rule, customer_id, occasion, state, created_at FROM temp.planned;
+";
+
+/// States that count against cooldowns and the cap (a failed or cancelled note reached no one).
+const COUNTING: &str = "('planned', 'queued', 'sending', 'sent', 'retry', 'unknown')";
+
+/// A problem with the state database.
+#[derive(Debug, thiserror::Error)]
+#[error("state database {path}: {source}")]
+pub(crate) struct OutboxError {
+    path: String,
+    source: rusqlite::Error,
+}
+
+/// A note to be queued.
+#[derive(Debug, Clone)]
+pub(crate) struct NewNote {
+    /// The rule's name.
+    pub rule: String,
+    /// The customer's id.
+    pub customer_id: String,
+    /// The occasion.
+    pub occasion: String,
+    /// The rule's priority (delivery order).
+    pub priority: i64,
+    /// The address.
+    pub recipient: String,
+    /// The name for the To header.
+    pub display_name: Option<String>,
+    /// Subject line.
+    pub subject: String,
+    /// Plain text.
+    pub body_text: String,
+    /// HTML.
+    pub body_html: Option<String>,
+    /// The deterministic Message-ID.
+    pub message_id: String,
+}
+
+/// A note read back for delivery or display.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredNote {
+    /// Its id.
+    pub id: i64,
+    /// The rule.
+    pub rule: String,
+    /// The customer.
+    pub customer_id: String,
+    /// The address.
+    pub recipient: String,
+    /// The name for the To header.
+    pub display_name: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// Plain text.
+    pub body_text: String,
+    /// HTML.
+    pub body_html: Option<String>,
+    /// Message-ID.
+    pub message_id: String,
+    /// Attempts so far.
+    pub attempts: u32,
+}
+
+/// The state database.
+pub(crate) struct Outbox {
+    conn: Connection,
+    path: String,
+    dry_run: bool,
+}
+
+impl Outbox {
+    /// Opens (creating if needed) the state database for reading and writing.
+    pub(crate) fn open(path: &Path) -> Result<Outbox, OutboxError> {
+        let err = |source| OutboxError {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            // The directory is rekindle's own (StateDirectory=); a failure shows up on open.
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        let setup = || -> rusqlite::Result<()> {
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.execute_batch(SCHEMA)?;
+            conn.execute_batch(
+                "CREATE TEMP VIEW all_notes AS SELECT rule, customer_id, occasion, state, created_at FROM main.notes;",
+            )
+        };
+        setup().map_err(err)?;
+        Ok(Outbox {
+            conn,
+            path: path.display().to_string(),
+            dry_run: false,
+        })
+    }
+
+    /// Opens the state database read-only for a dry run; a missing database reads as empty.
+    /// Nothing this outbox does is ever written to disk.
+    pub(crate) fn open_dry_run(path: &Path) -> Result<Outbox, OutboxError> {
+        let err = |source| OutboxError {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = if path.exists() {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(path, flags).map_err(err)?;
+            conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+            conn
+        } else {
+            let conn = Connection::open_in_memory().map_err(err)?;
+            conn.execute_batch(SCHEMA).map_err(err)?;
+            conn
+        };
+        conn.execute_batch(OVERLAY).map_err(err)?;
+        Ok(Outbox {
+            conn,
+            path: path.display().to_string(),
+            dry_run: true,
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> OutboxError {
+        OutboxError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// What this rule and every rule already did for `customer`, as the policy needs it.
+    pub(crate) fn history(
+        &self,
+        rule: &str,
+        customer: &str,
+        occasion: &str,
+        cap_since: Timestamp,
+    ) -> Result<History, OutboxError> {
+        let q = || -> rusqlite::Result<History> {
+            let occasion_state = self
+                .conn
+                .prepare_cached(
+                    "SELECT state FROM all_notes WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3",
+                )?
+                .query_row(params![rule, customer, occasion], |r| r.get(0))
+                .optional()?;
+            let last_from_rule: Option<i64> = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT max(created_at) FROM all_notes WHERE rule = ?1 AND customer_id = ?2 AND state IN {COUNTING}"
+                ))?
+                .query_row(params![rule, customer], |r| r.get(0))?;
+            let in_cap_window: u32 = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT count(*) FROM all_notes WHERE customer_id = ?1 AND created_at >= ?2 AND state IN {COUNTING}"
+                ))?
+                .query_row(params![customer, cap_since.as_second()], |r| r.get(0))?;
+            Ok(History {
+                occasion_state,
+                last_from_rule: last_from_rule.and_then(|s| Timestamp::from_second(s).ok()),
+                in_cap_window,
+            })
+        };
+        q().map_err(|e| self.err(e))
+    }
+
+    /// How many notes `rule` queued since `since` (for daily limits).
+    pub(crate) fn queued_since(&self, rule: &str, since: Timestamp) -> Result<u32, OutboxError> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM all_notes WHERE rule = ?1 AND created_at >= ?2")
+            .and_then(|mut s| s.query_row(params![rule, since.as_second()], |r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Queues a note, once: returns its id, or None when a note with the same key exists.
+    pub(crate) fn enqueue(
+        &self,
+        note: &NewNote,
+        now: Timestamp,
+    ) -> Result<Option<i64>, OutboxError> {
+        let now = now.as_second();
+        if self.dry_run {
+            let exists: bool = self
+                .conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM all_notes WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3)",
+                    params![note.rule, note.customer_id, note.occasion],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            if exists {
+                return Ok(None);
+            }
+            let n = self
+                .conn
+                .execute(
+                    "INSERT OR IGNORE INTO temp.planned (rule, customer_id, occasion, state, created_at)
+                     VALUES (?1, ?2, ?3, 'planned', ?4)",
+                    params![note.rule, note.customer_id, note.occasion, now],
+                )
+                .map_err(|e| self.err(e))?;
+            return Ok((n == 1).then_some(0));
+        }
+        let insert = || -> rusqlite::Result<Option<i64>> {
+            let tx = self.conn.unchecked_transaction()?;
+            let n = tx.execute(
+                "INSERT INTO notes (rule, customer_id, occasion, priority, state, recipient, display_name,
+                                    subject, body_text, body_html, message_id, created_at, due_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11)
+                 ON CONFLICT (rule, customer_id, occasion) DO NOTHING",
+                params![
+                    note.rule,
+                    note.customer_id,
+                    note.occasion,
+                    note.priority,
+                    note.recipient,
+                    note.display_name,
+                    note.subject,
+                    note.body_text,
+                    note.body_html,
+                    note.message_id,
+                    now
+                ],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, 'queued')",
+                params![id, now],
+            )?;
+            tx.commit()?;
+            Ok(Some(id))
+        };
+        insert().map_err(|e| self.err(e))
+    }
+
+    /// At start-up: notes left in `sending` by a daemon that died mid-send become `unknown`.
+    /// Returns them, so each can be logged for an operator to resolve.
+    pub(crate) fn park_interrupted(&self, now: Timestamp) -> Result<Vec<StoredNote>, OutboxError> {
+        let notes = self.notes_in_state("sending")?;
+        for note in &notes {
+            self.transition(note.id, "unknown", now, Some("the daemon stopped while this note was being sent; it may or may not have arrived"), None)?;
+        }
+        Ok(notes)
+    }
+
+    /// Claims the next note due for delivery (highest priority, then oldest), marking it
+    /// `sending` in a committed transaction before anything is handed to a transport.
+    pub(crate) fn claim_next(&self, now: Timestamp) -> Result<Option<StoredNote>, OutboxError> {
+        let claim = || -> rusqlite::Result<Option<StoredNote>> {
+            let tx = self.conn.unchecked_transaction()?;
+            let note = tx
+                .prepare_cached(&format!(
+                    "SELECT {NOTE_COLUMNS} FROM notes WHERE state IN ('queued', 'retry') AND due_at <= ?1
+                     ORDER BY priority DESC, due_at, id LIMIT 1"
+                ))?
+                .query_row([now.as_second()], read_note)
+                .optional()?;
+            if let Some(note) = &note {
+                tx.execute(
+                    "UPDATE notes SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
+                    params![note.id, now.as_second()],
+                )?;
+                tx.execute(
+                    "INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, 'sending')",
+                    params![note.id, now.as_second()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(note.map(|n| StoredNote {
+                attempts: n.attempts + 1,
+                ..n
+            }))
+        };
+        claim().map_err(|e| self.err(e))
+    }
+
+    /// Moves a note to `state`, recording why, and for `retry` when to try again.
+    pub(crate) fn transition(
+        &self,
+        id: i64,
+        state: &str,
+        now: Timestamp,
+        detail: Option<&str>,
+        due_at: Option<Timestamp>,
+    ) -> Result<(), OutboxError> {
+        let update = || -> rusqlite::Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            let now = now.as_second();
+            tx.execute(
+                "UPDATE notes SET state = ?2, updated_at = ?3,
+                        sent_at = CASE WHEN ?2 = 'sent' THEN ?3 ELSE sent_at END,
+                        last_error = CASE WHEN ?2 = 'sent' THEN last_error ELSE coalesce(?4, last_error) END,
+                        server = CASE WHEN ?2 = 'sent' THEN ?4 ELSE server END,
+                        due_at = coalesce(?5, due_at)
+                 WHERE id = ?1",
+                params![id, state, now, detail, due_at.map(|t| t.as_second())],
+            )?;
+            tx.execute(
+                "INSERT INTO note_events (note_id, at, state, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![id, now, state, detail],
+            )?;
+            tx.commit()
+        };
+        update().map_err(|e| self.err(e))
+    }
+
+    /// Notes in `state`, oldest first.
+    pub(crate) fn notes_in_state(&self, state: &str) -> Result<Vec<StoredNote>, OutboxError> {
+        let q = || -> rusqlite::Result<Vec<StoredNote>> {
+            self.conn
+                .prepare(&format!(
+                    "SELECT {NOTE_COLUMNS} FROM notes WHERE state = ?1 ORDER BY id"
+                ))?
+                .query_map([state], read_note)?
+                .collect()
+        };
+        q().map_err(|e| self.err(e))
+    }
+
+    /// The number of notes in each state.
+    pub(crate) fn counts(&self) -> Result<Vec<(String, i64)>, OutboxError> {
+        let q = || -> rusqlite::Result<Vec<(String, i64)>> {
+            self.conn
+                .prepare("SELECT state, count(*) FROM notes GROUP BY state ORDER BY state")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        };
+        q().map_err(|e| self.err(e))
+    }
+
+    /// Notes sent since `since`.
+    pub(crate) fn sent_since(&self, since: Timestamp) -> Result<i64, OutboxError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM notes WHERE state = 'sent' AND sent_at >= ?1",
+                [since.as_second()],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The oldest note still waiting (queued or retry): its creation time.
+    pub(crate) fn oldest_waiting(&self) -> Result<Option<i64>, OutboxError> {
+        self.conn
+            .query_row(
+                "SELECT min(created_at) FROM notes WHERE state IN ('queued', 'retry')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The most recent error recorded on any note: (note id, when, text).
+    pub(crate) fn last_error(&self) -> Result<Option<(i64, i64, String)>, OutboxError> {
+        self.conn
+            .query_row(
+                "SELECT note_id, at, detail FROM note_events
+                 WHERE state IN ('retry', 'failed', 'unknown') AND detail IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+}
+
+const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display_name, subject, \
+     body_text, body_html, message_id, attempts";
+
+fn read_note(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredNote> {
+    Ok(StoredNote {
+        id: r.get(0)?,
+        rule: r.get(1)?,
+        customer_id: r.get(2)?,
+        recipient: r.get(3)?,
+        display_name: r.get(4)?,
+        subject: r.get(5)?,
+        body_text: r.get(6)?,
+        body_html: r.get(7)?,
+        message_id: r.get(8)?,
+        attempts: r.get(9)?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

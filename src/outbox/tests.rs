@@ -1,0 +1,192 @@
+//! The outbox on real SQLite files: idempotency, the note lifecycle, dry runs.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::*;
+
+fn note(rule: &str, customer: &str, occasion: &str) -> NewNote {
+    NewNote {
+        rule: rule.into(),
+        customer_id: customer.into(),
+        occasion: occasion.into(),
+        priority: 10,
+        recipient: "a@b.example".into(),
+        display_name: Some("Ada".into()),
+        subject: "Hello".into(),
+        body_text: "Hi".into(),
+        body_html: None,
+        message_id: "<x@b.example>".into(),
+    }
+}
+
+fn now() -> Timestamp {
+    "2026-11-24T09:00:00Z".parse().expect("time")
+}
+
+#[test]
+fn the_same_occasion_is_queued_once_even_across_reopens() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("state.sqlite");
+    let outbox = Outbox::open(&path).expect("open");
+    assert!(
+        outbox
+            .enqueue(&note("sorry", "1", "interaction-5"), now())
+            .expect("enqueue")
+            .is_some()
+    );
+    assert_eq!(
+        outbox
+            .enqueue(&note("sorry", "1", "interaction-5"), now())
+            .expect("enqueue"),
+        None
+    );
+    drop(outbox);
+    let outbox = Outbox::open(&path).expect("reopen");
+    assert_eq!(
+        outbox
+            .enqueue(&note("sorry", "1", "interaction-5"), now())
+            .expect("enqueue"),
+        None
+    );
+    assert!(
+        outbox
+            .enqueue(&note("sorry", "1", "interaction-6"), now())
+            .expect("enqueue")
+            .is_some()
+    );
+    assert_eq!(
+        outbox.counts().expect("counts"),
+        [("queued".to_string(), 2)]
+    );
+}
+
+#[test]
+fn history_sees_occasions_cooldowns_and_the_cap() {
+    let dir = tempfile::tempdir().expect("dir");
+    let outbox = Outbox::open(&dir.path().join("s.sqlite")).expect("open");
+    let earlier = now() - SignedDuration::from_hours(48);
+    outbox
+        .enqueue(&note("sorry", "1", "interaction-5"), earlier)
+        .expect("enqueue");
+    let h = outbox
+        .history(
+            "sorry",
+            "1",
+            "interaction-5",
+            now() - SignedDuration::from_hours(24 * 7),
+        )
+        .expect("history");
+    assert_eq!(h.occasion_state.as_deref(), Some("queued"));
+    assert_eq!(h.last_from_rule, Some(earlier));
+    assert_eq!(h.in_cap_window, 1);
+    let other = outbox
+        .history(
+            "valentines",
+            "1",
+            "valentines-2027",
+            now() - SignedDuration::from_hours(24),
+        )
+        .expect("history");
+    assert_eq!(other, History::default());
+}
+
+#[test]
+fn claimed_notes_left_sending_are_parked_as_unknown_not_resent() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    let outbox = Outbox::open(&path).expect("open");
+    let id = outbox
+        .enqueue(&note("sorry", "1", "o"), now())
+        .expect("enqueue")
+        .expect("id");
+    let claimed = outbox.claim_next(now()).expect("claim").expect("a note");
+    assert_eq!((claimed.id, claimed.attempts), (id, 1));
+    // The daemon dies here. At the next start:
+    drop(outbox);
+    let outbox = Outbox::open(&path).expect("reopen");
+    let parked = outbox.park_interrupted(now()).expect("park");
+    assert_eq!(parked.len(), 1);
+    assert!(
+        outbox.claim_next(now()).expect("claim").is_none(),
+        "an unknown note must not be resent"
+    );
+    assert_eq!(
+        outbox.counts().expect("counts"),
+        [("unknown".to_string(), 1)]
+    );
+}
+
+#[test]
+fn retries_wait_for_their_time_and_higher_priority_goes_first() {
+    let dir = tempfile::tempdir().expect("dir");
+    let outbox = Outbox::open(&dir.path().join("s.sqlite")).expect("open");
+    let low = outbox
+        .enqueue(&note("seasonal", "1", "o"), now())
+        .expect("enqueue")
+        .expect("id");
+    let high = outbox
+        .enqueue(
+            &NewNote {
+                priority: 100,
+                ..note("sorry", "2", "o")
+            },
+            now(),
+        )
+        .expect("enqueue")
+        .expect("id");
+    let first = outbox.claim_next(now()).expect("claim").expect("note");
+    assert_eq!(first.id, high);
+    let later = now() + SignedDuration::from_mins(5);
+    outbox
+        .transition(first.id, "retry", now(), Some("451 try later"), Some(later))
+        .expect("retry");
+    assert_eq!(
+        outbox.claim_next(now()).expect("claim").map(|n| n.id),
+        Some(low)
+    );
+    assert!(outbox.claim_next(now()).expect("claim").is_none());
+    assert_eq!(
+        outbox.claim_next(later).expect("claim").map(|n| n.id),
+        Some(high)
+    );
+    assert_eq!(
+        outbox.last_error().expect("last error").map(|e| e.2),
+        Some("451 try later".to_string())
+    );
+}
+
+#[test]
+fn a_dry_run_sees_its_own_plans_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    Outbox::open(&path)
+        .expect("create")
+        .enqueue(&note("sorry", "1", "a"), now())
+        .expect("enqueue");
+    let dry = Outbox::open_dry_run(&path).expect("dry");
+    assert_eq!(
+        dry.enqueue(&note("sorry", "1", "a"), now()).expect("plan"),
+        None
+    );
+    assert!(
+        dry.enqueue(&note("sorry", "2", "a"), now())
+            .expect("plan")
+            .is_some()
+    );
+    let h = dry
+        .history("other", "2", "x", now() - SignedDuration::from_hours(1))
+        .expect("history");
+    assert_eq!(
+        h.in_cap_window, 1,
+        "the plan counts its own notes against the cap"
+    );
+    drop(dry);
+    let real = Outbox::open(&path).expect("reopen");
+    assert_eq!(real.counts().expect("counts"), [("queued".to_string(), 1)]);
+    let missing = dir.path().join("missing.sqlite");
+    Outbox::open_dry_run(&missing).expect("dry run of a missing state db");
+    assert!(
+        !missing.exists(),
+        "a dry run never creates the state database"
+    );
+}

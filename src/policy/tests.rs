@@ -1,0 +1,146 @@
+//! Policy decisions with a fixed clock.
+
+use std::path::Path;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::*;
+use crate::config::Config;
+
+fn rule(extra: &str) -> (Rule, Policy) {
+    let text = format!(
+        "[paths]\nlog = \"l\"\nstate = \"s\"\ntemplates = \"t\"\n[sender]\nname = \"R\"\nemail = \"r@b.example\"\nbusiness = \"B\"\n[transport]\nkind = \"maildir\"\n[transport.maildir]\ndir = \"m\"\n[[rule]]\nname = \"r\"\nkind = \"quiet\"\nschedule = \"0 10 * * *\"\ntemplate = \"q.j2\"\ncooldown = \"10d\"\n{extra}"
+    );
+    let (config, d) = Config::parse(Path::new("c.toml"), text);
+    assert!(d.is_empty(), "{d:?}");
+    let config = config.expect("config");
+    (config.rules[0].clone(), config.policy)
+}
+
+fn customer(opted_out: bool) -> CustomerRow {
+    CustomerRow {
+        id: rusqlite::types::Value::Integer(1),
+        id_text: "1".into(),
+        email: Some("a@b.example".into()),
+        name: Some("Ada".into()),
+        timezone: None,
+        created_at_raw: None,
+        created_at: Some(0),
+        opted_out,
+        attributes: None,
+    }
+}
+
+fn now() -> Timestamp {
+    "2026-11-24T09:00:00Z".parse().expect("time")
+}
+
+#[test]
+fn a_fresh_customer_gets_the_note() {
+    let (rule, policy) = rule("");
+    assert_eq!(
+        decide(
+            &customer(false),
+            &rule,
+            &History::default(),
+            0,
+            &policy,
+            now()
+        ),
+        Ok(())
+    );
+}
+
+#[test]
+fn opt_out_wins_over_everything() {
+    let (rule, policy) = rule("");
+    assert_eq!(
+        decide(
+            &customer(true),
+            &rule,
+            &History::default(),
+            0,
+            &policy,
+            now()
+        ),
+        Err(Skip::OptedOut)
+    );
+}
+
+#[test]
+fn one_note_per_occasion() {
+    let (rule, policy) = rule("");
+    let history = History {
+        occasion_state: Some("sent".into()),
+        ..History::default()
+    };
+    assert_eq!(
+        decide(&customer(false), &rule, &history, 0, &policy, now()),
+        Err(Skip::AlreadyQueued("sent".into()))
+    );
+}
+
+#[test]
+fn cooldown_holds_until_it_ends() {
+    let (rule, policy) = rule("");
+    let nine_days_ago = now() - SignedDuration::from_hours(9 * 24);
+    let history = History {
+        last_from_rule: Some(nine_days_ago),
+        ..History::default()
+    };
+    assert_eq!(
+        decide(&customer(false), &rule, &history, 0, &policy, now()),
+        Err(Skip::Cooldown {
+            until: nine_days_ago + SignedDuration::from_hours(10 * 24)
+        })
+    );
+    let eleven_days_ago = now() - SignedDuration::from_hours(11 * 24);
+    let history = History {
+        last_from_rule: Some(eleven_days_ago),
+        ..History::default()
+    };
+    assert_eq!(
+        decide(&customer(false), &rule, &history, 0, &policy, now()),
+        Ok(())
+    );
+}
+
+#[test]
+fn the_cap_counts_notes_of_every_rule() {
+    let (rule, policy) = rule("");
+    let history = History {
+        in_cap_window: 1,
+        ..History::default()
+    };
+    assert_eq!(
+        decide(&customer(false), &rule, &history, 0, &policy, now()),
+        Err(Skip::Capped { cap: 1 })
+    );
+}
+
+#[test]
+fn daily_limit_stops_the_rule_for_the_day() {
+    let (rule, policy) = rule("daily_limit = 2");
+    assert_eq!(
+        decide(
+            &customer(false),
+            &rule,
+            &History::default(),
+            1,
+            &policy,
+            now()
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        decide(
+            &customer(false),
+            &rule,
+            &History::default(),
+            2,
+            &policy,
+            now()
+        ),
+        Err(Skip::DailyLimit(2))
+    );
+}

@@ -1,0 +1,208 @@
+//! Rules: select the customers a rule applies to, in SQL inside SQLite, streaming row by row.
+//!
+//! Selection is a function of the log and a clock (`now` is passed in), so `plan --at` and the
+//! tests can move time. Nothing here decides whether a note is *sent*: that is `policy`.
+
+use std::ops::ControlFlow;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use rusqlite::ToSql;
+
+use crate::config::{Rule, RuleKind};
+use crate::log::{
+    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError,
+};
+
+/// A customer a rule matched, with the occasion that makes this note unique.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    /// The customer, unvalidated.
+    pub customer: CustomerRow,
+    /// With the rule and the customer, the note's idempotency key: one note per occasion.
+    pub occasion: String,
+    /// The interaction that triggered the note (a complaint, a cancellation), if any.
+    pub trigger: Option<InteractionRow>,
+    /// For quiet rules: whole days since the last interaction.
+    pub days_quiet: Option<i64>,
+    /// For seasonal rules: the season's year.
+    pub season_year: Option<i16>,
+}
+
+const DAY: i64 = 86_400;
+
+/// Streams the candidates of `rule` at `now` to `each`, which may stop the scan early.
+pub(crate) fn select(
+    log: &Log,
+    rule: &Rule,
+    now: Timestamp,
+    tz: &TimeZone,
+    mut each: impl FnMut(Candidate) -> ControlFlow<()>,
+) -> Result<(), LogError> {
+    let segment = match &rule.segment {
+        Some(s) => format!("c.id IN (SELECT id FROM customers WHERE ({s}))"),
+        None => "1".to_string(),
+    };
+    let now_s = now.as_second();
+    match &rule.kind {
+        RuleKind::Quiet {
+            min_interactions,
+            quiet_for,
+        } => {
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS}, s.last_at
+                 FROM (SELECT customer_id, count(*) AS n, max(unixepoch(at)) AS last_at
+                       FROM interactions WHERE unixepoch(at) IS NOT NULL GROUP BY customer_id) s
+                 JOIN customers c ON c.id = s.customer_id
+                 WHERE s.n >= ?1 AND s.last_at < ?2 AND coalesce(c.status, '') != 'departed'
+                   AND {segment}
+                 ORDER BY s.last_at, c.id"
+            );
+            let cutoff = now_s - quiet_for.as_secs();
+            query(
+                log,
+                &sql,
+                &[&min_interactions, &cutoff],
+                |row| {
+                    let last_at: i64 = row.get(CUSTOMER_COLUMN_COUNT)?;
+                    let since = Timestamp::from_second(last_at)
+                        .unwrap_or(now)
+                        .to_zoned_datetime(tz.clone());
+                    Ok(Candidate {
+                        customer: CustomerRow::read(row)?,
+                        occasion: format!("quiet-since-{}", since.date()),
+                        trigger: None,
+                        days_quiet: Some((now_s - last_at) / DAY),
+                        season_year: None,
+                    })
+                },
+                &mut each,
+            )
+        }
+        RuleKind::Unhappy {
+            within,
+            sentiment_below,
+            kinds,
+        } => {
+            let sql = latest_interaction_sql(
+                &segment,
+                "(i.kind IN (SELECT value FROM json_each(?4)) OR i.sentiment < ?5)",
+                "0",
+            );
+            let since = now_s - within.as_secs();
+            let kinds = serde_json::to_string(kinds).unwrap_or_default();
+            let params: [&dyn ToSql; 5] =
+                [&day_before(since), &since, &now_s, &kinds, sentiment_below];
+            query(
+                log,
+                &sql,
+                &params,
+                |row| {
+                    let trigger = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?;
+                    Ok(Candidate {
+                        customer: CustomerRow::read(row)?,
+                        occasion: format!("interaction-{}", trigger.as_ref().map_or(0, |t| t.id)),
+                        trigger,
+                        days_quiet: None,
+                        season_year: None,
+                    })
+                },
+                &mut each,
+            )
+        }
+        RuleKind::Departed { within, kinds } => {
+            let sql = latest_interaction_sql(
+                &segment,
+                "(i.kind IN (SELECT value FROM json_each(?4)) OR c.status = 'departed')",
+                "i.kind IN (SELECT value FROM json_each(?4))",
+            );
+            let since = now_s - within.as_secs();
+            let kinds_json = serde_json::to_string(kinds).unwrap_or_default();
+            let params: [&dyn ToSql; 4] = [&day_before(since), &since, &now_s, &kinds_json];
+            query(
+                log,
+                &sql,
+                &params,
+                |row| {
+                    // Only a cancellation is worth quoting; a departed customer's last purchase is not.
+                    let trigger = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?
+                        .filter(|t| kinds.contains(&t.kind));
+                    Ok(Candidate {
+                        customer: CustomerRow::read(row)?,
+                        occasion: "departed".to_string(),
+                        trigger,
+                        days_quiet: None,
+                        season_year: None,
+                    })
+                },
+                &mut each,
+            )
+        }
+        RuleKind::Seasonal(season) => {
+            let Some(year) = season.open_on(now.to_zoned_datetime(tz.clone()).date()) else {
+                return Ok(());
+            };
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers c
+                 WHERE coalesce(c.status, '') != 'departed' AND {segment} ORDER BY c.id"
+            );
+            query(
+                log,
+                &sql,
+                &[],
+                |row| {
+                    Ok(Candidate {
+                        customer: CustomerRow::read(row)?,
+                        occasion: format!("{}-{year}", season.name),
+                        trigger: None,
+                        days_quiet: None,
+                        season_year: Some(year),
+                    })
+                },
+                &mut each,
+            )
+        }
+    }
+}
+
+/// Each customer's latest interaction in the window `[?2, ?3]` that passes `filter`, preferring
+/// rows that pass `prefer`. `?1` is a date-only lower bound that lets SQLite use the `at` index.
+fn latest_interaction_sql(segment: &str, filter: &str, prefer: &str) -> String {
+    format!(
+        "SELECT * FROM (
+           SELECT {CUSTOMER_COLUMNS}, i.id, unixepoch(i.at) AS t, i.kind, i.sentiment, i.channel, i.note,
+                  row_number() OVER (PARTITION BY i.customer_id
+                                     ORDER BY ({prefer}) DESC, unixepoch(i.at) DESC, i.id DESC) AS rn
+           FROM interactions i JOIN customers c ON c.id = i.customer_id
+           WHERE i.at >= ?1 AND unixepoch(i.at) BETWEEN ?2 AND ?3 AND {filter} AND {segment}
+         ) WHERE rn = 1 ORDER BY t, id"
+    )
+}
+
+/// The date (UTC) of the day before `second`, as text: every ISO-8601 timestamp of that moment or
+/// later, whatever its offset, sorts after it.
+fn day_before(second: i64) -> String {
+    Timestamp::from_second(second - DAY)
+        .map(|t| t.to_zoned_datetime(TimeZone::UTC).date().to_string())
+        .unwrap_or_default()
+}
+
+fn query(
+    log: &Log,
+    sql: &str,
+    params: &[&dyn ToSql],
+    map: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Candidate>,
+    each: &mut impl FnMut(Candidate) -> ControlFlow<()>,
+) -> Result<(), LogError> {
+    let mut stmt = log.conn().prepare(sql)?;
+    let mut rows = stmt.query(params)?;
+    while let Some(row) = rows.next()? {
+        if each(map(row)?).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! Every rule kind on a fixture log with a fixed clock.
+
+use std::path::Path;
+
+use rusqlite::{Connection, params};
+
+use super::*;
+use crate::config::Config;
+
+/// The fixture's clock: Tuesday 24 November 2026, 10:00 in Paris.
+fn now() -> Timestamp {
+    "2026-11-24T09:00:00Z".parse().expect("time")
+}
+
+fn days_ago(days: i64) -> String {
+    (now() - jiff::SignedDuration::from_hours(days * 24)).to_string()
+}
+
+/// A log with one customer per situation (ids chosen to read well in assertions).
+fn fixture() -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("log.sqlite");
+    let conn = Connection::open(&path).expect("log");
+    conn.execute_batch(crate::log::SCHEMA).expect("schema");
+    let customers: [(i64, &str, &str); 10] = [
+        (1, "quiet", "active"),
+        (2, "recent", "active"),
+        (3, "newbie", "active"),
+        (4, "angry", "active"),
+        (5, "old-complaint", "active"),
+        (6, "sour-review", "active"),
+        (7, "cancelled", "active"),
+        (8, "departed-status", "departed"),
+        (9, "long-gone", "departed"),
+        (10, "quiet-but-segment-out", "vip"),
+    ];
+    for (id, name, status) in customers {
+        conn.execute(
+            "INSERT INTO customers (id, email, name, created_at, status) VALUES (?1, ?2, ?3, '2022-01-01', ?4)",
+            params![id, format!("{name}@example.com"), name, status],
+        )
+        .expect("customer");
+    }
+    let add = |c: i64, days: i64, kind: &str, sentiment: Option<f64>, note: Option<&str>| {
+        conn.execute(
+            "INSERT INTO interactions (customer_id, at, kind, sentiment, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c, days_ago(days), kind, sentiment, note],
+        )
+        .expect("interaction");
+    };
+    for d in [200, 150, 120, 90] {
+        add(1, d, "purchase", None, None);
+        add(10, d, "purchase", None, None);
+    }
+    for d in [40, 20, 5] {
+        add(2, d, "purchase", None, None);
+    }
+    add(3, 100, "purchase", None, None);
+    add(4, 300, "purchase", None, None);
+    add(
+        4,
+        2,
+        "complaint",
+        Some(-0.8),
+        Some("The sourdough was burnt."),
+    );
+    add(5, 30, "complaint", Some(-0.7), Some("Late delivery."));
+    add(6, 3, "review", Some(-0.8), Some("Stale croissants."));
+    add(6, 1, "review", Some(0.1), None);
+    add(7, 40, "purchase", None, None);
+    add(7, 10, "cancellation", None, Some("Moving to Lyon."));
+    add(8, 5, "purchase", None, None);
+    add(9, 200, "purchase", None, None);
+    // An unreadable timestamp is skipped by every rule, never guessed at.
+    conn.execute(
+        "INSERT INTO interactions (customer_id, at, kind) VALUES (2, 'last tuesday', 'complaint')",
+        [],
+    )
+    .expect("bad row");
+    drop(conn);
+    let log = Log::open(&path).expect("open");
+    (dir, log)
+}
+
+fn rule(body: &str) -> Rule {
+    let text = format!(
+        "[paths]\nlog = \"l\"\nstate = \"s\"\ntemplates = \"t\"\n[sender]\nname = \"R\"\nemail = \"r@b.example\"\nbusiness = \"B\"\n[transport]\nkind = \"maildir\"\n[transport.maildir]\ndir = \"m\"\n[[rule]]\nname = \"r\"\nschedule = \"0 10 * * *\"\ntemplate = \"t.j2\"\n{body}"
+    );
+    let (config, d) = Config::parse(Path::new("c.toml"), text);
+    assert!(d.is_empty(), "{d:?}");
+    config.expect("config").rules.remove(0)
+}
+
+fn matched(log: &Log, rule: &Rule, at: Timestamp) -> Vec<(String, String, Option<i64>)> {
+    let mut out = Vec::new();
+    select(
+        log,
+        rule,
+        at,
+        &TimeZone::get("Europe/Paris").expect("tz"),
+        |c| {
+            out.push((c.customer.id_text, c.occasion, c.days_quiet));
+            ControlFlow::Continue(())
+        },
+    )
+    .expect("select");
+    out
+}
+
+#[test]
+fn quiet_needs_history_and_silence_and_respects_the_segment() {
+    let (_dir, log) = fixture();
+    let quiet = rule("kind = \"quiet\"\nmin_interactions = 3\nquiet_for = \"60d\"");
+    let ids: Vec<_> = matched(&log, &quiet, now())
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(ids, ["1", "10"]);
+    let segmented = rule("kind = \"quiet\"\nsegment = \"status = 'active'\"");
+    let found = matched(&log, &segmented, now());
+    assert_eq!(
+        found,
+        [(
+            "1".to_string(),
+            "quiet-since-2026-08-26".to_string(),
+            Some(90)
+        )]
+    );
+}
+
+#[test]
+fn unhappy_finds_recent_complaints_and_sour_sentiment_once_each() {
+    let (_dir, log) = fixture();
+    let unhappy = rule("kind = \"unhappy\"\nwithin = \"14d\"\nsentiment_below = -0.5");
+    let mut found = Vec::new();
+    select(&log, &unhappy, now(), &TimeZone::UTC, |c| {
+        let t = c.trigger.expect("trigger");
+        found.push((c.customer.id_text, t.kind, t.note));
+        ControlFlow::Continue(())
+    })
+    .expect("select");
+    assert_eq!(
+        found,
+        [
+            (
+                "6".to_string(),
+                "review".to_string(),
+                Some("Stale croissants.".to_string())
+            ),
+            (
+                "4".to_string(),
+                "complaint".to_string(),
+                Some("The sourdough was burnt.".to_string())
+            ),
+        ]
+    );
+}
+
+#[test]
+fn departed_thanks_cancellations_and_departed_status_but_not_long_gone() {
+    let (_dir, log) = fixture();
+    let departed = rule("kind = \"departed\"\nwithin = \"30d\"");
+    let mut found = Vec::new();
+    select(&log, &departed, now(), &TimeZone::UTC, |c| {
+        found.push((c.customer.id_text, c.occasion, c.trigger.map(|t| t.kind)));
+        ControlFlow::Continue(())
+    })
+    .expect("select");
+    assert_eq!(
+        found,
+        [
+            (
+                "7".to_string(),
+                "departed".to_string(),
+                Some("cancellation".to_string())
+            ),
+            ("8".to_string(), "departed".to_string(), None),
+        ]
+    );
+}
+
+#[test]
+fn seasonal_includes_everyone_still_here_only_inside_the_window() {
+    let (_dir, log) = fixture();
+    let gratitude =
+        rule("kind = \"seasonal\"\nseason = \"gratitude\"\nstart = \"11-20\"\nend = \"11-30\"");
+    let found = matched(&log, &gratitude, now());
+    let ids: Vec<_> = found.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5", "6", "7", "10"]);
+    assert!(found.iter().all(|m| m.1 == "gratitude-2026"));
+    let december: Timestamp = "2026-12-02T09:00:00Z".parse().expect("time");
+    assert!(matched(&log, &gratitude, december).is_empty());
+}
+
+#[test]
+fn the_clock_is_an_input() {
+    let (_dir, log) = fixture();
+    let unhappy = rule("kind = \"unhappy\"\nwithin = \"14d\"");
+    // Three weeks later both complaints have left the window.
+    let later = now() + jiff::SignedDuration::from_hours(21 * 24);
+    assert!(matched(&log, &unhappy, later).is_empty());
+    // Before customer 4 complained, only the sour review... had not happened either.
+    let before = now() - jiff::SignedDuration::from_hours(4 * 24);
+    assert!(matched(&log, &unhappy, before).is_empty());
+}
+
+#[test]
+fn unreadable_timestamps_are_reported() {
+    let (_dir, log) = fixture();
+    let (count, rows) = log.bad_timestamps(10).expect("scan");
+    assert_eq!(count, 1);
+    assert_eq!(rows[0].at, "last tuesday");
+    assert_eq!(rows[0].customer_id, "2");
+}

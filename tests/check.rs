@@ -1,0 +1,179 @@
+//! `rekindle check` on broken setups: every problem printed as file:line:col with a fix, and
+//! exit code 78 (EX_CONFIG) so systemd stops restarting a broken config.
+
+mod support;
+
+use support::fixture::{Fixture, text};
+
+const RULE: &str = r#"[[rule]]
+name = "sorry"
+kind = "unhappy"
+schedule = "*/5 * * * *"
+template = "unhappy.j2"
+"#;
+
+/// Runs `check` and returns (exit code, stderr lines mentioning a file).
+fn check(f: &Fixture) -> (i32, Vec<String>) {
+    let out = f.rekindle(&["check"]);
+    let (_, stderr) = text(&out);
+    let dir = format!("{}/", f.dir.path().display());
+    let lines = stderr
+        .lines()
+        .filter(|l| !l.starts_with("rekindle:"))
+        .map(|l| l.replace(&dir, ""))
+        .collect();
+    (out.status.code().unwrap_or(-1), lines)
+}
+
+#[test]
+fn a_good_setup_passes() {
+    let f = Fixture::new();
+    f.config(Fixture::maildir_transport(), RULE);
+    let out = f.rekindle(&["check"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains(": ok: 1 rule(s)"), "{stdout}");
+    assert!(stdout.contains("rule sorry"), "{stdout}");
+}
+
+#[test]
+fn unknown_key() {
+    let f = Fixture::new();
+    f.config(
+        Fixture::maildir_transport(),
+        &format!("{RULE}prority = 5\n"),
+    );
+    assert_eq!(
+        check(&f),
+        (78, vec!["rekindle.toml:25:1: unknown key `prority`; did you mean \"priority\"?; valid keys here: name, kind, schedule, template, priority, cooldown, segment, daily_limit, enabled, min_interactions, quiet_for, within, sentiment_below, kinds, season, title, start, end".to_string()])
+    );
+}
+
+#[test]
+fn several_problems_are_reported_at_once() {
+    let f = Fixture::new();
+    let rules = RULE
+        .replace("\"unhappy\"\n", "\"unhapy\"\n")
+        .replace("*/5 * * * *", "every minute")
+        + "cooldown = \"3 dayz\"\n";
+    f.config(Fixture::maildir_transport(), &rules);
+    assert_eq!(
+        check(&f),
+        (
+            78,
+            vec![
+                "rekindle.toml:23:12: invalid cron schedule \"every minute\" in rule \"sorry\": expected 5 fields (minute hour day-of-month month day-of-week), found 2; e.g. \"0 10 * * *\" is every day at 10:00".to_string(),
+                "rekindle.toml:25:12: invalid duration \"3 dayz\" for `cooldown`: unknown time unit \"dayz\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations); write e.g. \"30d\", \"12h\" or \"1h 30m\"".to_string(),
+                "rekindle.toml:22:8: unknown rule kind \"unhapy\"; did you mean \"unhappy\"?; known kinds: quiet, unhappy, departed, seasonal".to_string(),
+            ]
+        )
+    );
+}
+
+#[test]
+fn missing_template_suggests_the_file_that_exists() {
+    let f = Fixture::new();
+    f.config(
+        Fixture::maildir_transport(),
+        &RULE.replace("unhappy.j2", "unhapy.j2"),
+    );
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("rekindle.toml:24:12: template \"unhapy.j2\" of rule \"sorry\" cannot be read from templates: "),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].ends_with("; did you mean \"unhappy.j2\"?"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn template_syntax_error_points_into_the_template() {
+    let f = Fixture::new();
+    std::fs::write(
+        f.path("templates/broken.j2"),
+        "{% block subject %}Hi{% endblock %}\n{% block text %}\nHello {{ customer.first_name }\n{% endblock %}\n",
+    )
+    .expect("write");
+    f.config(
+        Fixture::maildir_transport(),
+        &RULE.replace("unhappy.j2", "broken.j2"),
+    );
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("templates/broken.j2:3:"), "{lines:?}");
+    assert!(lines[0].contains("syntax error: "), "{lines:?}");
+}
+
+#[test]
+fn undefined_variable_names_the_expression() {
+    let f = Fixture::new();
+    std::fs::write(
+        f.path("templates/typo.j2"),
+        "{% block subject %}Hi{% endblock %}\n{% block text %}\nHello {{ customer.frist_name }}\n{% endblock %}\n",
+    )
+    .expect("write");
+    f.config(
+        Fixture::maildir_transport(),
+        &RULE.replace("unhappy.j2", "typo.j2"),
+    );
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78);
+    assert_eq!(
+        lines,
+        [
+            "templates/typo.j2:3:10: undefined variable `customer.frist_name`; the variables are customer, interaction, days_quiet, season, sender, rule and unsubscribe (see README, \"Templates\"); guard optional ones with `is defined` or `|default(...)`"
+        ]
+    );
+}
+
+#[test]
+fn a_log_without_the_canonical_columns_is_named() {
+    let f = Fixture::new();
+    f.sql("DROP TABLE interactions; CREATE TABLE interactions (id INTEGER PRIMARY KEY, customer_id INTEGER, at TEXT, kind TEXT);");
+    f.config(Fixture::maildir_transport(), RULE);
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78);
+    assert_eq!(
+        lines,
+        [
+            "log.sqlite: \"interactions\" has no column \"sentiment\"; add it, or expose it through a view (see README, \"Interaction log\")",
+            "log.sqlite: \"interactions\" has no column \"channel\"; add it, or expose it through a view (see README, \"Interaction log\")",
+            "log.sqlite: \"interactions\" has no column \"note\"; add it, or expose it through a view (see README, \"Interaction log\")",
+        ]
+    );
+}
+
+#[test]
+fn a_bad_segment_points_at_the_rule() {
+    let f = Fixture::new();
+    f.config(
+        Fixture::maildir_transport(),
+        &format!("{RULE}segment = \"vip_level > 2\"\n"),
+    );
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78);
+    assert_eq!(
+        lines,
+        [
+            "rekindle.toml:25:11: rule \"sorry\": the segment is not valid SQL over `customers`: no such column: vip_level"
+        ]
+    );
+}
+
+#[test]
+fn a_missing_config_says_how_to_point_at_one() {
+    let f = Fixture::new();
+    let out = f.rekindle(&["check"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(stderr.contains("cannot read the configuration"), "{stderr}");
+    assert!(
+        stderr.contains("pass --config PATH or set REKINDLE_CONFIG"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,363 @@
+//! `rekindle run --once` end to end on a real log, with a maildir transport: the right notes,
+//! personalised, never twice, and bad rows skipped with a reason while the run goes on.
+
+mod support;
+
+use support::fixture::{Fixture, ago, text};
+use support::smtp_server::Received;
+
+const RULES: &str = r#"[[rule]]
+name = "sorry"
+kind = "unhappy"
+schedule = "*/5 * * * *"
+template = "unhappy.j2"
+priority = 100
+
+[[rule]]
+name = "thank-you-goodbye"
+kind = "departed"
+schedule = "0 11 * * *"
+template = "departed.j2"
+priority = 80
+
+[[rule]]
+name = "we-miss-you"
+kind = "quiet"
+schedule = "0 10 * * 2"
+template = "quiet.j2"
+priority = 50
+"#;
+
+/// One customer per situation the issue names.
+fn story() -> Fixture {
+    let f = Fixture::new();
+    f.customer(
+        1,
+        "ann.angry@example.com",
+        Some("Ann Angry"),
+        Some("Europe/London"),
+        Some(r#"{"favourite_product":"the rye loaf"}"#),
+    )
+    .interaction(1, &ago(200.0), "purchase", None, None)
+    .interaction(
+        1,
+        &ago(1.0),
+        "complaint",
+        Some(-0.8),
+        Some("The sourdough was <b>burnt</b> & my kids wouldn't eat it."),
+    );
+    f.customer(
+        2,
+        "quinn.quiet@example.com",
+        Some("Quinn Quiet"),
+        None,
+        None,
+    );
+    for d in [160.0, 130.0, 100.0, 75.0] {
+        f.interaction(2, &ago(d), "purchase", None, None);
+    }
+    f.customer(
+        3,
+        "dora.departing@example.com",
+        Some("Dora Departing"),
+        None,
+        None,
+    )
+    .interaction(3, &ago(90.0), "purchase", None, None)
+    .interaction(
+        3,
+        &ago(3.0),
+        "cancellation",
+        None,
+        Some("We're moving to Lyon, thank you for everything"),
+    );
+    f.customer(4, "not-an-email", Some("Bad Address"), None, None)
+        .interaction(4, &ago(1.0), "complaint", Some(-0.9), Some("Wrong order."));
+    f.customer(
+        5,
+        "eve@example.com",
+        Some("Eve\r\nBcc: victim@example.com"),
+        None,
+        None,
+    )
+    .interaction(5, &ago(1.0), "complaint", Some(-0.9), Some("Rude."));
+    f.customer(6, "nameless@example.com", None, None, None)
+        .interaction(6, &ago(2.0), "complaint", Some(-0.7), Some("Cold coffee."));
+    f.customer(
+        7,
+        "martian@example.com",
+        Some("Marvin Martian"),
+        Some("Mars/Olympus_Mons"),
+        Some("not json"),
+    )
+    .interaction(7, &ago(2.0), "complaint", Some(-0.7), Some("Too far."));
+    f.customer(8, "optout@example.com", Some("Otto Optout"), None, None)
+        .interaction(8, &ago(1.0), "complaint", Some(-0.9), Some("Stop writing."))
+        .sql("UPDATE customers SET opted_out = 1 WHERE id = 8");
+    let hostile = format!(
+        "<script>alert(1)</script> {{{{ 7*7 }}}} {{% raw %}} {}",
+        "blah ".repeat(4000)
+    );
+    f.customer(9, "hostile@example.com", Some("Hal Hostile"), None, None)
+        .interaction(9, &ago(1.0), "complaint", Some(-0.9), Some(&hostile));
+    f.sql(
+        "INSERT INTO interactions (customer_id, at, kind) VALUES (2, 'last tuesday', 'purchase')",
+    );
+    f.config(Fixture::maildir_transport(), RULES);
+    f
+}
+
+fn message_to(f: &Fixture, address: &str) -> Received {
+    let all: Vec<Received> = f
+        .maildir_messages()
+        .into_iter()
+        .map(|data| Received {
+            from: String::new(),
+            to: Vec::new(),
+            data,
+        })
+        .collect();
+    let found: Vec<Received> = all
+        .into_iter()
+        .filter(|m| m.header("To").is_some_and(|to| to.contains(address)))
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one note to {address}");
+    found.into_iter().next().expect("one")
+}
+
+#[test]
+fn the_right_customers_get_the_right_notes_once() {
+    let f = story();
+    let out = f.rekindle(&["run", "--once"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("sorry                    matched 7, queued 4, skipped 3 (invalid-address 1, opted-out 1, unsafe-name 1)"), "{stdout}");
+    assert!(
+        stdout.contains("thank-you-goodbye        matched 1, queued 1, skipped 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("we-miss-you              matched 1, queued 1, skipped 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("delivery: sent 6, retrying 0, failed 0"),
+        "{stdout}"
+    );
+    assert_eq!(f.maildir_messages().len(), 6);
+
+    // A second run (a restart, a re-scan) queues and sends nothing new.
+    let again = f.rekindle(&["run", "--once"]);
+    let (stdout, _) = text(&again);
+    assert!(
+        stdout.contains("sorry                    matched 7, queued 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("delivery: sent 0, retrying 0, failed 0"),
+        "{stdout}"
+    );
+    assert_eq!(f.maildir_messages().len(), 6);
+    assert!(
+        f.notes().iter().all(|n| n.ends_with("|sent")),
+        "{:?}",
+        f.notes()
+    );
+}
+
+#[test]
+fn the_apology_quotes_the_customer_and_escapes_their_words_in_html() {
+    let f = story();
+    f.rekindle(&["run", "--once"]);
+    let note = message_to(&f, "ann.angry@example.com");
+    assert!(note.header("To").is_some_and(|to| to.contains("Ann Angry")));
+    assert!(
+        note.header("From")
+            .is_some_and(|from| from.contains("rosemary@bakery.example"))
+    );
+    let text = note.text_body();
+    assert!(text.contains("Ann"), "{text}");
+    assert!(
+        text.contains("The sourdough was <b>burnt</b> & my kids wouldn't eat it."),
+        "{text}"
+    );
+    let html = note.html_body().expect("html part");
+    assert!(
+        html.contains("&lt;b&gt;burnt&lt;&#x2f;b&gt; &amp; my kids")
+            || html.contains("&lt;b&gt;burnt&lt;/b&gt; &amp; my kids"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>burnt"), "{html}");
+    let id = note.message_id().expect("Message-ID");
+    assert!(id.ends_with(".rekindle@bakery.example>"), "{id}");
+    assert!(
+        note.header("List-Unsubscribe")
+            .is_some_and(|h| h.contains("mailto:unsubscribe@bakery.example"))
+    );
+}
+
+#[test]
+fn bad_rows_are_skipped_with_their_reason_and_the_run_goes_on() {
+    let f = story();
+    let out = f.rekindle(&["run", "--once"]);
+    let (_, stderr) = text(&out);
+    let line = |needle: &str| {
+        stderr
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("customer_id=4").contains("invalid email address \"not-an-email\""),
+        "{stderr}"
+    );
+    assert!(
+        line("customer_id=5").contains("possible header injection"),
+        "{stderr}"
+    );
+    assert!(
+        line("customer_id=7")
+            .contains("unknown time zone \"Mars/Olympus_Mons\", using Europe/Paris"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("at=last tuesday") && stderr.contains("unreadable timestamp"),
+        "{stderr}"
+    );
+    // No name: a friendly greeting instead.
+    assert!(
+        message_to(&f, "nameless@example.com")
+            .text_body()
+            .contains("there")
+    );
+    // Hostile text is data: never evaluated, trimmed, escaped.
+    let hostile = message_to(&f, "hostile@example.com");
+    let text = hostile.text_body();
+    assert!(text.contains("{{ 7*7 }}") && !text.contains("49"), "{text}");
+    assert!(
+        text.len() < 4000,
+        "the quote is trimmed: {} bytes",
+        text.len()
+    );
+    assert!(!hostile.html_body().unwrap_or_default().contains("<script>"));
+    // Nothing went to the opted-out customer or to the injected Bcc.
+    assert!(
+        f.maildir_messages()
+            .iter()
+            .all(|m| !m.contains("optout@example.com") && !m.contains("victim@example.com"))
+    );
+}
+
+#[test]
+fn plan_shows_who_and_why_and_writes_nothing() {
+    let f = story();
+    let out = f.rekindle(&["plan"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("nothing is sent or written"), "{stdout}");
+    assert!(
+        stdout.contains("  send  customer 1 (interaction-"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  skip  customer 8 (interaction-"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("): opted out"), "{stdout}");
+    assert!(
+        !f.path("state.sqlite").exists(),
+        "plan must not create the state database"
+    );
+    assert!(!f.path("maildir").exists(), "plan must not send");
+
+    // After a real run, the plan says the occasions are already served.
+    f.rekindle(&["run", "--once"]);
+    let (stdout, _) = text(&f.rekindle(&["plan"]));
+    assert!(
+        stdout.contains("  skip  customer 1 (interaction-"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("already sent for this occasion"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn plan_at_another_time_moves_the_clock() {
+    let f = story();
+    // In a month the complaints are out of the 14-day window.
+    let later = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 30)).to_string();
+    let (stdout, _) = text(&f.rekindle(&["plan", "--at", &later]));
+    assert!(stdout.contains("rule sorry: matched 0"), "{stdout}");
+    let (_, stderr) = text(&f.rekindle(&["plan", "--at", "next friday"]));
+    assert!(
+        stderr.contains("cannot read --at \"next friday\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn preview_renders_one_note_with_headers() {
+    let f = story();
+    let out = f.rekindle(&["preview", "--rule", "sorry", "--customer", "1"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("To: \"Ann Angry\" <ann.angry@example.com>"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Message-ID: <"), "{stdout}");
+    assert!(stdout.contains("--- text ---"), "{stdout}");
+    assert!(stdout.contains("--- html ---"), "{stdout}");
+    assert!(
+        stdout.contains("The sourdough was <b>burnt</b>"),
+        "{stdout}"
+    );
+    assert!(!f.path("state.sqlite").exists(), "preview writes nothing");
+    let (_, stderr) = text(&f.rekindle(&["preview", "--rule", "sory", "--customer", "1"]));
+    assert!(
+        stderr.contains("no rule named \"sory\"; did you mean \"sorry\"?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn status_counts_notes_by_state() {
+    let f = story();
+    f.rekindle(&["run", "--once"]);
+    let (stdout, _) = text(&f.rekindle(&["status"]));
+    assert!(stdout.contains("sent       6"), "{stdout}");
+    assert!(stdout.contains("sent in the last hour: 6"), "{stdout}");
+}
+
+#[test]
+fn demo_writes_notes_to_a_maildir() {
+    let dir = tempfile::tempdir().expect("dir");
+    let demo = dir.path().join("demo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekindle"))
+        .args(["demo", "--dir"])
+        .arg(&demo)
+        .output()
+        .expect("run demo");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("demo log: "), "{stdout}");
+    let notes = std::fs::read_dir(demo.join("maildir/new"))
+        .expect("maildir")
+        .count();
+    assert!(notes > 20, "{notes} notes\n{stdout}");
+    assert!(
+        stdout.contains(&format!("delivered {notes} note(s)")),
+        "{stdout}"
+    );
+    // The demo's config is a real one: check passes on it.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_rekindle"))
+        .arg("--config")
+        .arg(demo.join("rekindle.toml"))
+        .arg("check")
+        .output()
+        .expect("check");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check).1);
+}

@@ -1,0 +1,125 @@
+//! `run --once` against a real SMTP server on 127.0.0.1: what arrives, to whom, with which
+//! Message-ID, and what a 4xx or 5xx reply does to a note.
+
+mod support;
+
+use support::fixture::{Fixture, ago, text};
+use support::smtp_server::{Reply, TestSmtpServer};
+
+const RULE: &str = r#"[[rule]]
+name = "sorry"
+kind = "unhappy"
+schedule = "*/5 * * * *"
+template = "unhappy.j2"
+"#;
+
+fn smtp_transport(port: u16) -> String {
+    format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"5s\""
+    )
+}
+
+fn two_unhappy_customers() -> Fixture {
+    let f = Fixture::new();
+    f.customer(
+        1,
+        "ann@example.com",
+        Some("Ann Angry"),
+        None,
+        Some(r#"{"pet":"a greyhound called Pepper"}"#),
+    )
+    .interaction(
+        1,
+        &ago(1.0),
+        "complaint",
+        Some(-0.8),
+        Some("The bread box came two days late & the <i>croissants</i> were stale."),
+    );
+    f.customer(2, "bob@example.com", Some("Bob Brun"), None, None)
+        .interaction(2, &ago(2.0), "complaint", Some(-0.6), Some("Wrong cake."));
+    f
+}
+
+#[test]
+fn notes_arrive_personalised_with_deterministic_message_ids() {
+    let server = TestSmtpServer::start();
+    let f = two_unhappy_customers();
+    f.config(&smtp_transport(server.port()), RULE);
+    let out = f.rekindle(&["run", "--once"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("delivery: sent 2, retrying 0, failed 0"),
+        "{stdout}\n{stderr}"
+    );
+    let received = server.wait_for(2, std::time::Duration::from_secs(10));
+    assert_eq!(received.len(), 2);
+    let ann = received
+        .iter()
+        .find(|m| m.to == ["ann@example.com"])
+        .expect("a note to Ann");
+    assert_eq!(ann.from, "rosemary@bakery.example");
+    let subject = ann.subject().unwrap_or_default();
+    assert!(subject.contains("Ann"), "{subject}");
+    let body = ann.text_body();
+    assert!(
+        body.contains("The bread box came two days late & the <i>croissants</i> were stale."),
+        "{body}"
+    );
+    let html = ann.html_body().expect("html");
+    assert!(
+        !html.contains("<i>croissants"),
+        "customer text must be escaped: {html}"
+    );
+    assert!(html.contains("&lt;i&gt;croissants"), "{html}");
+    let first_id = ann.message_id().expect("Message-ID");
+
+    // The same note, from a fresh state database, keeps its Message-ID: a receiving system can
+    // drop the duplicate too.
+    std::fs::remove_file(f.path("state.sqlite")).expect("remove state");
+    let _ = std::fs::remove_file(f.path("state.sqlite-wal"));
+    let _ = std::fs::remove_file(f.path("state.sqlite-shm"));
+    f.rekindle(&["run", "--once"]);
+    let again = server.wait_for(4, std::time::Duration::from_secs(10));
+    let ids: Vec<_> = again
+        .iter()
+        .filter(|m| m.to == ["ann@example.com"])
+        .filter_map(|m| m.message_id())
+        .collect();
+    assert_eq!(ids, [first_id.clone(), first_id]);
+}
+
+#[test]
+fn a_4xx_reply_is_retried_later_and_a_5xx_fails_the_note() {
+    // The first DATA gets 451, the second 550.
+    let server = TestSmtpServer::with_replies(|n| match n {
+        0 => Reply::Transient,
+        1 => Reply::Permanent,
+        _ => Reply::Accept,
+    });
+    let f = two_unhappy_customers();
+    f.config(&smtp_transport(server.port()), RULE);
+    let out = f.rekindle(&["run", "--once"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("delivery: sent 0, retrying 1, failed 1"),
+        "{stdout}\n{stderr}"
+    );
+    let mut states = f.notes();
+    states.sort();
+    assert_eq!(
+        states.iter().filter(|s| s.ends_with("|retry")).count(),
+        1,
+        "{states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| s.ends_with("|failed")).count(),
+        1,
+        "{states:?}"
+    );
+    assert!(server.received().is_empty());
+    let (status, _) = text(&f.rekindle(&["status"]));
+    assert!(status.contains("last error: "), "{status}");
+    assert!(status.contains("550"), "{status}");
+}
