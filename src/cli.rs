@@ -73,6 +73,12 @@ pub enum Command {
     },
     /// Show the outbox: notes per state, the oldest waiting note, notes sent lately, the last error.
     Status,
+    /// Inspect and resolve notes in the outbox (e.g. those parked as `unknown` after a crash).
+    Outbox {
+        /// What to do.
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
     /// Create a demo interaction log, templates and a config using a maildir, then run every
     /// rule once on it and show where the notes are. Ignores --config.
     Demo {
@@ -85,5 +91,37 @@ pub enum Command {
         /// Seed of the generator (the same seed gives the same log).
         #[arg(long, default_value_t = 7)]
         seed: u64,
+    },
+}
+
+/// `rekindle outbox …`.
+#[derive(Debug, Subcommand)]
+pub enum OutboxAction {
+    /// List notes, newest first.
+    List {
+        /// Only notes in this state: queued, sending, sent, retry, failed, unknown or cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Queue notes again for delivery now: for `unknown` notes an operator has checked did not
+    /// arrive, or `failed` ones whose cause is fixed. A `sent` note is never resent.
+    Resend {
+        /// Note ids (see `outbox list`).
+        ids: Vec<i64>,
+        /// Every note in the state given by --state.
+        #[arg(long, requires = "state")]
+        all: bool,
+        /// With --all: the state whose notes to resend (unknown or failed).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Cancel notes that have not been sent (queued, retry or unknown): they will never be sent.
+    Cancel {
+        /// Note ids (see `outbox list`).
+        #[arg(required = true)]
+        ids: Vec<i64>,
     },
 }

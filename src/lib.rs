@@ -58,6 +58,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
             commands::preview(&cli.config, &rule, &customer, at.as_deref())
         }
         cli::Command::Status => commands::status(&cli.config),
+        cli::Command::Outbox { action } => commands::outbox(&cli.config, action),
         cli::Command::Demo {
             dir,
             customers,

@@ -436,6 +436,103 @@ impl Outbox {
     }
 }
 
+/// One note as `outbox list` shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct NoteSummary {
+    /// Its id.
+    pub id: i64,
+    /// Its rule.
+    pub rule: String,
+    /// Its customer.
+    pub customer_id: String,
+    /// Its state.
+    pub state: String,
+    /// The address.
+    pub recipient: String,
+    /// The subject.
+    pub subject: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Last change, Unix seconds.
+    pub updated_at: i64,
+    /// The last error or server reply.
+    pub detail: Option<String>,
+}
+
+/// States an operator may resend from, and states that may be cancelled.
+const RESENDABLE: [&str; 4] = ["unknown", "failed", "retry", "cancelled"];
+const CANCELLABLE: [&str; 3] = ["queued", "retry", "unknown"];
+
+impl Outbox {
+    /// Notes (in `state`, if given), newest first.
+    pub(crate) fn list(
+        &self,
+        state: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<NoteSummary>, OutboxError> {
+        let q = || -> rusqlite::Result<Vec<NoteSummary>> {
+            self.conn
+                .prepare(
+                    "SELECT id, rule, customer_id, state, recipient, subject, attempts, updated_at,
+                            CASE WHEN state = 'sent' THEN server ELSE last_error END
+                     FROM notes WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2",
+                )?
+                .query_map(params![state, limit], |r| {
+                    Ok(NoteSummary {
+                        id: r.get(0)?,
+                        rule: r.get(1)?,
+                        customer_id: r.get(2)?,
+                        state: r.get(3)?,
+                        recipient: r.get(4)?,
+                        subject: r.get(5)?,
+                        attempts: r.get(6)?,
+                        updated_at: r.get(7)?,
+                        detail: r.get(8)?,
+                    })
+                })?
+                .collect()
+        };
+        q().map_err(|e| self.err(e))
+    }
+
+    /// Ids of the notes in `state`.
+    pub(crate) fn ids_in_state(&self, state: &str) -> Result<Vec<i64>, OutboxError> {
+        Ok(self.notes_in_state(state)?.iter().map(|n| n.id).collect())
+    }
+
+    /// An operator's decision on one note: `resend` (queue it again now) or `cancel`.
+    /// Returns the note's previous state, or why the decision was refused.
+    pub(crate) fn operator(
+        &self,
+        id: i64,
+        resend: bool,
+        now: Timestamp,
+    ) -> Result<Result<String, String>, OutboxError> {
+        let state: Option<String> = self
+            .conn
+            .query_row("SELECT state FROM notes WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some(state) = state else {
+            return Ok(Err(format!("no note {id}")));
+        };
+        let (allowed, next, done): (&[&str], &str, &str) = if resend {
+            (&RESENDABLE, "queued", "resent")
+        } else {
+            (&CANCELLABLE, "cancelled", "cancelled")
+        };
+        if !allowed.contains(&state.as_str()) {
+            return Ok(Err(format!(
+                "note {id} is {state}; only {} notes can be {done}",
+                allowed.join(", ")
+            )));
+        }
+        let why = format!("{done} by an operator");
+        self.transition(id, next, now, Some(&why), Some(now))?;
+        Ok(Ok(state))
+    }
+}
+
 const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display_name, subject, \
      body_text, body_html, message_id, attempts";
 

@@ -136,6 +136,12 @@ timezone = "Europe/Paris"
             .collect()
     }
 
+    /// Runs SQL against the state database (to simulate a crash, say).
+    pub fn state_sql(&self, sql: &str) {
+        let state = Connection::open(self.path("state.sqlite")).expect("state");
+        state.execute_batch(sql).expect("state sql");
+    }
+
     /// Rows of the state database, as `rule|customer|occasion|state`.
     pub fn notes(&self) -> Vec<String> {
         let state = Connection::open(self.path("state.sqlite")).expect("state");
