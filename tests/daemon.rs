@@ -110,7 +110,12 @@ fn reload_keeps_the_old_config_when_the_new_one_is_broken_and_sigterm_exits_clea
     );
     daemon.signal("HUP");
     let error = daemon.wait_for("unknown rule kind");
-    assert!(error.contains("rekindle.toml:22:8: unknown rule kind \"unhapy\"; did you mean \"unhappy\"?"), "{error}");
+    assert!(
+        error.contains(
+            "rekindle.toml:22:8: unknown rule kind \"unhapy\"; did you mean \"unhappy\"?"
+        ),
+        "{error}"
+    );
     daemon.wait_for("new configuration rejected; still running on the previous one");
     assert!(
         daemon.child.try_wait().expect("try_wait").is_none(),
