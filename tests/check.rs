@@ -177,3 +177,49 @@ fn a_missing_config_says_how_to_point_at_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_self_centred_note_is_a_warning_not_an_error() {
+    let f = Fixture::new();
+    std::fs::write(
+        f.path("templates/brag.j2"),
+        "{% block subject %}Our news{% endblock %}\n{% block text %}\nWe are proud of our ovens. Our team and our new shop are the best, and we grew.\n{% endblock %}\n",
+    )
+    .expect("write");
+    f.config(
+        Fixture::maildir_transport(),
+        &RULE.replace("unhappy.j2", "brag.j2"),
+    );
+    let out = f.rekindle(&["check"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("templates/brag.j2: warning: this note says we/our/us 6 times and you/your 0 times; make it about the customer, not about the business"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_shipped_templates_are_about_the_customer() {
+    let f = Fixture::new();
+    let rules: String = [
+        "unhappy",
+        "departed",
+        "quiet",
+        "gratitude",
+        "valentines",
+        "followup",
+    ]
+    .iter()
+    .map(|t| {
+        RULE.replace("\"sorry\"", &format!("\"{t}\""))
+            .replace("unhappy.j2", &format!("{t}.j2"))
+    })
+    .collect::<Vec<_>>()
+    .join("\n");
+    f.config(Fixture::maildir_transport(), &rules);
+    let out = f.rekindle(&["check"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}

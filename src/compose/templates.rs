@@ -82,18 +82,23 @@ impl Templates {
             dir: config.templates_dir.clone(),
         };
         if diagnostics.is_empty() {
+            let samples = NoteContext::samples(config);
             for name in &loaded {
-                for ctx in NoteContext::samples(config) {
-                    if let Err(err) = templates.render(name, &ctx) {
-                        let path = templates.dir.join(name);
-                        let source = std::fs::read_to_string(&path).unwrap_or_default();
-                        diagnostics.push(template_error(&path, &source, &err));
-                        break;
+                let path = templates.dir.join(name);
+                for (i, ctx) in samples.iter().enumerate() {
+                    match templates.render(name, ctx) {
+                        Ok(note) if i == 0 => diagnostics.extend(self_centred(&path, &note)),
+                        Ok(_) => {}
+                        Err(err) => {
+                            let source = std::fs::read_to_string(&path).unwrap_or_default();
+                            diagnostics.push(template_error(&path, &source, &err));
+                            break;
+                        }
                     }
                 }
             }
         }
-        if diagnostics.is_empty() {
+        if !diagnostics.iter().any(Diagnostic::is_error) {
             (Some(templates), diagnostics)
         } else {
             (None, diagnostics)
@@ -127,6 +132,29 @@ impl Templates {
             html: html.map(|h| h.trim().to_string()).filter(|h| !h.is_empty()),
         })
     }
+}
+
+/// A warning when a note talks more about the business than about the customer: "it's not
+/// about you" (seed 001). Counts first-person plural words against second-person ones.
+fn self_centred(path: &Path, note: &Rendered) -> Option<Diagnostic> {
+    let (mut us, mut you) = (0, 0);
+    let text = format!("{} {}", note.subject, note.text).to_lowercase();
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        match word {
+            "we" | "our" | "ours" | "us" | "ourselves" => us += 1,
+            "you" | "your" | "yours" | "yourself" => you += 1,
+            _ => {}
+        }
+    }
+    (us > you).then(|| {
+        Diagnostic::error_in(
+            path,
+            format!(
+                "this note says we/our/us {us} times and you/your {you} times; make it about the customer, not about the business"
+            ),
+        )
+        .warning()
+    })
 }
 
 /// The template files present in `dir`, for suggestions.
