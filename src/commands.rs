@@ -299,6 +299,7 @@ pub(crate) fn preview(
             &config.sender,
         ),
         attempts: 0,
+        created_at: now.as_second(),
     };
     let message = deliver::build_message(&note, &config.sender, now).map_err(Error::Runtime)?;
     print!(

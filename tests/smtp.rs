@@ -123,3 +123,53 @@ fn a_4xx_reply_is_retried_later_and_a_5xx_fails_the_note() {
     assert!(status.contains("last error: "), "{status}");
     assert!(status.contains("550"), "{status}");
 }
+
+#[test]
+fn a_note_refused_with_4xx_is_delivered_exactly_once_later() {
+    // 451 for the first two attempts, then accepted.
+    let server = TestSmtpServer::with_replies(|n| {
+        if n < 2 {
+            Reply::Transient
+        } else {
+            Reply::Accept
+        }
+    });
+    let f = Fixture::new();
+    f.customer(1, "ann@example.com", Some("Ann"), None, None)
+        .interaction(1, &ago(1.0), "complaint", Some(-0.8), Some("Burnt."));
+    let transport = smtp_transport(server.port());
+    f.config(
+        &format!("{transport}\n[delivery]\nretry_base = \"1s\"\nretry_max = \"2s\""),
+        RULE,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.received().is_empty() && std::time::Instant::now() < deadline {
+        f.rekindle(&["run", "--once"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    // More runs change nothing: the note is sent, once.
+    f.rekindle(&["run", "--once"]);
+    let got = server.received();
+    assert_eq!(got.len(), 1, "delivered exactly once");
+    assert_eq!(f.notes(), ["sorry|1|interaction-1|sent"]);
+    let (listed, _) = text(&f.rekindle(&["outbox", "list"]));
+    assert!(listed.contains("attempts 3"), "{listed}");
+}
+
+#[test]
+fn after_max_attempts_a_temporarily_refused_note_fails_with_the_reason() {
+    let server = TestSmtpServer::with_replies(|_| Reply::Transient);
+    let f = Fixture::new();
+    f.customer(1, "ann@example.com", Some("Ann"), None, None)
+        .interaction(1, &ago(1.0), "complaint", Some(-0.8), Some("Burnt."));
+    let transport = smtp_transport(server.port());
+    f.config(&format!("{transport}\n[delivery]\nmax_attempts = 1"), RULE);
+    let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        stdout.contains("delivery: sent 0, retrying 0, failed 1"),
+        "{stdout}"
+    );
+    let (listed, _) = text(&f.rekindle(&["outbox", "list", "--state", "failed"]));
+    assert!(listed.contains("gave up after 1 attempt(s)"), "{listed}");
+    assert!(listed.contains("451"), "{listed}");
+}

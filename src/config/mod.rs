@@ -147,6 +147,8 @@ struct RawDelivery {
     retry_max: Spanned<String>,
     /// After this many attempts a note is marked failed.
     max_attempts: u32,
+    /// A note still undelivered this long after it was queued is marked failed.
+    max_age: Spanned<String>,
     /// How often the daemon looks for notes due for delivery.
     poll: Spanned<String>,
 }
@@ -157,6 +159,7 @@ impl Default for RawDelivery {
             retry_base: Spanned::new(0..0, "1m".to_string()),
             retry_max: Spanned::new(0..0, "1h".to_string()),
             max_attempts: 10,
+            max_age: Spanned::new(0..0, "3d".to_string()),
             poll: Spanned::new(0..0, "5s".to_string()),
         }
     }
@@ -269,6 +272,8 @@ pub(crate) struct Delivery {
     pub retry_max: SignedDuration,
     /// Attempts before a note is failed.
     pub max_attempts: u32,
+    /// Age after which an undelivered note is failed.
+    pub max_age: SignedDuration,
     /// How often the daemon looks for due notes.
     pub poll: SignedDuration,
 }
@@ -565,10 +570,12 @@ impl Validator<'_> {
         let retry_base = self.duration("delivery.retry_base", &raw.retry_base);
         let retry_max = self.duration("delivery.retry_max", &raw.retry_max);
         let poll = self.duration("delivery.poll", &raw.poll);
+        let max_age = self.duration("delivery.max_age", &raw.max_age);
         Some(Delivery {
             retry_base: retry_base?,
             retry_max: retry_max?,
             max_attempts: raw.max_attempts.max(1),
+            max_age: max_age?,
             poll: poll?,
         })
     }

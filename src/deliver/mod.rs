@@ -168,14 +168,26 @@ pub(crate) fn deliver_due(
                 info!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, server = %server, reply = %reply, "note sent");
                 report.sent += 1;
             }
-            Err(SendError::Transient(why)) if note.attempts < config.delivery.max_attempts => {
+            Err(SendError::Transient(why))
+                if note.attempts < config.delivery.max_attempts
+                    && now.as_second() - note.created_at < config.delivery.max_age.as_secs() =>
+            {
                 let due = now + retry_delay(&config.delivery, note.attempts);
                 outbox.transition(note.id, "retry", now, Some(&why), Some(due))?;
                 warn!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, server = %server, attempt = note.attempts, retry_at = %due, reply = %why, "note will be retried");
                 report.retried += 1;
             }
             Err(err) => {
-                let why = err.to_string();
+                let why = match err {
+                    SendError::Transient(why) => format!(
+                        "gave up after {} attempt(s) over {}: {why}",
+                        note.attempts,
+                        humantime::format_duration(std::time::Duration::from_secs(
+                            (now.as_second() - note.created_at).max(0) as u64
+                        ))
+                    ),
+                    permanent => permanent.to_string(),
+                };
                 outbox.transition(note.id, "failed", now, Some(&why), None)?;
                 error!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, server = %server, attempts = note.attempts, reply = %why, "note failed");
                 report.failed += 1;
@@ -204,6 +216,7 @@ mod tests {
             retry_base: SignedDuration::from_secs(60),
             retry_max: SignedDuration::from_secs(3600),
             max_attempts: 10,
+            max_age: SignedDuration::from_hours(72),
             poll: SignedDuration::from_secs(5),
         };
         let first = retry_delay(&d, 1).as_secs();

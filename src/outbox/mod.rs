@@ -123,6 +123,8 @@ pub(crate) struct StoredNote {
     pub message_id: String,
     /// Attempts so far.
     pub attempts: u32,
+    /// When it was queued, Unix seconds.
+    pub created_at: i64,
 }
 
 /// The state database.
@@ -534,7 +536,7 @@ impl Outbox {
 }
 
 const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display_name, subject, \
-     body_text, body_html, message_id, attempts";
+     body_text, body_html, message_id, attempts, created_at";
 
 fn read_note(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredNote> {
     Ok(StoredNote {
@@ -548,6 +550,7 @@ fn read_note(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredNote> {
         body_html: r.get(7)?,
         message_id: r.get(8)?,
         attempts: r.get(9)?,
+        created_at: r.get(10)?,
     })
 }
 
