@@ -70,13 +70,15 @@ fn environment_problems(config: &Config) -> Vec<Diagnostic> {
             }
         }
     }
-    if let crate::config::Transport::Smtp(smtp) = &config.transport
-        && let Err(why) = smtp.check_password(config.base_dir())
-    {
-        problems.push(Diagnostic::error_in(
-            &config.file,
-            format!("[transport.smtp]: {why}"),
-        ));
+    if let crate::config::Transport::Smtp(smtp) = &config.transport {
+        if let Err(why) = smtp.check_password(config.base_dir()) {
+            let message = format!("[transport.smtp]: {why}");
+            problems.push(Diagnostic::error_in(&config.file, message));
+        }
+        if let Some(warning) = smtp.password_file_warning(config.base_dir()) {
+            let message = format!("[transport.smtp]: {warning}");
+            problems.push(Diagnostic::error_in(&config.file, message).warning());
+        }
     }
     problems
 }

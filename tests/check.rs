@@ -223,3 +223,35 @@ fn the_shipped_templates_are_about_the_customer() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+#[test]
+fn a_world_readable_password_file_is_a_warning_and_the_secret_never_shows() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    let secret = f.path("smtp-password");
+    std::fs::write(&secret, "hunter2-s3cret\n").expect("write");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let transport = "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"smtp.example.com\"\nusername = \"rosemary\"\npassword_file = \"smtp-password\"";
+    f.config(transport, RULE);
+    let out = f.rekindle(&["check"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: [transport.smtp]: the SMTP password file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("is readable by every user on this machine; run `chmod 600` on it"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (_, stderr) = text(&f.rekindle(&["check"]));
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    std::fs::remove_file(&secret).expect("remove");
+    let out = f.rekindle(&["check"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(text(&out).1.contains("cannot read the SMTP password file"));
+}

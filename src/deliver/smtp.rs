@@ -206,6 +206,30 @@ impl SmtpConfig {
     pub(crate) fn check_password(&self, base_dir: &Path) -> Result<(), SmtpSetupError> {
         password(self, base_dir).map(drop)
     }
+
+    /// A warning when the password file can be read by every user on the machine.
+    pub(crate) fn password_file_warning(&self, base_dir: &Path) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = password_path(self, base_dir)?;
+        let mode = std::fs::metadata(&path).ok()?.permissions().mode();
+        (mode & 0o004 != 0).then(|| {
+            format!(
+                "the SMTP password file {} is readable by every user on this machine; run `chmod 600` on it (or use LoadCredential=)",
+                path.display()
+            )
+        })
+    }
+}
+
+/// Where the password file is: a relative name is looked up in systemd's
+/// `$CREDENTIALS_DIRECTORY` first (LoadCredential=), then next to the config.
+fn password_path(cfg: &SmtpConfig, base_dir: &Path) -> Option<PathBuf> {
+    let file = cfg.password_file.as_ref()?;
+    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .filter(|_| file.is_relative())
+        .map(|dir| PathBuf::from(dir).join(file))
+        .filter(|p| p.exists());
+    Some(credential.unwrap_or_else(|| base_dir.join(file)))
 }
 
 /// The password from `password_file` or `password_env`, trailing newline trimmed.
@@ -215,14 +239,9 @@ fn password(cfg: &SmtpConfig, base_dir: &Path) -> Result<Option<String>, SmtpSet
             .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))
             .map_err(|_| SmtpSetupError::PasswordEnv(var.clone()));
     }
-    let Some(file) = &cfg.password_file else {
+    let Some(path) = password_path(cfg, base_dir) else {
         return Ok(None);
     };
-    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
-        .filter(|_| file.is_relative())
-        .map(|dir| PathBuf::from(dir).join(file))
-        .filter(|p| p.exists());
-    let path = credential.unwrap_or_else(|| base_dir.join(file));
     std::fs::read_to_string(&path)
         .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))
         .map_err(|source| SmtpSetupError::PasswordFile { path, source })
