@@ -26,7 +26,10 @@ pub(crate) struct Loaded {
 /// Returns every problem found (warnings are printed to stderr either way).
 pub(crate) fn load(path: &Path) -> Result<Loaded, Error> {
     let (config, mut diagnostics) = Config::load(path);
-    let loaded = config.and_then(|config| {
+    let loaded = config.and_then(|mut config| {
+        if let Err(d) = config.read_secrets() {
+            diagnostics.push(d);
+        }
         let (templates, template_diagnostics) = Templates::load(&config);
         diagnostics.extend(template_diagnostics);
         diagnostics.extend(environment_problems(&config));

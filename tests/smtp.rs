@@ -173,3 +173,59 @@ fn after_max_attempts_a_temporarily_refused_note_fails_with_the_reason() {
     assert!(listed.contains("gave up after 1 attempt(s)"), "{listed}");
     assert!(listed.contains("451"), "{listed}");
 }
+
+#[test]
+fn each_note_carries_its_own_signed_one_click_unsubscribe_link() {
+    let server = TestSmtpServer::start();
+    let f = two_unhappy_customers();
+    std::fs::write(f.path("unsubscribe-secret"), "a shared secret\n").expect("write");
+    let transport = smtp_transport(server.port());
+    let sender = "unsubscribe_url = \"https://bakery.example/unsubscribe\"\nunsubscribe_secret_file = \"unsubscribe-secret\"";
+    f.config(&transport, RULE);
+    let config = std::fs::read_to_string(f.path("rekindle.toml")).expect("read");
+    let config = config.replace(
+        "unsubscribe_mailto = ",
+        &format!("{sender}\nunsubscribe_mailto = "),
+    );
+    std::fs::write(f.path("rekindle.toml"), config).expect("write");
+    let out = f.rekindle(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let got = server.wait_for(2, std::time::Duration::from_secs(10));
+    let link_of = |to: &str| {
+        let m = got.iter().find(|m| m.to == [to]).expect("note");
+        assert_eq!(
+            m.header("List-Unsubscribe-Post").as_deref(),
+            Some("List-Unsubscribe=One-Click")
+        );
+        let header = m.header("List-Unsubscribe").expect("List-Unsubscribe");
+        assert!(
+            header.ends_with(", <mailto:unsubscribe@bakery.example?subject=unsubscribe>"),
+            "{header}"
+        );
+        let link = header
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .expect("link")
+            .to_string();
+        assert!(
+            m.text_body().contains(&link),
+            "the note's footer links to the same page"
+        );
+        link
+    };
+    let ann = link_of("ann@example.com");
+    let bob = link_of("bob@example.com");
+    assert!(
+        ann.starts_with("https://bakery.example/unsubscribe?c=1&t="),
+        "{ann}"
+    );
+    assert!(
+        bob.starts_with("https://bakery.example/unsubscribe?c=2&t="),
+        "{bob}"
+    );
+    assert_ne!(
+        ann["https://bakery.example/unsubscribe?c=1&t=".len()..],
+        bob["https://bakery.example/unsubscribe?c=2&t=".len()..]
+    );
+}

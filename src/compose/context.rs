@@ -205,7 +205,7 @@ impl NoteContext {
                 kind: rule.kind.name(),
             },
             unsubscribe: UnsubscribeContext {
-                url: config.sender.unsubscribe_url.clone(),
+                url: config.sender.unsubscribe_link(&candidate.customer.id_text),
                 mailto: config
                     .sender
                     .unsubscribe_mailto
@@ -255,6 +255,10 @@ impl NoteContext {
             .sender
             .unsubscribe_url
             .get_or_insert_with(|| "https://example.com/unsubscribe".into());
+        full_config
+            .sender
+            .unsubscribe_secret
+            .get_or_insert_with(|| crate::compose::Secret::new("sample"));
         let mut empty_config = config.clone();
         empty_config.sender.signature = None;
         empty_config.sender.unsubscribe_url = None;

@@ -7,6 +7,8 @@
 
 mod context;
 mod templates;
+mod unsubscribe;
 
 pub(crate) use context::{NoteContext, recipient};
 pub(crate) use templates::{Templates, describe};
+pub(crate) use unsubscribe::{Secret, link as unsubscribe_link};

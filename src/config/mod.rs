@@ -19,6 +19,7 @@ use toml::Spanned;
 pub use diag::{Diagnostic, Severity};
 pub(crate) use rule::{Rule, RuleKind};
 
+use crate::compose::Secret;
 use crate::deliver::smtp::SmtpConfig;
 
 /// The whole configuration file, as written (see `config/rekindle.toml` for documentation).
@@ -74,8 +75,12 @@ struct RawSender {
     signature: Option<String>,
     /// Optional address customers can write to in order to unsubscribe (List-Unsubscribe).
     unsubscribe_mailto: Option<Spanned<String>>,
-    /// Optional web page where customers can unsubscribe.
-    unsubscribe_url: Option<String>,
+    /// Optional https page where customers unsubscribe; each note links to it with a signed token.
+    unsubscribe_url: Option<Spanned<String>>,
+    /// A file holding the secret that signs unsubscribe links (shared with that page).
+    unsubscribe_secret_file: Option<PathBuf>,
+    /// An environment variable holding that secret.
+    unsubscribe_secret_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,8 +243,30 @@ pub(crate) struct Sender {
     pub signature: Option<String>,
     /// mailto: target for List-Unsubscribe.
     pub unsubscribe_mailto: Option<lettre::Address>,
-    /// Web page for unsubscribing.
+    /// The https page for unsubscribing (links to it are signed per customer).
     pub unsubscribe_url: Option<String>,
+    /// Where the link-signing secret comes from.
+    pub unsubscribe_secret_source: Option<SecretSource>,
+    /// The link-signing secret, once read (see [`Config::read_secrets`]).
+    pub unsubscribe_secret: Option<Secret>,
+}
+
+impl Sender {
+    /// The customer's signed unsubscribe link, when an unsubscribe page is configured.
+    pub(crate) fn unsubscribe_link(&self, customer_id: &str) -> Option<String> {
+        let base = self.unsubscribe_url.as_deref()?;
+        let secret = self.unsubscribe_secret.as_ref()?;
+        Some(crate::compose::unsubscribe_link(base, secret, customer_id))
+    }
+}
+
+/// Where a secret is read from.
+#[derive(Debug, Clone)]
+pub(crate) enum SecretSource {
+    /// A file (trailing whitespace trimmed).
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
 }
 
 /// How notes leave.
@@ -329,6 +356,38 @@ impl Config {
                 (Some(config), diagnostics)
             }
             _ => (None, diagnostics),
+        }
+    }
+
+    /// Reads the secrets the config points at (the unsubscribe link secret). The SMTP password is
+    /// read by the transport itself.
+    pub(crate) fn read_secrets(&mut self) -> Result<(), Diagnostic> {
+        let Some(source) = &self.sender.unsubscribe_secret_source else {
+            return Ok(());
+        };
+        let text = match source {
+            SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "[sender]: cannot read unsubscribe_secret_file {}: {e}",
+                    path.display()
+                )
+            }),
+            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                format!(
+                    "[sender]: the environment variable {var} (unsubscribe_secret_env) is not set"
+                )
+            }),
+        };
+        match text {
+            Ok(text) if !text.trim().is_empty() => {
+                self.sender.unsubscribe_secret = Some(Secret::new(&text));
+                Ok(())
+            }
+            Ok(_) => Err(Diagnostic::error_in(
+                &self.file,
+                "[sender]: the unsubscribe secret is empty".to_string(),
+            )),
+            Err(message) => Err(Diagnostic::error_in(&self.file, message)),
         }
     }
 
@@ -498,6 +557,30 @@ impl Validator<'_> {
             .reply_to
             .as_ref()
             .map(|r| self.address("sender.reply_to", r));
+        let secret = match (raw.unsubscribe_secret_file, raw.unsubscribe_secret_env) {
+            (Some(file), None) => Some(SecretSource::File(self.path(&file))),
+            (None, Some(env)) => Some(SecretSource::Env(env)),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                let message = "[sender]: both unsubscribe_secret_file and unsubscribe_secret_env are set; keep one".to_string();
+                self.diagnostics
+                    .push(Diagnostic::error_in(self.file, message));
+                None
+            }
+        };
+        let url = raw.unsubscribe_url;
+        if let Some(url) = &url {
+            if !url.get_ref().starts_with("https://") {
+                let message = format!(
+                    "unsubscribe_url \"{}\" must be an https:// address (RFC 8058 one-click unsubscribe)",
+                    url.get_ref()
+                );
+                self.error(url.span(), message);
+            } else if secret.is_none() {
+                let message = "unsubscribe_url needs unsubscribe_secret_file or unsubscribe_secret_env: links are signed so nobody can unsubscribe someone else".to_string();
+                self.error(url.span(), message);
+            }
+        }
         let mailto = raw
             .unsubscribe_mailto
             .as_ref()
@@ -509,7 +592,9 @@ impl Validator<'_> {
             reply_to: reply_to.unwrap_or(None),
             signature: raw.signature,
             unsubscribe_mailto: mailto.unwrap_or(None),
-            unsubscribe_url: raw.unsubscribe_url,
+            unsubscribe_url: url.map(Spanned::into_inner),
+            unsubscribe_secret_source: secret,
+            unsubscribe_secret: None,
         })
     }
 

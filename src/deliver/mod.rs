@@ -107,12 +107,18 @@ pub(crate) fn build_message(
     if let Some(mailto) = &sender.unsubscribe_mailto {
         unsubscribe.push(format!("<mailto:{mailto}?subject=unsubscribe>"));
     }
-    if let Some(url) = &sender.unsubscribe_url {
-        unsubscribe.push(format!("<{url}>"));
+    let link = sender.unsubscribe_link(&note.customer_id);
+    if let Some(link) = &link {
+        unsubscribe.insert(0, format!("<{link}>"));
     }
     if !unsubscribe.is_empty() {
         let name = HeaderName::new_from_ascii_str("List-Unsubscribe");
         builder = builder.raw_header(HeaderValue::new(name, unsubscribe.join(", ")));
+    }
+    if link.is_some() {
+        // RFC 8058: mail clients may unsubscribe with one POST to the https link.
+        let name = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
+        builder = builder.raw_header(HeaderValue::new(name, "List-Unsubscribe=One-Click".into()));
     }
     let result = match &note.body_html {
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(
