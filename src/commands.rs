@@ -73,7 +73,11 @@ fn environment_problems(config: &Config) -> Vec<Diagnostic> {
             }
         }
     }
-    if let crate::config::Transport::Smtp(smtp) = &config.transport {
+    let servers = match &config.transport {
+        crate::config::Transport::Smtp(servers) => servers.as_slice(),
+        crate::config::Transport::Maildir { .. } => &[],
+    };
+    for smtp in servers {
         if let Err(why) = smtp.check_password(config.base_dir()) {
             let message = format!("[transport.smtp]: {why}");
             problems.push(Diagnostic::error_in(&config.file, message));
@@ -98,7 +102,14 @@ pub(crate) fn check(path: &Path) -> Result<(), Error> {
         config.state_path.display(),
         match &config.transport {
             crate::config::Transport::Maildir { dir } => format!("maildir {}", dir.display()),
-            crate::config::Transport::Smtp(s) => format!("smtp {}", s.host),
+            crate::config::Transport::Smtp(servers) => format!(
+                "smtp {}",
+                servers
+                    .iter()
+                    .map(|s| s.host.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", then ")
+            ),
         }
     );
     for rule in &config.rules {

@@ -115,6 +115,7 @@ fn message_to(f: &Fixture, address: &str) -> Received {
             from: String::new(),
             to: Vec::new(),
             data,
+            at: std::time::Instant::now(),
         })
         .collect();
     let found: Vec<Received> = all

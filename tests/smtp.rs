@@ -121,7 +121,11 @@ fn a_4xx_reply_is_retried_later_and_a_5xx_fails_the_note() {
     assert!(server.received().is_empty());
     let (status, _) = text(&f.rekindle(&["status"]));
     assert!(status.contains("last error: "), "{status}");
-    assert!(status.contains("550"), "{status}");
+    let (failed, _) = text(&f.rekindle(&["outbox", "list", "--state", "failed"]));
+    assert!(
+        failed.contains("550"),
+        "the server's reply is kept: {failed}"
+    );
 }
 
 #[test]

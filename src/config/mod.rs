@@ -92,6 +92,9 @@ struct RawTransport {
     maildir: Option<RawMaildir>,
     /// Settings of the SMTP transport.
     smtp: Option<SmtpConfig>,
+    /// Further SMTP servers, tried in order when the ones before cannot be reached.
+    #[serde(default)]
+    fallback: Vec<SmtpConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +159,12 @@ struct RawDelivery {
     max_age: Spanned<String>,
     /// How often the daemon looks for notes due for delivery.
     poll: Spanned<String>,
+    /// Notes handed to the transport at the same time.
+    concurrency: u32,
+    /// Average notes per second (0 = no limit).
+    rate: f64,
+    /// Notes that may go at once after a quiet spell.
+    burst: u32,
 }
 
 impl Default for RawDelivery {
@@ -166,6 +175,9 @@ impl Default for RawDelivery {
             max_attempts: 10,
             max_age: Spanned::new(0..0, "3d".to_string()),
             poll: Spanned::new(0..0, "5s".to_string()),
+            concurrency: 4,
+            rate: 0.0,
+            burst: 10,
         }
     }
 }
@@ -277,8 +289,8 @@ pub(crate) enum Transport {
         /// The maildir directory.
         dir: PathBuf,
     },
-    /// Send through an SMTP server.
-    Smtp(SmtpConfig),
+    /// Send through SMTP servers: the first, then each fallback while they cannot be reached.
+    Smtp(Vec<SmtpConfig>),
 }
 
 /// The cross-rule frequency cap.
@@ -303,6 +315,12 @@ pub(crate) struct Delivery {
     pub max_age: SignedDuration,
     /// How often the daemon looks for due notes.
     pub poll: SignedDuration,
+    /// Notes sent at the same time.
+    pub concurrency: u32,
+    /// Notes per second, on average (0 = no limit).
+    pub rate: f64,
+    /// Notes at once after a quiet spell.
+    pub burst: u32,
 }
 
 /// Touch-point classification of interaction kinds. Validated now; the ratio rule and the
@@ -614,12 +632,21 @@ impl Validator<'_> {
                 }
             }
             "smtp" => match raw.smtp {
-                Some(mut smtp) => {
-                    for problem in smtp.problems() {
-                        self.error(span.clone(), format!("[transport.smtp]: {problem}"));
+                Some(primary) => {
+                    let mut servers = Vec::new();
+                    for (i, mut smtp) in std::iter::once(primary).chain(raw.fallback).enumerate() {
+                        let section = if i == 0 {
+                            "[transport.smtp]".to_string()
+                        } else {
+                            format!("[[transport.fallback]] #{i} ({})", smtp.host)
+                        };
+                        for problem in smtp.problems() {
+                            self.error(span.clone(), format!("{section}: {problem}"));
+                        }
+                        smtp.password_file = smtp.password_file.map(|p| self.path(&p));
+                        servers.push(smtp);
                     }
-                    smtp.password_file = smtp.password_file.map(|p| self.path(&p));
-                    Some(Transport::Smtp(smtp))
+                    Some(Transport::Smtp(servers))
                 }
                 None => {
                     let message = "transport kind \"smtp\" needs a [transport.smtp] section with at least `host`".to_string();
@@ -662,6 +689,9 @@ impl Validator<'_> {
             max_attempts: raw.max_attempts.max(1),
             max_age: max_age?,
             poll: poll?,
+            concurrency: raw.concurrency.max(1),
+            rate: raw.rate.max(0.0),
+            burst: raw.burst.max(1),
         })
     }
 

@@ -16,14 +16,18 @@ use sha2::{Digest, Sha256};
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Delivery, Sender, Transport as TransportConfig};
-use crate::outbox::{Outbox, OutboxError, StoredNote};
+use crate::outbox::{Outbox, OutboxError, StoredNote, Update};
 
 /// Why a transport could not deliver a note. The outbox decides what happens next from this.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum SendError {
-    /// Worth trying again later: a 4xx reply, a refused or broken connection, a timeout.
+    /// The server answered 4xx: worth trying again later.
     #[error("temporary failure: {0}")]
     Transient(String),
+    /// The server could not be reached, or the connection broke or timed out before it
+    /// confirmed: try the next server now, and later again.
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
     /// Never retry: a 5xx reply (the server's text is kept), or a message the server can never take.
     #[error("permanent failure: {0}")]
     Permanent(String),
@@ -33,36 +37,55 @@ pub(crate) enum SendError {
 pub(crate) enum Transport {
     /// Files in a maildir.
     Maildir(maildir::Maildir),
-    /// An SMTP server.
-    Smtp(smtp::SmtpTransport),
+    /// SMTP servers, in failover order.
+    Smtp(Vec<smtp::SmtpTransport>),
 }
 
 impl Transport {
-    /// Builds the transport the config asks for (reads the SMTP password, if any). Must run
-    /// inside a tokio runtime: the SMTP connection pool lives there.
+    /// Builds the transport the config asks for (reads the SMTP passwords, if any). Must run
+    /// inside a tokio runtime: the SMTP connection pools live there.
     pub(crate) fn from_config(config: &Config) -> Result<Transport, String> {
         match &config.transport {
             TransportConfig::Maildir { dir } => {
                 Ok(Transport::Maildir(maildir::Maildir::new(dir.clone())))
             }
-            TransportConfig::Smtp(smtp) => smtp::SmtpTransport::new(smtp, config.base_dir())
-                .map(Transport::Smtp)
-                .map_err(|e| e.to_string()),
+            TransportConfig::Smtp(servers) => servers
+                .iter()
+                .map(|s| smtp::SmtpTransport::new(s, config.base_dir()).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()
+                .map(Transport::Smtp),
         }
     }
 
-    /// Where notes go, for logs.
-    pub(crate) fn label(&self) -> String {
+    /// Sends one message. Returns which server (or maildir) had the last word, and the outcome.
+    /// SMTP servers are tried in order while they cannot be reached.
+    async fn send(
+        &self,
+        message: &Message,
+        message_id: &str,
+    ) -> (String, Result<String, SendError>) {
         match self {
-            Transport::Maildir(m) => format!("maildir {}", m.dir().display()),
-            Transport::Smtp(s) => s.label().to_string(),
-        }
-    }
-
-    async fn send(&self, message: &Message, message_id: &str) -> Result<String, SendError> {
-        match self {
-            Transport::Maildir(m) => m.deliver(message, message_id),
-            Transport::Smtp(s) => s.send(message).await,
+            Transport::Maildir(m) => (
+                format!("maildir {}", m.dir().display()),
+                m.deliver(message, message_id),
+            ),
+            Transport::Smtp(servers) => {
+                let mut unreachable = Vec::new();
+                for server in servers {
+                    match server.send(message).await {
+                        Err(SendError::Unreachable(why)) => {
+                            warn!(server = %server.label(), message_id, reason = %why, "server unreachable, trying the next one");
+                            unreachable.push(format!("{}: {why}", server.label()));
+                        }
+                        outcome => return (server.label().to_string(), outcome),
+                    }
+                }
+                let label = servers
+                    .last()
+                    .map(|s| s.label().to_string())
+                    .unwrap_or_default();
+                (label, Err(SendError::Unreachable(unreachable.join("; "))))
+            }
         }
     }
 }
@@ -141,8 +164,9 @@ pub(crate) struct DeliveryReport {
     pub failed: u64,
 }
 
-/// Delivers every note due at the time `clock` gives, one at a time, until none is due or
-/// `keep_going` says stop. Runs on a blocking thread: `handle` runs the sends.
+/// Delivers every note due at the time `clock` gives, `delivery.concurrency` at a time and
+/// within the rate limit, until none is due or `keep_going` says stop. Runs on a blocking
+/// thread; `handle` runs the sends.
 pub(crate) fn deliver_due(
     outbox: &Outbox,
     transport: &Transport,
@@ -151,56 +175,157 @@ pub(crate) fn deliver_due(
     clock: &dyn Fn() -> Timestamp,
     keep_going: &dyn Fn() -> bool,
 ) -> Result<DeliveryReport, OutboxError> {
+    let delivery = &config.delivery;
     let mut report = DeliveryReport::default();
-    let server = transport.label();
+    let mut bucket = RateLimit::load(outbox, delivery, clock())?;
     while keep_going() {
-        let Some(note) = outbox.claim_next(clock())? else {
-            break;
-        };
-        let outcome = match build_message(&note, &config.sender, clock()) {
-            Ok(message) => handle.block_on(transport.send(&message, &note.message_id)),
-            Err(why) => Err(SendError::Permanent(why)),
-        };
         let now = clock();
-        match outcome {
-            Ok(reply) => {
-                outbox.transition(
-                    note.id,
-                    "sent",
-                    now,
-                    Some(&format!("{server}: {reply}")),
-                    None,
-                )?;
-                info!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, server = %server, reply = %reply, "note sent");
-                report.sent += 1;
-            }
-            Err(SendError::Transient(why))
-                if note.attempts < config.delivery.max_attempts
-                    && now.as_second() - note.created_at < config.delivery.max_age.as_secs() =>
-            {
-                let due = now + retry_delay(&config.delivery, note.attempts);
-                outbox.transition(note.id, "retry", now, Some(&why), Some(due))?;
-                warn!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, server = %server, attempt = note.attempts, retry_at = %due, reply = %why, "note will be retried");
-                report.retried += 1;
-            }
-            Err(err) => {
-                let why = match err {
-                    SendError::Transient(why) => format!(
-                        "gave up after {} attempt(s) over {}: {why}",
-                        note.attempts,
-                        humantime::format_duration(std::time::Duration::from_secs(
-                            (now.as_second() - note.created_at).max(0) as u64
-                        ))
-                    ),
-                    permanent => permanent.to_string(),
-                };
-                outbox.transition(note.id, "failed", now, Some(&why), None)?;
-                error!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, server = %server, attempts = note.attempts, reply = %why, "note failed");
-                report.failed += 1;
-            }
+        let allowed = bucket.available(now);
+        if allowed == 0 {
+            // Wait for the next token, in short steps so a shutdown is never held up.
+            let wait = bucket
+                .until_next(now)
+                .min(std::time::Duration::from_millis(200));
+            handle.block_on(tokio::time::sleep(wait));
+            continue;
         }
+        let batch = outbox.claim_batch(now, allowed.min(delivery.concurrency as usize))?;
+        if batch.is_empty() {
+            break;
+        }
+        // The tokens are spent (and saved) before anything is sent, so a crash here can never
+        // let a restart exceed the rate.
+        bucket.take(batch.len(), now);
+        bucket.save(outbox)?;
+        let sends = batch.iter().map(|note| async move {
+            match build_message(note, &config.sender, clock()) {
+                Ok(message) => transport.send(&message, &note.message_id).await,
+                Err(why) => (String::new(), Err(SendError::Permanent(why))),
+            }
+        });
+        let outcomes = handle.block_on(futures_util::future::join_all(sends));
+        let now = clock();
+        let updates: Vec<Update> = batch
+            .iter()
+            .zip(outcomes)
+            .map(|(note, (server, outcome))| {
+                settle(note, server, outcome, delivery, now, &mut report)
+            })
+            .collect();
+        outbox.finish_batch(&updates, now)?;
     }
     Ok(report)
+}
+
+/// Decides a note's next state from the transport's answer, and logs it.
+fn settle(
+    note: &StoredNote,
+    server: String,
+    outcome: Result<String, SendError>,
+    delivery: &Delivery,
+    now: Timestamp,
+    report: &mut DeliveryReport,
+) -> Update {
+    let (id, rule, customer) = (note.id, &note.rule, &note.customer_id);
+    let retryable = note.attempts < delivery.max_attempts
+        && now.as_second() - note.created_at < delivery.max_age.as_secs();
+    match outcome {
+        Ok(reply) => {
+            info!(note_id = id, rule = %rule, customer_id = %customer, server = %server, reply = %reply, "note sent");
+            report.sent += 1;
+            Update::new(id, "sent", format!("{server}: {reply}"), None)
+        }
+        Err(SendError::Transient(why) | SendError::Unreachable(why)) if retryable => {
+            let due = now + retry_delay(delivery, note.attempts);
+            warn!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempt = note.attempts, retry_at = %due, reply = %why, "note will be retried");
+            report.retried += 1;
+            Update::new(id, "retry", why, Some(due))
+        }
+        Err(err) => {
+            let why = match err {
+                SendError::Permanent(why) => why,
+                SendError::Transient(why) | SendError::Unreachable(why) => format!(
+                    "gave up after {} attempt(s) over {}: {why}",
+                    note.attempts,
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        (now.as_second() - note.created_at).max(0) as u64
+                    ))
+                ),
+            };
+            error!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempts = note.attempts, reply = %why, "note failed");
+            report.failed += 1;
+            Update::new(id, "failed", why, None)
+        }
+    }
+}
+
+/// A token bucket: `rate` notes per second on average, `burst` at once. Its state lives in the
+/// state database, so the limit also holds across restarts.
+struct RateLimit {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Timestamp,
+}
+
+impl RateLimit {
+    const KEY: &str = "rate_limit";
+
+    fn load(
+        outbox: &Outbox,
+        delivery: &Delivery,
+        now: Timestamp,
+    ) -> Result<RateLimit, OutboxError> {
+        let saved = outbox.meta(Self::KEY)?.and_then(|v| {
+            let (tokens, at) = v.split_once('@')?;
+            Some((tokens.parse::<f64>().ok()?, at.parse::<Timestamp>().ok()?))
+        });
+        let burst = f64::from(delivery.burst.max(1));
+        let (tokens, at) = saved.unwrap_or((burst, now));
+        let mut bucket = RateLimit {
+            rate: delivery.rate,
+            burst,
+            tokens,
+            at,
+        };
+        bucket.refill(now);
+        Ok(bucket)
+    }
+
+    fn refill(&mut self, now: Timestamp) {
+        let elapsed = (now.as_millisecond() - self.at.as_millisecond()).max(0) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.at = now;
+    }
+
+    /// Notes that may be sent now (unlimited when `rate` is 0).
+    fn available(&mut self, now: Timestamp) -> usize {
+        if self.rate <= 0.0 {
+            return usize::MAX;
+        }
+        self.refill(now);
+        self.tokens.floor() as usize
+    }
+
+    fn take(&mut self, n: usize, now: Timestamp) {
+        if self.rate > 0.0 {
+            self.refill(now);
+            self.tokens -= n as f64;
+        }
+    }
+
+    fn until_next(&self, now: Timestamp) -> std::time::Duration {
+        let missing = (1.0 - self.tokens).max(0.0);
+        let elapsed = (now.as_millisecond() - self.at.as_millisecond()).max(0) as f64 / 1000.0;
+        std::time::Duration::from_secs_f64((missing / self.rate - elapsed).max(0.001))
+    }
+
+    fn save(&self, outbox: &Outbox) -> Result<(), OutboxError> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        outbox.set_meta(Self::KEY, &format!("{}@{}", self.tokens, self.at))
+    }
 }
 
 /// Exponential backoff with jitter: base × 2^(attempt-1), at most `retry_max`, ±25 %.
@@ -224,6 +349,9 @@ mod tests {
             max_attempts: 10,
             max_age: SignedDuration::from_hours(72),
             poll: SignedDuration::from_secs(5),
+            concurrency: 4,
+            rate: 0.0,
+            burst: 1,
         };
         let first = retry_delay(&d, 1).as_secs();
         assert!((45..=75).contains(&first), "{first}");

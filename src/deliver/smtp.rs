@@ -195,8 +195,12 @@ impl SmtpTransport {
                 Ok(format!("{} {}", response.code(), text.join(" ")))
             }
             Err(err) if err.is_permanent() => Err(SendError::Permanent(err.to_string())),
-            // 4xx, refused or broken connections, timeouts, TLS failures: try again later.
-            Err(err) => Err(SendError::Transient(err.to_string())),
+            Err(err) if err.is_transient() => Err(SendError::Transient(err.to_string())),
+            // Refused or broken connections, timeouts, TLS failures: another server may do, and
+            // this one may later. A connection that broke after DATA but before the server's
+            // reply is retried too: the note's Message-ID stays the same, so the receiving
+            // system can drop the rare duplicate.
+            Err(err) => Err(SendError::Unreachable(err.to_string())),
         }
     }
 }
@@ -333,7 +337,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn nobody_listening_is_transient() {
+    async fn nobody_listening_is_unreachable() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -341,7 +345,7 @@ mod tests {
         let smtp = SmtpTransport::new(&local(port), Path::new(".")).expect("transport");
         assert!(matches!(
             smtp.send(&message()).await,
-            Err(SendError::Transient(_))
+            Err(SendError::Unreachable(_))
         ));
     }
 

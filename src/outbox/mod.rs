@@ -50,6 +50,10 @@ CREATE TABLE IF NOT EXISTS note_events (
     detail  TEXT
 );
 CREATE INDEX IF NOT EXISTS note_events_note ON note_events(note_id);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 ";
 
 /// The plan's scratch table and the view every query reads.
@@ -316,19 +320,29 @@ impl Outbox {
         Ok(notes)
     }
 
-    /// Claims the next note due for delivery (highest priority, then oldest), marking it
-    /// `sending` in a committed transaction before anything is handed to a transport.
+    /// Claims the next note due for delivery (see [`Outbox::claim_batch`]).
+    #[cfg(test)]
     pub(crate) fn claim_next(&self, now: Timestamp) -> Result<Option<StoredNote>, OutboxError> {
-        let claim = || -> rusqlite::Result<Option<StoredNote>> {
+        Ok(self.claim_batch(now, 1)?.into_iter().next())
+    }
+
+    /// Claims up to `limit` notes due for delivery (highest priority, then oldest), marking them
+    /// `sending` in one committed transaction before anything is handed to a transport.
+    pub(crate) fn claim_batch(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<StoredNote>, OutboxError> {
+        let claim = || -> rusqlite::Result<Vec<StoredNote>> {
             let tx = self.conn.unchecked_transaction()?;
-            let note = tx
+            let notes: Vec<StoredNote> = tx
                 .prepare_cached(&format!(
                     "SELECT {NOTE_COLUMNS} FROM notes WHERE state IN ('queued', 'retry') AND due_at <= ?1
-                     ORDER BY priority DESC, due_at, id LIMIT 1"
+                     ORDER BY priority DESC, due_at, id LIMIT ?2"
                 ))?
-                .query_row([now.as_second()], read_note)
-                .optional()?;
-            if let Some(note) = &note {
+                .query_map(params![now.as_second(), limit.min(i64::MAX as usize) as i64], read_note)?
+                .collect::<Result<_, _>>()?;
+            for note in &notes {
                 tx.execute(
                     "UPDATE notes SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
                     params![note.id, now.as_second()],
@@ -339,12 +353,50 @@ impl Outbox {
                 )?;
             }
             tx.commit()?;
-            Ok(note.map(|n| StoredNote {
-                attempts: n.attempts + 1,
-                ..n
-            }))
+            Ok(notes
+                .into_iter()
+                .map(|n| StoredNote {
+                    attempts: n.attempts + 1,
+                    ..n
+                })
+                .collect())
         };
         claim().map_err(|e| self.err(e))
+    }
+
+    /// Records the outcomes of a delivery batch in one transaction.
+    pub(crate) fn finish_batch(
+        &self,
+        updates: &[Update],
+        now: Timestamp,
+    ) -> Result<(), OutboxError> {
+        let finish = || -> rusqlite::Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            for u in updates {
+                transition_in(&tx, u.id, u.state, now, Some(&u.detail), u.due_at)?;
+            }
+            tx.commit()
+        };
+        finish().map_err(|e| self.err(e))
+    }
+
+    /// A value from the `meta` table.
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>, OutboxError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets a value in the `meta` table.
+    pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<(), OutboxError> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 
     /// Moves a note to `state`, recording why, and for `retry` when to try again.
@@ -358,20 +410,7 @@ impl Outbox {
     ) -> Result<(), OutboxError> {
         let update = || -> rusqlite::Result<()> {
             let tx = self.conn.unchecked_transaction()?;
-            let now = now.as_second();
-            tx.execute(
-                "UPDATE notes SET state = ?2, updated_at = ?3,
-                        sent_at = CASE WHEN ?2 = 'sent' THEN ?3 ELSE sent_at END,
-                        last_error = CASE WHEN ?2 = 'sent' THEN last_error ELSE coalesce(?4, last_error) END,
-                        server = CASE WHEN ?2 = 'sent' THEN ?4 ELSE server END,
-                        due_at = coalesce(?5, due_at)
-                 WHERE id = ?1",
-                params![id, state, now, detail, due_at.map(|t| t.as_second())],
-            )?;
-            tx.execute(
-                "INSERT INTO note_events (note_id, at, state, detail) VALUES (?1, ?2, ?3, ?4)",
-                params![id, now, state, detail],
-            )?;
+            transition_in(&tx, id, state, now, detail, due_at)?;
             tx.commit()
         };
         update().map_err(|e| self.err(e))
@@ -533,6 +572,62 @@ impl Outbox {
         self.transition(id, next, now, Some(&why), Some(now))?;
         Ok(Ok(state))
     }
+}
+
+/// A note's new state after a delivery attempt.
+#[derive(Debug, Clone)]
+pub(crate) struct Update {
+    /// The note.
+    pub id: i64,
+    /// "sent", "retry" or "failed".
+    pub state: &'static str,
+    /// The server's reply or the error.
+    pub detail: String,
+    /// For "retry": when to try again.
+    pub due_at: Option<Timestamp>,
+}
+
+impl Update {
+    /// An update.
+    pub(crate) fn new(
+        id: i64,
+        state: &'static str,
+        detail: String,
+        due_at: Option<Timestamp>,
+    ) -> Update {
+        Update {
+            id,
+            state,
+            detail,
+            due_at,
+        }
+    }
+}
+
+/// Moves a note to `state` inside a transaction, with an event row.
+fn transition_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    state: &str,
+    now: Timestamp,
+    detail: Option<&str>,
+    due_at: Option<Timestamp>,
+) -> rusqlite::Result<()> {
+    let now = now.as_second();
+    tx.execute(
+        "UPDATE notes SET state = ?2, updated_at = ?3,
+                sent_at = CASE WHEN ?2 = 'sent' THEN ?3 ELSE sent_at END,
+                last_error = CASE WHEN ?2 = 'sent' THEN last_error ELSE coalesce(?4, last_error) END,
+                server = CASE WHEN ?2 = 'sent' THEN ?4 ELSE server END,
+                due_at = coalesce(?5, due_at)
+         WHERE id = ?1",
+        params![id, state, now, detail, due_at.map(|t| t.as_second())],
+    )?;
+    tx.execute(
+        "INSERT INTO note_events (note_id, at, state, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![id, now, state, detail],
+    )?;
+    Ok(())
 }
 
 const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display_name, subject, \

@@ -18,6 +18,8 @@ pub struct Received {
     pub to: Vec<String>,
     /// The raw message (headers and body) as sent.
     pub data: String,
+    /// When the server accepted it.
+    pub at: Instant,
 }
 
 /// How the server answers one DATA.
@@ -71,6 +73,7 @@ impl Handler for Recorder {
                     from: std::mem::take(&mut self.from),
                     to: std::mem::take(&mut self.to),
                     data: String::from_utf8_lossy(&self.data).into_owned(),
+                    at: Instant::now(),
                 });
                 response::OK
             }
@@ -107,7 +110,27 @@ impl TestSmtpServer {
 
     /// A server whose answer to the n-th DATA (0-based, over its whole life) is `f(n)`.
     pub fn with_replies(f: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::serve(
+            TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"),
+            f,
+        )
+    }
+
+    /// A server that accepts everything, on a port chosen earlier (to start it late).
+    pub fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the reserved port");
+        Self::serve(listener, |_| Reply::Accept)
+    }
+
+    /// A free port on 127.0.0.1 with nothing listening (yet).
+    pub fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    }
+
+    fn serve(listener: TcpListener, f: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
         let port = listener.local_addr().expect("local addr").port();
         let shared = Arc::new(Mutex::new(Shared::default()));
         let handler = Recorder {

@@ -1,0 +1,156 @@
+//! Delivery when the mail server misbehaves, against real SMTP servers on 127.0.0.1: failover,
+//! a server that is down for a while, and a rate limit that holds, also across restarts.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::fixture::{Fixture, ago, text};
+use support::smtp_server::TestSmtpServer;
+
+const RULES: &str = r#"[[rule]]
+name = "sorry"
+kind = "unhappy"
+schedule = "*/5 * * * *"
+template = "unhappy.j2"
+priority = 100
+
+[[rule]]
+name = "thank-you-goodbye"
+kind = "departed"
+schedule = "0 11 * * *"
+template = "departed.j2"
+priority = 10
+"#;
+
+fn smtp(port: u16) -> String {
+    format!("host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"3s\"")
+}
+
+/// `n` customers with a recent complaint, ids from `first`.
+fn complaints(f: &Fixture, first: i64, n: i64) {
+    for id in first..first + n {
+        f.customer(
+            id,
+            &format!("c{id}@example.com"),
+            Some(&format!("Customer {id}")),
+            None,
+            None,
+        )
+        .interaction(id, &ago(1.0), "complaint", Some(-0.8), Some("Stale bread."));
+    }
+}
+
+#[test]
+fn an_unreachable_server_fails_over_to_the_next_and_the_log_says_which() {
+    let down = TestSmtpServer::free_port();
+    let up = TestSmtpServer::start();
+    let f = Fixture::new();
+    complaints(&f, 1, 2);
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}\n[[transport.fallback]]\n{}",
+        smtp(down),
+        smtp(up.port())
+    );
+    f.config(&transport, RULES);
+    let out = f.rekindle(&["run", "--once"]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("delivery: sent 2, retrying 0, failed 0"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(up.wait_for(2, Duration::from_secs(10)).len(), 2);
+    assert!(
+        stderr.contains(&format!(
+            "server unreachable, trying the next one server=127.0.0.1:{down}"
+        )),
+        "{stderr}"
+    );
+    let sent: Vec<_> = stderr.lines().filter(|l| l.contains("note sent")).collect();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter()
+            .all(|l| l.contains(&format!("server=127.0.0.1:{}", up.port()))),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn a_backlog_waits_for_a_server_that_is_down_then_goes_out_once_in_priority_order() {
+    let port = TestSmtpServer::free_port();
+    let f = Fixture::new();
+    complaints(&f, 1, 3);
+    f.customer(9, "leaving@example.com", Some("Leaving Lou"), None, None)
+        .interaction(9, &ago(2.0), "cancellation", None, Some("Moving away."));
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}",
+        smtp(port)
+    );
+    // One at a time, so the arrival order is the delivery order.
+    let delivery = "[delivery]\nretry_base = \"1s\"\nretry_max = \"1s\"\nconcurrency = 1";
+    f.config(&format!("{transport}\n{delivery}"), RULES);
+    let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        stdout.contains("delivery: sent 0, retrying 4, failed 0"),
+        "{stdout}"
+    );
+
+    let server = TestSmtpServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.received().len() < 4 && Instant::now() < deadline {
+        f.rekindle(&["run", "--once"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    f.rekindle(&["run", "--once"]);
+    let got = server.received();
+    assert_eq!(got.len(), 4, "nothing lost, nothing twice");
+    let mut ids: Vec<_> = got.iter().filter_map(|m| m.message_id()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    // The apologies (priority 100) go before the goodbye (priority 10).
+    assert_eq!(
+        got.last().map(|m| m.to.clone()),
+        Some(vec!["leaving@example.com".to_string()])
+    );
+    assert!(
+        f.notes().iter().all(|n| n.ends_with("|sent")),
+        "{:?}",
+        f.notes()
+    );
+}
+
+#[test]
+fn the_rate_limit_holds_also_across_a_restart() {
+    let server = TestSmtpServer::start();
+    let f = Fixture::new();
+    complaints(&f, 1, 6);
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}",
+        smtp(server.port())
+    );
+    f.config(
+        &format!("{transport}\n[delivery]\nrate = 4.0\nburst = 2"),
+        RULES,
+    );
+    assert_eq!(f.rekindle(&["run", "--once"]).status.code(), Some(0));
+    // A restart right away: the bucket is empty and stays empty across the restart.
+    complaints(&f, 7, 6);
+    assert_eq!(f.rekindle(&["run", "--once"]).status.code(), Some(0));
+    let got = server.wait_for(12, Duration::from_secs(20));
+    assert_eq!(got.len(), 12);
+    // A token bucket of rate 4/s and burst 2 lets at most 2 + 4 = 6 notes into any second.
+    let times: Vec<Instant> = got.iter().map(|m| m.at).collect();
+    for (i, start) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .filter(|t| t.duration_since(*start) < Duration::from_secs(1))
+            .count();
+        assert!(in_window <= 6, "{in_window} notes within one second");
+    }
+    let total = times[times.len() - 1].duration_since(times[0]);
+    assert!(
+        total >= Duration::from_millis(2200),
+        "12 notes at 4/s with a burst of 2 take at least 2.5 s; took {total:?}"
+    );
+}
