@@ -90,15 +90,10 @@ pub(crate) fn evaluate(
     ordered.sort_by_key(|r| std::cmp::Reverse(r.priority));
     let mut reports = Vec::new();
     for rule in ordered {
-        reports.push(evaluate_rule(
-            config,
-            templates,
-            log,
-            outbox,
-            rule,
-            now,
-            keep_decisions,
-        )?);
+        let report = evaluate_rule(config, templates, log, outbox, rule, now, keep_decisions);
+        // What was queued before a failure is good: keep it.
+        outbox.flush()?;
+        reports.push(report?);
     }
     Ok(reports)
 }

@@ -136,7 +136,14 @@ pub(crate) struct Outbox {
     conn: Connection,
     path: String,
     dry_run: bool,
+    /// Notes enqueued in the open write transaction (see [`Outbox::enqueue`]).
+    pending: std::cell::Cell<u32>,
 }
+
+/// Enqueued notes are committed in groups of this many (and by [`Outbox::flush`]): one fsync
+/// per group instead of one per note, while a crash loses at most one group, which the next
+/// evaluation queues again.
+const ENQUEUE_GROUP: u32 = 256;
 
 impl Outbox {
     /// Opens (creating if needed) the state database for reading and writing.
@@ -166,6 +173,7 @@ impl Outbox {
             conn,
             path: path.display().to_string(),
             dry_run: false,
+            pending: Default::default(),
         })
     }
 
@@ -191,6 +199,7 @@ impl Outbox {
             conn,
             path: path.display().to_string(),
             dry_run: true,
+            pending: Default::default(),
         })
     }
 
@@ -247,6 +256,7 @@ impl Outbox {
     }
 
     /// Queues a note, once: returns its id, or None when a note with the same key exists.
+    /// Notes are committed in groups: call [`Outbox::flush`] when done queueing.
     pub(crate) fn enqueue(
         &self,
         note: &NewNote,
@@ -276,38 +286,80 @@ impl Outbox {
             return Ok((n == 1).then_some(0));
         }
         let insert = || -> rusqlite::Result<Option<i64>> {
-            let tx = self.conn.unchecked_transaction()?;
-            let n = tx.execute(
+            let n = self.conn.prepare_cached(
                 "INSERT INTO notes (rule, customer_id, occasion, priority, state, recipient, display_name,
                                     subject, body_text, body_html, message_id, created_at, due_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11)
                  ON CONFLICT (rule, customer_id, occasion) DO NOTHING",
-                params![
-                    note.rule,
-                    note.customer_id,
-                    note.occasion,
-                    note.priority,
-                    note.recipient,
-                    note.display_name,
-                    note.subject,
-                    note.body_text,
-                    note.body_html,
-                    note.message_id,
-                    now
-                ],
-            )?;
+            )?
+            .execute(params![
+                note.rule,
+                note.customer_id,
+                note.occasion,
+                note.priority,
+                note.recipient,
+                note.display_name,
+                note.subject,
+                note.body_text,
+                note.body_html,
+                note.message_id,
+                now
+            ])?;
             if n == 0 {
                 return Ok(None);
             }
-            let id = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, 'queued')",
-                params![id, now],
-            )?;
-            tx.commit()?;
+            let id = self.conn.last_insert_rowid();
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, 'queued')",
+                )?
+                .execute(params![id, now])?;
             Ok(Some(id))
         };
-        insert().map_err(|e| self.err(e))
+        let grouped = || -> rusqlite::Result<Option<i64>> {
+            if self.conn.is_autocommit() {
+                self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            }
+            // The note and its event land together or not at all.
+            self.conn.execute_batch("SAVEPOINT enqueue")?;
+            let id = match insert() {
+                Ok(id) => id,
+                Err(err) => {
+                    self.conn
+                        .execute_batch("ROLLBACK TO enqueue; RELEASE enqueue")?;
+                    return Err(err);
+                }
+            };
+            self.conn.execute_batch("RELEASE enqueue")?;
+            if id.is_some() {
+                self.pending.set(self.pending.get() + 1);
+                if self.pending.get() >= ENQUEUE_GROUP {
+                    self.flush_inner()?;
+                }
+            }
+            Ok(id)
+        };
+        grouped().map_err(|e| self.err(e))
+    }
+
+    /// Commits the notes enqueued since the last group was committed. Call it before anything
+    /// else writes to the outbox (the end of each rule's evaluation).
+    pub(crate) fn flush(&self) -> Result<(), OutboxError> {
+        self.flush_inner().map_err(|e| self.err(e))
+    }
+
+    /// A write transaction, after committing any queued group.
+    fn begin(&self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.flush_inner()?;
+        self.conn.unchecked_transaction()
+    }
+
+    fn flush_inner(&self) -> rusqlite::Result<()> {
+        self.pending.set(0);
+        if self.dry_run || self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.conn.execute_batch("COMMIT")
     }
 
     /// At start-up: notes left in `sending` by a daemon that died mid-send become `unknown`.
@@ -334,7 +386,7 @@ impl Outbox {
         limit: usize,
     ) -> Result<Vec<StoredNote>, OutboxError> {
         let claim = || -> rusqlite::Result<Vec<StoredNote>> {
-            let tx = self.conn.unchecked_transaction()?;
+            let tx = self.begin()?;
             let notes: Vec<StoredNote> = tx
                 .prepare_cached(&format!(
                     "SELECT {NOTE_COLUMNS} FROM notes WHERE state IN ('queued', 'retry') AND due_at <= ?1
@@ -371,7 +423,7 @@ impl Outbox {
         now: Timestamp,
     ) -> Result<(), OutboxError> {
         let finish = || -> rusqlite::Result<()> {
-            let tx = self.conn.unchecked_transaction()?;
+            let tx = self.begin()?;
             for u in updates {
                 transition_in(&tx, u.id, u.state, now, Some(&u.detail), u.due_at)?;
             }
@@ -390,6 +442,7 @@ impl Outbox {
 
     /// Sets a value in the `meta` table.
     pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<(), OutboxError> {
+        self.flush()?;
         self.conn
             .execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -409,7 +462,7 @@ impl Outbox {
         due_at: Option<Timestamp>,
     ) -> Result<(), OutboxError> {
         let update = || -> rusqlite::Result<()> {
-            let tx = self.conn.unchecked_transaction()?;
+            let tx = self.begin()?;
             transition_in(&tx, id, state, now, detail, due_at)?;
             tx.commit()
         };
@@ -498,6 +551,15 @@ pub(crate) struct NoteSummary {
     pub updated_at: i64,
     /// The last error or server reply.
     pub detail: Option<String>,
+}
+
+impl Drop for Outbox {
+    /// Notes already queued are good: commit the last group rather than lose it.
+    fn drop(&mut self) {
+        if let Err(err) = self.flush() {
+            tracing::error!("{err}");
+        }
+    }
 }
 
 /// States an operator may resend from, and states that may be cancelled.
