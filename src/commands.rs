@@ -181,8 +181,12 @@ fn print_summary(reports: &[RuleReport], delivery: &DeliveryReport) {
         println!("{:<24} {}", r.rule, r.summary());
     }
     println!(
-        "delivery: sent {}, retrying {}, failed {}",
-        delivery.sent, delivery.retried, delivery.failed
+        "delivery: sent {}, retrying {}, failed {}, unknown {} in {:.3} s",
+        delivery.sent,
+        delivery.retried,
+        delivery.failed,
+        delivery.unknown,
+        delivery.elapsed.as_secs_f64()
     );
 }
 

@@ -1,10 +1,12 @@
 //! Delivery when the mail server misbehaves, against real SMTP servers on 127.0.0.1: failover,
-//! a server that is down for a while, and a rate limit that holds, also across restarts.
+//! a server that is down for a while, a connection cut during DATA, and a rate limit that
+//! holds, also across restarts.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use support::cut_proxy::{Cut, CutProxy};
 use support::fixture::{Fixture, ago, text};
 use support::smtp_server::TestSmtpServer;
 
@@ -153,4 +155,73 @@ fn the_rate_limit_holds_also_across_a_restart() {
         total >= Duration::from_millis(2200),
         "12 notes at 4/s with a burst of 2 take at least 2.5 s; took {total:?}"
     );
+}
+
+/// A connection cut during DATA: the note can neither be called sent nor be resent blindly.
+fn cut_during_data(cut: Cut) -> (Fixture, TestSmtpServer, String) {
+    let server = TestSmtpServer::start();
+    let proxy = CutProxy::start(server.port(), cut, 1);
+    let f = Fixture::new();
+    complaints(&f, 1, 2);
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}\n[delivery]\nconcurrency = 1\nretry_base = \"1s\"",
+        smtp(proxy.port())
+    );
+    f.config(&transport, RULES);
+    let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
+    assert_eq!(proxy.cuts(), 1);
+    assert!(
+        stdout.contains("delivery: sent 1, retrying 0, failed 0, unknown 1"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("note outcome unknown"), "{stderr}");
+    // The next run sends nothing: an unknown note waits for an operator.
+    let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        stdout.contains("delivery: sent 0, retrying 0, failed 0, unknown 0"),
+        "{stdout}"
+    );
+    let (listed, _) = text(&f.rekindle(&["outbox", "list", "--state", "unknown"]));
+    assert_eq!(
+        listed.lines().filter(|l| l.contains(" unknown ")).count(),
+        1,
+        "{listed}"
+    );
+    (f, server, listed)
+}
+
+#[test]
+fn a_connection_cut_after_the_message_ends_leaves_the_note_unknown_not_resent() {
+    let (_f, server, listed) = cut_during_data(Cut::AfterEnd);
+    // The server took the note before the cut: resending it would be a duplicate.
+    let ids: Vec<_> = server
+        .received()
+        .iter()
+        .filter_map(|m| m.message_id())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(listed.contains("connection broke during DATA"), "{listed}");
+}
+
+#[test]
+fn a_connection_cut_mid_message_is_unknown_and_an_operator_can_resend_it_once() {
+    let (f, server, listed) = cut_during_data(Cut::MidBody);
+    // The server never saw the end of the message, so it kept nothing.
+    assert_eq!(server.received().len(), 1);
+    let id = listed
+        .lines()
+        .find(|l| l.contains(" unknown "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the unknown note's id");
+    let (stdout, stderr) = text(&f.rekindle(&["outbox", "resend", id]));
+    assert!(stdout.contains("queued again"), "{stdout}\n{stderr}");
+    let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(stdout.contains("delivery: sent 1,"), "{stdout}");
+    let ids: Vec<_> = server
+        .received()
+        .iter()
+        .filter_map(|m| m.message_id())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "each note arrived once");
 }

@@ -7,6 +7,7 @@
 
 pub(crate) mod maildir;
 pub(crate) mod smtp;
+mod smtp_client;
 
 use jiff::{SignedDuration, Timestamp};
 use lettre::Message;
@@ -28,6 +29,11 @@ pub(crate) enum SendError {
     /// confirmed: try the next server now, and later again.
     #[error("server unreachable: {0}")]
     Unreachable(String),
+    /// The connection broke while the message was being handed over, before the server's
+    /// final reply: it may have arrived. Never resent automatically (the note becomes
+    /// `unknown`, like one caught mid-send by a crash).
+    #[error("outcome unknown: {0}")]
+    Ambiguous(String),
     /// Never retry: a 5xx reply (the server's text is kept), or a message the server can never take.
     #[error("permanent failure: {0}")]
     Permanent(String),
@@ -162,6 +168,10 @@ pub(crate) struct DeliveryReport {
     pub retried: u64,
     /// Notes that failed for good.
     pub failed: u64,
+    /// Notes whose connection broke mid-handover: `unknown`, for an operator to resolve.
+    pub unknown: u64,
+    /// Wall-clock time the pass took.
+    pub elapsed: std::time::Duration,
 }
 
 /// Delivers every note due at the time `clock` gives, `delivery.concurrency` at a time and
@@ -176,6 +186,7 @@ pub(crate) fn deliver_due(
     keep_going: &dyn Fn() -> bool,
 ) -> Result<DeliveryReport, OutboxError> {
     let delivery = &config.delivery;
+    let started = std::time::Instant::now();
     let mut report = DeliveryReport::default();
     let mut bucket = RateLimit::load(outbox, delivery, clock())?;
     while keep_going() {
@@ -214,6 +225,7 @@ pub(crate) fn deliver_due(
             .collect();
         outbox.finish_batch(&updates, now)?;
     }
+    report.elapsed = started.elapsed();
     Ok(report)
 }
 
@@ -241,9 +253,14 @@ fn settle(
             report.retried += 1;
             Update::new(id, "retry", why, Some(due))
         }
+        Err(SendError::Ambiguous(why)) => {
+            error!(note_id = id, rule = %rule, customer_id = %customer, server = %server, reply = %why, "note outcome unknown: it may or may not have arrived; resolve with `rekindle outbox resend` or `cancel`");
+            report.unknown += 1;
+            Update::new(id, "unknown", why, None)
+        }
         Err(err) => {
             let why = match err {
-                SendError::Permanent(why) => why,
+                SendError::Permanent(why) | SendError::Ambiguous(why) => why,
                 SendError::Transient(why) | SendError::Unreachable(why) => format!(
                     "gave up after {} attempt(s) over {}: {why}",
                     note.attempts,

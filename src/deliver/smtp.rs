@@ -1,4 +1,5 @@
-//! The SMTP transport: lettre's async pooled transport over rustls (no OpenSSL).
+//! The SMTP transport: lettre's SMTP connections over rustls (no OpenSSL), pooled by
+//! [`super::smtp_client`].
 //!
 //! `[transport.smtp]` in the config. The password is read from a file (also from systemd's
 //! `$CREDENTIALS_DIRECTORY`) or an environment variable when the transport is built, and never
@@ -7,13 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::Deserialize;
 
 use super::SendError;
+use super::smtp_client::{Client, Server};
 
 /// `[transport.smtp]`: where and how to reach the SMTP server.
 #[derive(Debug, Clone, Deserialize)]
@@ -120,19 +120,11 @@ pub(crate) enum SmtpSetupError {
     /// The password variable is not set.
     #[error("the environment variable {0} (password_env) is not set")]
     PasswordEnv(String),
-    /// lettre refused the settings (e.g. a host name TLS cannot use).
-    #[error("cannot set up SMTP to {host}: {reason}")]
-    Transport {
-        /// The host.
-        host: String,
-        /// lettre's reason.
-        reason: String,
-    },
 }
 
-/// The SMTP transport.
+/// The SMTP transport to one server.
 pub(crate) struct SmtpTransport {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    client: Client,
     label: String,
 }
 
@@ -146,38 +138,28 @@ impl std::fmt::Debug for SmtpTransport {
 
 impl SmtpTransport {
     /// Builds the transport, reading the password. `base_dir` resolves a relative password file.
+    /// Connects lazily, on the first note.
     pub(crate) fn new(cfg: &SmtpConfig, base_dir: &Path) -> Result<Self, SmtpSetupError> {
-        let setup = |e: lettre::transport::smtp::Error| SmtpSetupError::Transport {
-            host: cfg.host.clone(),
-            reason: e.to_string(),
-        };
-        let mut builder = match cfg.tls {
-            Tls::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host).map_err(setup)?
-            }
-            Tls::Implicit => {
-                AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host).map_err(setup)?
-            }
-            Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host),
-        };
         let timeout = cfg
             .timeout
             .as_deref()
             .and_then(|t| humantime::parse_duration(t).ok())
             .unwrap_or(Duration::from_secs(30));
-        builder = builder
-            .port(cfg.port())
-            .timeout(Some(timeout))
-            .pool_config(PoolConfig::new().max_size(cfg.pool_size.unwrap_or(4).max(1)));
-        if let Some(name) = &cfg.helo_name {
-            builder = builder.hello_name(ClientId::Domain(name.clone()));
-        }
-        if let Some(password) = password(cfg, base_dir)? {
-            let user = cfg.username.clone().unwrap_or_default();
-            builder = builder.credentials(Credentials::new(user, password));
-        }
+        let credentials = password(cfg, base_dir)?
+            .map(|password| Credentials::new(cfg.username.clone().unwrap_or_default(), password));
+        let server = Server {
+            host: cfg.host.clone(),
+            port: cfg.port(),
+            tls: cfg.tls,
+            timeout,
+            hello: cfg
+                .helo_name
+                .clone()
+                .map_or_else(ClientId::default, ClientId::Domain),
+            credentials,
+        };
         Ok(SmtpTransport {
-            transport: builder.build(),
+            client: Client::new(server, cfg.pool_size.unwrap_or(4) as usize),
             label: format!("{}:{}", cfg.host, cfg.port()),
         })
     }
@@ -189,19 +171,9 @@ impl SmtpTransport {
 
     /// Sends one message to its one recipient. Ok is the server's reply.
     pub(crate) async fn send(&self, message: &lettre::Message) -> Result<String, SendError> {
-        match self.transport.send(message.clone()).await {
-            Ok(response) => {
-                let text: Vec<&str> = response.message().collect();
-                Ok(format!("{} {}", response.code(), text.join(" ")))
-            }
-            Err(err) if err.is_permanent() => Err(SendError::Permanent(err.to_string())),
-            Err(err) if err.is_transient() => Err(SendError::Transient(err.to_string())),
-            // Refused or broken connections, timeouts, TLS failures: another server may do, and
-            // this one may later. A connection that broke after DATA but before the server's
-            // reply is retried too: the note's Message-ID stays the same, so the receiving
-            // system can drop the rare duplicate.
-            Err(err) => Err(SendError::Unreachable(err.to_string())),
-        }
+        self.client
+            .send(message.envelope(), &message.formatted())
+            .await
     }
 }
 

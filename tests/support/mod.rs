@@ -1,2 +1,3 @@
+pub mod cut_proxy;
 pub mod fixture;
 pub mod smtp_server;
