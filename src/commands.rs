@@ -71,6 +71,12 @@ fn environment_problems(config: &Config) -> Vec<Diagnostic> {
                     problems.push(config.error_at(rule.spans.segment.clone(), message));
                 }
             }
+            if let Some(rule) = config.rules.iter().find(|r| r.on_interaction)
+                && let Some(problem) = log.rowid_problem()
+            {
+                let message = format!("rule \"{}\": {problem}", rule.name);
+                problems.push(config.error_at(rule.spans.name.clone(), message));
+            }
         }
     }
     let servers = match &config.transport {
@@ -113,11 +119,19 @@ pub(crate) fn check(path: &Path) -> Result<(), Error> {
         }
     );
     for rule in &config.rules {
+        let mut when: Vec<String> = rule
+            .schedule
+            .iter()
+            .map(|s| format!("schedule \"{}\"", s.text))
+            .collect();
+        if rule.on_interaction {
+            when.push("on new interactions".into());
+        }
         println!(
-            "  rule {:<20} {:<9} schedule \"{}\", priority {}, template {}{}",
+            "  rule {:<20} {:<9} {}, priority {}, template {}{}",
             rule.name,
             rule.kind.name(),
-            rule.schedule.text,
+            when.join(" and "),
             rule.priority,
             rule.template,
             if rule.enabled { "" } else { " (disabled)" }
@@ -145,7 +159,13 @@ pub(crate) fn evaluate_and_deliver(
     let outbox = Outbox::open(&config.state_path)?;
     park_interrupted(&outbox)?;
     let rules: Vec<_> = config.rules.iter().collect();
-    let reports = cycle::evaluate(config, &loaded.templates, &log, &outbox, &rules, now, false)?;
+    let reports = cycle::evaluate(
+        config,
+        &loaded.templates,
+        &log,
+        &outbox,
+        &cycle::Pass::new(&rules, now),
+    )?;
     for r in &reports {
         tracing::info!(rule = %r.rule, "{}", r.summary());
     }
@@ -220,7 +240,11 @@ pub(crate) fn plan(path: &Path, at: Option<&str>) -> Result<(), Error> {
     let log = Log::open(&config.log_path)?;
     let outbox = Outbox::open_dry_run(&config.state_path)?;
     let rules: Vec<_> = config.rules.iter().collect();
-    let reports = cycle::evaluate(config, &loaded.templates, &log, &outbox, &rules, now, true)?;
+    let pass = cycle::Pass {
+        keep_decisions: true,
+        ..cycle::Pass::new(&rules, now)
+    };
+    let reports = cycle::evaluate(config, &loaded.templates, &log, &outbox, &pass)?;
     println!(
         "plan at {} ({}): nothing is sent or written",
         now.to_zoned_datetime(config.timezone.clone())
@@ -273,7 +297,8 @@ pub(crate) fn preview(
     // Prefer the candidate the rule itself would produce; otherwise preview with the customer's
     // latest interaction, and say so.
     let mut found: Option<Candidate> = None;
-    rules::select(&log, rule, now, &config.timezone, |c| {
+    let only = [row.id.clone()];
+    rules::select(&log, rule, now, &config.timezone, Some(&only), |c| {
         if c.customer.id_text == row.id_text {
             found = Some(c);
             ControlFlow::Break(())
@@ -286,6 +311,7 @@ pub(crate) fn preview(
         Candidate {
             customer: row.clone(),
             occasion: "preview".into(),
+            happened_at: latest.as_ref().map(|t| t.at),
             trigger: latest,
             days_quiet: None,
             season_year: None,

@@ -75,22 +75,47 @@ impl RuleReport {
     }
 }
 
-/// Evaluates `rules` at `now`, queueing notes into `outbox` (which, for a plan, is a dry run).
+/// One evaluation: which rules, at what time, among which customers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pass<'a> {
+    /// The rules to run (disabled ones are skipped).
+    pub rules: &'a [&'a Rule],
+    /// The clock.
+    pub now: Timestamp,
+    /// Keep every decision in the reports (for `plan`).
+    pub keep_decisions: bool,
+    /// Only these customers (the ones with new interactions), or everyone.
+    pub only: Option<&'a [rusqlite::types::Value]>,
+}
+
+impl<'a> Pass<'a> {
+    /// Every customer, at `now`.
+    pub(crate) fn new(rules: &'a [&'a Rule], now: Timestamp) -> Pass<'a> {
+        Pass {
+            rules,
+            now,
+            keep_decisions: false,
+            only: None,
+        }
+    }
+}
+
+/// Runs `pass`, queueing notes into `outbox` (which, for a plan, is a dry run).
 pub(crate) fn evaluate(
     config: &Config,
     templates: &Templates,
     log: &Log,
     outbox: &Outbox,
-    rules: &[&Rule],
-    now: Timestamp,
-    keep_decisions: bool,
+    pass: &Pass<'_>,
 ) -> Result<Vec<RuleReport>, CycleError> {
-    report_bad_timestamps(log)?;
-    let mut ordered: Vec<&Rule> = rules.iter().copied().filter(|r| r.enabled).collect();
+    if pass.only.is_none() {
+        report_bad_timestamps(log)?;
+    }
+    let mut ordered: Vec<&Rule> = pass.rules.iter().copied().filter(|r| r.enabled).collect();
     ordered.sort_by_key(|r| std::cmp::Reverse(r.priority));
     let mut reports = Vec::new();
     for rule in ordered {
-        let report = evaluate_rule(config, templates, log, outbox, rule, now, keep_decisions);
+        let report = evaluate_rule(config, templates, log, outbox, rule, pass);
         // What was queued before a failure is good: keep it.
         outbox.flush()?;
         reports.push(report?);
@@ -104,9 +129,9 @@ fn evaluate_rule(
     log: &Log,
     outbox: &Outbox,
     rule: &Rule,
-    now: Timestamp,
-    keep_decisions: bool,
+    pass: &Pass<'_>,
 ) -> Result<RuleReport, CycleError> {
+    let now = pass.now;
     let mut report = RuleReport {
         rule: rule.name.clone(),
         ..RuleReport::default()
@@ -119,7 +144,7 @@ fn evaluate_rule(
     let mut queued_today = outbox.queued_since(&rule.name, start_of_day)?;
     let cap_since = now.checked_sub(config.policy.cap_window).unwrap_or(now);
     let mut failure: Option<CycleError> = None;
-    rules::select(log, rule, now, &config.timezone, |candidate| {
+    rules::select(log, rule, now, &config.timezone, pass.only, |candidate| {
         report.matched += 1;
         let outcome = match consider(
             config,
@@ -159,7 +184,7 @@ fn evaluate_rule(
                 }
             }
         }
-        if keep_decisions {
+        if pass.keep_decisions {
             report.decisions.push(Decision {
                 customer_id,
                 occasion: candidate.occasion,
@@ -226,6 +251,7 @@ fn consider(
         subject: rendered.subject,
         body_text: rendered.text,
         body_html: rendered.html,
+        due_at: due_at(rule, candidate, now),
     };
     match outbox.enqueue(&note, now)? {
         Some(id) => {
@@ -236,6 +262,15 @@ fn consider(
         }
         None => Ok(Err(Skip::AlreadyQueued("queued".into()))),
     }
+}
+
+/// When a note may go: `delay` after the event behind it (or after now).
+fn due_at(rule: &Rule, candidate: &Candidate, now: Timestamp) -> Timestamp {
+    let from = candidate
+        .happened_at
+        .and_then(|at| Timestamp::from_second(at).ok())
+        .unwrap_or(now);
+    from.checked_add(rule.delay).unwrap_or(now).max(now)
 }
 
 /// Logs interactions whose timestamp cannot be read: every rule skips them.

@@ -269,7 +269,7 @@ impl NoteContext {
             let days_quiet = matches!(rule.kind, RuleKind::Quiet { .. }).then_some(75);
             let with_trigger = matches!(
                 rule.kind,
-                RuleKind::Unhappy { .. } | RuleKind::Departed { .. }
+                RuleKind::Unhappy { .. } | RuleKind::Departed { .. } | RuleKind::Followup { .. }
             );
             for (row, cfg, note) in [
                 (&full_row, &full_config, true),
@@ -287,6 +287,7 @@ impl NoteContext {
                     }),
                     days_quiet,
                     season_year,
+                    happened_at: None,
                 };
                 samples.push(NoteContext::new(cfg, rule, &candidate, &recipient, 12));
             }

@@ -41,6 +41,9 @@ struct RawConfig {
     /// Retry behaviour of the delivery loop.
     #[serde(default)]
     delivery: RawDelivery,
+    /// The daemon: event polling and shutdown.
+    #[serde(default)]
+    daemon: RawDaemon,
     /// Which interaction kinds are positive, negative or neutral touch points.
     #[serde(default)]
     touchpoints: RawTouchpoints,
@@ -148,6 +151,27 @@ impl Default for RawPolicy {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+struct RawDaemon {
+    /// How often the log is checked for new interactions (rules with trigger = "interaction").
+    event_poll: Spanned<String>,
+    /// On the very first start, interactions this recent count as new.
+    event_lookback: Spanned<String>,
+    /// After SIGTERM, how long notes in flight may take to finish.
+    grace: Spanned<String>,
+}
+
+impl Default for RawDaemon {
+    fn default() -> Self {
+        RawDaemon {
+            event_poll: Spanned::new(0..0, "500ms".to_string()),
+            event_lookback: Spanned::new(0..0, "1h".to_string()),
+            grace: Spanned::new(0..0, "30s".to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 struct RawDelivery {
     /// First retry delay after a temporary failure; doubles with every attempt.
     retry_base: Spanned<String>,
@@ -233,6 +257,8 @@ pub struct Config {
     pub(crate) policy: Policy,
     /// Delivery retries.
     pub(crate) delivery: Delivery,
+    /// Event polling and shutdown.
+    pub(crate) daemon: Daemon,
     /// Touch-point classification (validated now; the ratio rule will read it).
     #[allow(dead_code)]
     pub(crate) touchpoints: Touchpoints,
@@ -300,6 +326,17 @@ pub(crate) struct Policy {
     pub cap: u32,
     /// The cap's window.
     pub cap_window: SignedDuration,
+}
+
+/// `[daemon]`: event polling and shutdown.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Daemon {
+    /// How often the log is checked for new interactions.
+    pub event_poll: SignedDuration,
+    /// On a first start, interactions this recent count as new.
+    pub event_lookback: SignedDuration,
+    /// Time for notes in flight to finish after a stop signal.
+    pub grace: SignedDuration,
 }
 
 /// Delivery retries.
@@ -535,6 +572,7 @@ impl Validator<'_> {
         let transport = self.transport(raw.transport);
         let policy = self.policy(&raw.policy);
         let delivery = self.delivery(&raw.delivery);
+        let daemon = self.daemon(&raw.daemon);
         let touchpoints = self.touchpoints(raw.touchpoints);
         let default_cooldown = self.duration("policy.cooldown", &raw.policy.cooldown);
         let mut rules = Vec::new();
@@ -564,6 +602,7 @@ impl Validator<'_> {
             max_quote_chars: raw.defaults.max_quote_chars,
             policy: policy?,
             delivery: delivery?,
+            daemon: daemon?,
             touchpoints,
             rules,
         })
@@ -692,6 +731,17 @@ impl Validator<'_> {
             concurrency: raw.concurrency.max(1),
             rate: raw.rate.max(0.0),
             burst: raw.burst.max(1),
+        })
+    }
+
+    fn daemon(&mut self, raw: &RawDaemon) -> Option<Daemon> {
+        let event_poll = self.duration("daemon.event_poll", &raw.event_poll);
+        let event_lookback = self.duration("daemon.event_lookback", &raw.event_lookback);
+        let grace = self.duration("daemon.grace", &raw.grace);
+        Some(Daemon {
+            event_poll: event_poll?.max(SignedDuration::from_millis(50)),
+            event_lookback: event_lookback?,
+            grace: grace?,
         })
     }
 

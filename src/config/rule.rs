@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::{Validator, diag};
 
 /// The rule kinds rekindle knows.
-pub(crate) const KINDS: [&str; 4] = ["quiet", "unhappy", "departed", "seasonal"];
+pub(crate) const KINDS: [&str; 5] = ["quiet", "unhappy", "departed", "followup", "seasonal"];
 
 /// One `[[rule]]` as written. Kind-specific keys are optional here and checked per kind.
 #[derive(Debug, Deserialize)]
@@ -19,8 +19,12 @@ pub(super) struct RawRule {
     name: Spanned<String>,
     /// One of [`KINDS`].
     kind: Spanned<String>,
-    /// 5-field cron expression, in `defaults.timezone`.
-    schedule: Spanned<String>,
+    /// 5-field cron expression, in `defaults.timezone` (optional for event-driven rules).
+    schedule: Option<Spanned<String>>,
+    /// "schedule" (default) or "interaction": also react to new rows in the log within seconds.
+    trigger: Option<Spanned<String>>,
+    /// Hold each note this long after the interaction that triggered it (e.g. "30m").
+    delay: Option<Spanned<String>>,
     /// Template file name inside the template directory.
     template: Spanned<String>,
     /// Higher wins when rules compete for the same customer.
@@ -43,8 +47,10 @@ pub(super) struct RawRule {
     within: Option<Spanned<String>>,
     /// unhappy: a sentiment below this counts as unhappy.
     sentiment_below: Option<Spanned<f64>>,
-    /// unhappy: complaint kinds; departed: cancellation kinds.
+    /// unhappy: complaint kinds; departed: cancellation kinds; followup: the follow-up kinds.
     kinds: Option<Spanned<Vec<String>>>,
+    /// followup: the kinds of the interaction followed up (e.g. "complaint").
+    after: Option<Spanned<Vec<String>>>,
     /// seasonal: short name of the season, used in the occasion key (e.g. "valentines").
     season: Option<Spanned<String>>,
     /// seasonal: a title for templates (e.g. "Valentine's week").
@@ -66,8 +72,12 @@ pub(crate) struct Rule {
     pub name: String,
     /// What it selects.
     pub kind: RuleKind,
-    /// When it runs.
-    pub schedule: Schedule,
+    /// When it runs on the clock (None: only on new interactions).
+    pub schedule: Option<Schedule>,
+    /// Whether new interactions in the log trigger it within seconds.
+    pub on_interaction: bool,
+    /// How long after its triggering interaction a note is held.
+    pub delay: SignedDuration,
     /// Template file name.
     pub template: String,
     /// Higher wins.
@@ -121,6 +131,16 @@ pub(crate) enum RuleKind {
         /// Cancellation kinds.
         kinds: Vec<String>,
     },
+    /// An interaction of one of `kinds` (a resolution) that follows one of `after` (a complaint)
+    /// within `within`: a thank-you for the feedback, quoting the original.
+    Followup {
+        /// How far back to look for the follow-up interaction.
+        within: SignedDuration,
+        /// The follow-up kinds.
+        kinds: Vec<String>,
+        /// The kinds followed up.
+        after: Vec<String>,
+    },
     /// Everyone, once per season, while the season's date window is open.
     Seasonal(Season),
 }
@@ -132,6 +152,7 @@ impl RuleKind {
             RuleKind::Quiet { .. } => "quiet",
             RuleKind::Unhappy { .. } => "unhappy",
             RuleKind::Departed { .. } => "departed",
+            RuleKind::Followup { .. } => "followup",
             RuleKind::Seasonal(_) => "seasonal",
         }
     }
@@ -222,16 +243,54 @@ impl Validator<'_> {
             let message = "a rule name must be non-empty, on one line, without '/'".to_string();
             self.error(raw.name.span(), message);
         }
-        let schedule = match Schedule::parse(raw.schedule.get_ref()) {
-            Ok(s) => Some(s),
-            Err(why) => {
+        let on_interaction = match raw.trigger.as_ref().map(|t| t.get_ref().as_str()) {
+            None | Some("schedule") => false,
+            Some("interaction") => true,
+            Some(other) => {
                 let message = format!(
-                    "invalid cron schedule \"{}\" in rule \"{name}\": {why}; e.g. \"0 10 * * *\" is every day at 10:00",
-                    raw.schedule.get_ref()
+                    "unknown trigger \"{other}\" in rule \"{name}\"; use \"schedule\" (the default) or \"interaction\""
                 );
-                self.error(raw.schedule.span(), message);
+                self.error(
+                    raw.trigger.as_ref().map(Spanned::span).unwrap_or_default(),
+                    message,
+                );
+                false
+            }
+        };
+        let kind_name = raw.kind.get_ref().as_str();
+        if on_interaction && matches!(kind_name, "quiet" | "seasonal") {
+            let message = format!(
+                "rule \"{name}\": a {kind_name} rule is about time passing, not about a new interaction; remove trigger = \"interaction\" and give it a schedule"
+            );
+            self.error(
+                raw.trigger.as_ref().map(Spanned::span).unwrap_or_default(),
+                message,
+            );
+        }
+        let schedule = match &raw.schedule {
+            Some(text) => match Schedule::parse(text.get_ref()) {
+                Ok(s) => Some(Some(s)),
+                Err(why) => {
+                    let message = format!(
+                        "invalid cron schedule \"{}\" in rule \"{name}\": {why}; e.g. \"0 10 * * *\" is every day at 10:00",
+                        text.get_ref()
+                    );
+                    self.error(text.span(), message);
+                    None
+                }
+            },
+            None if on_interaction => Some(None),
+            None => {
+                let message = format!(
+                    "rule \"{name}\" needs a `schedule` (5-field cron, e.g. \"0 10 * * *\") or trigger = \"interaction\""
+                );
+                self.error(raw.name.span(), message);
                 None
             }
+        };
+        let delay = match &raw.delay {
+            Some(d) => self.duration("delay", d),
+            None => Some(SignedDuration::ZERO),
         };
         let cooldown = match &raw.cooldown {
             Some(c) => self.duration("cooldown", c),
@@ -263,6 +322,8 @@ impl Validator<'_> {
             name,
             kind: kind?,
             schedule: schedule?,
+            on_interaction,
+            delay: delay?,
             template: raw.template.into_inner(),
             priority: raw.priority,
             cooldown: cooldown?,
@@ -280,6 +341,7 @@ impl Validator<'_> {
             "quiet" => &["min_interactions", "quiet_for"],
             "unhappy" => &["within", "sentiment_below", "kinds"],
             "departed" => &["within", "kinds"],
+            "followup" => &["within", "kinds", "after"],
             "seasonal" => &["season", "title", "start", "end"],
             other => {
                 let message = format!(
@@ -303,6 +365,7 @@ impl Validator<'_> {
                 raw.sentiment_below.as_ref().map(Spanned::span),
             ),
             ("kinds", raw.kinds.as_ref().map(Spanned::span)),
+            ("after", raw.after.as_ref().map(Spanned::span)),
             ("season", raw.season.as_ref().map(Spanned::span)),
             ("title", raw.title.as_ref().map(Spanned::span)),
             ("start", raw.start.as_ref().map(Spanned::span)),
@@ -341,6 +404,11 @@ impl Validator<'_> {
             "departed" => Some(RuleKind::Departed {
                 within: duration(self, "within", &raw.within, "30d")?,
                 kinds: kinds(&raw.kinds, "cancellation"),
+            }),
+            "followup" => Some(RuleKind::Followup {
+                within: duration(self, "within", &raw.within, "14d")?,
+                kinds: kinds(&raw.kinds, "resolution"),
+                after: kinds(&raw.after, "complaint"),
             }),
             _ => self.season(raw, name).map(RuleKind::Seasonal),
         }

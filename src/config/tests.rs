@@ -47,7 +47,7 @@ fn the_shipped_config_is_valid() {
     let (config, diagnostics) = Config::load(&path);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     let config = config.expect("shipped config");
-    assert_eq!(config.rules.len(), 5);
+    assert_eq!(config.rules.len(), 6);
     assert_eq!(config.timezone_name, "Europe/Paris");
     assert!(matches!(config.transport, Transport::Smtp(_)));
 }
@@ -77,7 +77,7 @@ fn unknown_key_names_the_place_and_a_suggestion() {
     assert_eq!(
         problems(&text),
         [
-            "rekindle.toml:21:1: unknown key `shedule`; did you mean \"schedule\"?; valid keys here: name, kind, schedule, template, priority, cooldown, segment, daily_limit, enabled, min_interactions, quiet_for, within, sentiment_below, kinds, season, title, start, end"
+            "rekindle.toml:21:1: unknown key `shedule`; did you mean \"schedule\"?; valid keys here: name, kind, schedule, trigger, delay, template, priority, cooldown, segment, daily_limit, enabled, min_interactions, quiet_for, within, sentiment_below, kinds, after, season, title, start, end"
         ]
     );
 }
@@ -88,7 +88,7 @@ fn unknown_rule_kind_suggests_the_closest() {
     assert_eq!(
         problems(&text),
         [
-            "rekindle.toml:18:8: unknown rule kind \"quiett\"; did you mean \"quiet\"?; known kinds: quiet, unhappy, departed, seasonal"
+            "rekindle.toml:18:8: unknown rule kind \"quiett\"; did you mean \"quiet\"?; known kinds: quiet, unhappy, departed, followup, seasonal"
         ]
     );
 }
@@ -196,5 +196,47 @@ fn plaintext_smtp_to_a_remote_host_is_refused() {
     assert!(
         found[0].starts_with("rekindle.toml:12:8: [transport.smtp]: "),
         "{found:?}"
+    );
+}
+
+#[test]
+fn event_triggers_are_checked() {
+    let (_, d) = Config::parse(
+        Path::new("rekindle.toml"),
+        format!(
+            "{HEAD}\n[[rule]]\nname = \"q\"\nkind = \"quiet\"\ntrigger = \"interaction\"\ntemplate = \"q.j2\"\n"
+        ),
+    );
+    let messages: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("a quiet rule is about time passing, not about a new interaction")),
+        "{messages:?}"
+    );
+    let (_, d) = Config::parse(
+        Path::new("rekindle.toml"),
+        format!("{HEAD}\n[[rule]]\nname = \"s\"\nkind = \"unhappy\"\ntemplate = \"s.j2\"\n"),
+    );
+    let messages: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("rule \"s\" needs a `schedule`")),
+        "{messages:?}"
+    );
+    let config = parse(&format!(
+        "{HEAD}\n[[rule]]\nname = \"f\"\nkind = \"followup\"\ntrigger = \"interaction\"\ndelay = \"2h\"\ntemplate = \"f.j2\"\n"
+    ));
+    let rule = &config.rules[0];
+    assert!(rule.on_interaction && rule.schedule.is_none());
+    assert_eq!(rule.delay, SignedDuration::from_hours(2));
+    assert_eq!(
+        rule.kind,
+        RuleKind::Followup {
+            within: SignedDuration::from_hours(14 * 24),
+            kinds: vec!["resolution".into()],
+            after: vec!["complaint".into()],
+        }
     );
 }

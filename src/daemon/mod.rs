@@ -1,17 +1,25 @@
-//! Daemon: cron ticks, the delivery loop, signals and systemd notifications.
+//! Daemon: cron ticks, event triggers, the delivery loop, signals and systemd notifications.
 //!
 //! tokio-cron-scheduler ticks once a minute; each tick evaluates the rules whose 5-field cron
 //! schedule matches that minute on the wall clock of `defaults.timezone` (so "0 9 * * *" stays
-//! 09:00 local time across DST changes). Between ticks, the delivery loop sends due notes every
-//! `delivery.poll`. SQLite work runs on blocking threads, never on the reactor.
+//! 09:00 local time across DST changes). Rules with `trigger = "interaction"` also run within
+//! about a second of a new row in the log ([`events`]). Evaluations run one at a time, beside
+//! the delivery loop, which sends due notes every `delivery.poll` and as soon as notes are
+//! queued. SQLite work runs on blocking threads, never on the reactor.
+//!
+//! Under systemd's watchdog, `WATCHDOG=1` is sent only while the scheduler, the event watcher
+//! and the delivery loop all show recent progress: a stuck loop gets the service restarted.
+
+mod events;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use sd_notify::NotifyState;
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tracing::{error, info, warn};
 
@@ -26,7 +34,7 @@ use crate::outbox::Outbox;
 /// What a signal asks of the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Signal {
-    /// SIGTERM or SIGINT: finish the note in flight, then exit.
+    /// SIGTERM or SIGINT: finish the notes in flight (within the grace period), then exit.
     Shutdown,
     /// SIGHUP: re-read the configuration and templates.
     Reload,
@@ -40,12 +48,73 @@ pub(crate) fn run(path: &Path) -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(serve(path.to_path_buf(), loaded))
+    let result = runtime.block_on(serve(path.to_path_buf(), loaded));
+    // A blocking evaluation still running is abandoned: its notes are re-queued next time.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
-/// Maps Unix signals to [`Signal`]s in one place. A second SIGTERM/SIGINT exits at once: a note
-/// caught mid-send stays `sending` and is parked as `unknown` at the next start.
-fn signals(stopping: Arc<AtomicBool>) -> Result<mpsc::UnboundedReceiver<Signal>, Error> {
+/// When each loop last showed progress (Unix milliseconds), for the watchdog.
+#[derive(Default)]
+struct Beats {
+    scheduler: AtomicI64,
+    events: AtomicI64,
+    delivery: AtomicI64,
+}
+
+impl Beats {
+    fn now() -> i64 {
+        Timestamp::now().as_millisecond()
+    }
+
+    fn stamp(beat: &AtomicI64) {
+        beat.store(Self::now(), Ordering::Relaxed);
+    }
+
+    /// The loops that have shown no progress for longer than `limit`.
+    fn stale(&self, limit: Duration, events_expected: bool) -> Vec<&'static str> {
+        let age = |b: &AtomicI64| Self::now() - b.load(Ordering::Relaxed);
+        let limit = limit.as_millis() as i64;
+        // The scheduler ticks once a minute: allow it a minute more than the others.
+        let mut stale = Vec::new();
+        if age(&self.scheduler) > limit.max(60_000) + 60_000 {
+            stale.push("scheduler");
+        }
+        if events_expected && age(&self.events) > limit {
+            stale.push("event watcher");
+        }
+        if age(&self.delivery) > limit {
+            stale.push("delivery loop");
+        }
+        stale
+    }
+}
+
+/// What the daemon's tasks share.
+struct Shared {
+    /// The configuration in force; replaced atomically on reload.
+    current: watch::Sender<Arc<Running>>,
+    /// Set by the first stop signal.
+    stopping: AtomicBool,
+    /// The grace period after a stop signal, in milliseconds (follows reloads).
+    grace_ms: AtomicU64,
+    /// One evaluation at a time, so the per-customer cap sees every note.
+    evaluating: Mutex<()>,
+    /// Wakes the delivery loop when notes were queued.
+    queued: Notify,
+    beats: Beats,
+}
+
+impl Shared {
+    fn running(&self) -> Arc<Running> {
+        self.current.borrow().clone()
+    }
+}
+
+/// Maps Unix signals to [`Signal`]s in one place. A second SIGTERM/SIGINT, or the end of the
+/// grace period, exits at once: a note caught mid-send stays `sending` and is parked as
+/// `unknown` at the next start.
+fn signals(shared: Arc<Shared>) -> Result<mpsc::UnboundedReceiver<Signal>, Error> {
     use tokio::signal::unix::{SignalKind, signal};
     let listen =
         |kind| signal(kind).map_err(|e| Error::Runtime(format!("cannot listen for signals: {e}")));
@@ -62,9 +131,21 @@ fn signals(stopping: Arc<AtomicBool>) -> Result<mpsc::UnboundedReceiver<Signal>,
                 _ = int.recv() => Signal::Shutdown,
                 _ = hup.recv() => Signal::Reload,
             };
-            if signal == Signal::Shutdown && stopping.swap(true, Ordering::SeqCst) {
-                warn!("second stop signal: exiting now");
-                std::process::exit(1);
+            if signal == Signal::Shutdown {
+                if shared.stopping.swap(true, Ordering::SeqCst) {
+                    warn!("second stop signal: exiting now; notes in flight become `unknown`");
+                    std::process::exit(1);
+                }
+                let grace = Duration::from_millis(shared.grace_ms.load(Ordering::SeqCst));
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    error!(
+                        grace = %humantime::format_duration(grace),
+                        "notes in flight did not finish within the grace period: exiting; they become `unknown`"
+                    );
+                    std::process::exit(1);
+                });
+                notify(&[NotifyState::Stopping]);
             }
             if tx.send(signal).is_err() {
                 break;
@@ -75,62 +156,169 @@ fn signals(stopping: Arc<AtomicBool>) -> Result<mpsc::UnboundedReceiver<Signal>,
 }
 
 async fn serve(path: PathBuf, loaded: Loaded) -> Result<(), Error> {
-    let stopping = Arc::new(AtomicBool::new(false));
-    let mut signals = signals(stopping.clone())?;
-    let mut current = Arc::new(Running::new(loaded)?);
+    let running = Arc::new(Running::new(loaded)?);
+    let shared = Arc::new(Shared {
+        grace_ms: AtomicU64::new(grace_ms(&running.loaded.config)),
+        current: watch::Sender::new(running.clone()),
+        stopping: AtomicBool::new(false),
+        evaluating: Mutex::new(()),
+        queued: Notify::new(),
+        beats: Beats::default(),
+    });
+    let mut signals = signals(shared.clone())?;
     {
-        let running = current.clone();
+        let running = running.clone();
         blocking(move || {
             let outbox = Outbox::open(&running.loaded.config.state_path)?;
             commands::park_interrupted(&outbox)
         })
         .await?;
     }
+    Beats::stamp(&shared.beats.scheduler);
+    Beats::stamp(&shared.beats.events);
+    Beats::stamp(&shared.beats.delivery);
     let (tick_tx, mut ticks) = mpsc::unbounded_channel::<Timestamp>();
-    let scheduler = start_scheduler(tick_tx).await?;
-    let mut poll = tokio::time::interval(current.loaded.config.delivery.poll.unsigned_abs());
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let scheduler = start_scheduler(tick_tx, shared.clone()).await?;
+    tokio::spawn(watch_events(shared.clone()));
+    tokio::spawn(watchdog(shared.clone()));
+    let mut poll = delivery_interval(&running.loaded.config);
     notify(&[
         NotifyState::Ready,
         NotifyState::Status("waiting for the next rule or note"),
     ]);
-    info!(config = %path.display(), rules = current.loaded.config.rules.len(), "rekindle started");
+    info!(config = %path.display(), rules = running.loaded.config.rules.len(), "rekindle started");
     loop {
         tokio::select! {
             signal = signals.recv() => match signal {
                 Some(Signal::Reload) => {
                     notify(&[NotifyState::Reloading]);
-                    current = reload(&path, current).await;
-                    poll = tokio::time::interval(current.loaded.config.delivery.poll.unsigned_abs());
+                    let next = reload(&path, shared.running()).await;
+                    poll = delivery_interval(&next.loaded.config);
+                    shared.grace_ms.store(grace_ms(&next.loaded.config), Ordering::SeqCst);
+                    shared.current.send_replace(next);
                     notify(&[NotifyState::Ready]);
                 }
                 Some(Signal::Shutdown) | None => break,
             },
             Some(minute) = ticks.recv() => {
-                tick(current.clone(), minute).await;
-                deliver(current.clone(), stopping.clone()).await;
+                tokio::spawn(tick(shared.clone(), minute));
             }
-            _ = poll.tick() => deliver(current.clone(), stopping.clone()).await,
+            _ = shared.queued.notified() => deliver(shared.clone()).await,
+            _ = poll.tick() => deliver(shared.clone()).await,
         }
     }
-    notify(&[NotifyState::Stopping]);
-    info!("stopping");
+    info!("stopping: no new work; waiting for an evaluation in progress");
+    let grace = Duration::from_millis(shared.grace_ms.load(Ordering::SeqCst));
+    if tokio::time::timeout(grace, shared.evaluating.lock())
+        .await
+        .is_err()
+    {
+        warn!(
+            "an evaluation was still running at the end of the grace period; its notes will be queued again next time"
+        );
+    }
     let mut scheduler = scheduler;
     if let Err(err) = scheduler.shutdown().await {
         warn!(error = %err, "scheduler did not shut down cleanly");
     }
+    info!("stopped");
     Ok(())
 }
 
+fn grace_ms(config: &Config) -> u64 {
+    config.daemon.grace.unsigned_abs().as_millis() as u64
+}
+
+fn delivery_interval(config: &Config) -> tokio::time::Interval {
+    let mut poll = tokio::time::interval(config.delivery.poll.unsigned_abs());
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    poll
+}
+
+/// Watches the log for new interactions and runs the event rules on them.
+async fn watch_events(shared: Arc<Shared>) {
+    let mut watcher: Option<events::Watcher> = None;
+    let mut failing = false;
+    while !shared.stopping.load(Ordering::SeqCst) {
+        let running = shared.running();
+        Beats::stamp(&shared.beats.events);
+        let wants_events = running.loaded.config.rules.iter().any(|r| r.on_interaction);
+        if wants_events {
+            let guard = shared.evaluating.lock().await;
+            let current = watcher.take();
+            let loaded = running.clone();
+            let result = blocking(move || {
+                let mut w = match current {
+                    Some(w) => w,
+                    None => events::Watcher::open(&loaded.loaded)?,
+                };
+                let queued = w.poll(&loaded.loaded, Timestamp::now());
+                Ok((w, queued))
+            })
+            .await;
+            drop(guard);
+            match result {
+                Ok((w, Ok(queued))) => {
+                    watcher = Some(w);
+                    failing = false;
+                    if queued > 0 {
+                        shared.queued.notify_one();
+                    }
+                }
+                Ok((_, Err(err))) | Err(err) => {
+                    // Reopen next time; say so once, not every poll.
+                    if !failing {
+                        error!(error = %err, "watching the log for new interactions failed; retrying");
+                    }
+                    failing = true;
+                }
+            }
+        }
+        tokio::time::sleep(running.loaded.config.daemon.event_poll.unsigned_abs()).await;
+    }
+}
+
+/// Pings systemd's watchdog (when it is on) while every loop shows progress.
+async fn watchdog(shared: Arc<Shared>) {
+    let Some(timeout) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let mut every = tokio::time::interval(timeout / 3);
+    let mut warned = false;
+    loop {
+        every.tick().await;
+        let config = shared.running();
+        let config = &config.loaded.config;
+        // A loop may legitimately rest for its own interval; beyond half the watchdog's
+        // timeout on top of that, it is stuck.
+        let limit = timeout / 2 + config.delivery.poll.unsigned_abs();
+        let stale = shared
+            .beats
+            .stale(limit, config.rules.iter().any(|r| r.on_interaction));
+        if stale.is_empty() {
+            warned = false;
+            notify(&[NotifyState::Watchdog]);
+        } else if !warned {
+            error!(stuck = %stale.join(", "), "no progress: withholding the watchdog ping so systemd restarts the service");
+            warned = true;
+        }
+    }
+}
+
 /// A tokio-cron-scheduler job that ticks at second 0 of every minute.
-async fn start_scheduler(ticks: mpsc::UnboundedSender<Timestamp>) -> Result<JobScheduler, Error> {
+async fn start_scheduler(
+    ticks: mpsc::UnboundedSender<Timestamp>,
+    shared: Arc<Shared>,
+) -> Result<JobScheduler, Error> {
     let fail = |e: tokio_cron_scheduler::JobSchedulerError| {
         Error::Runtime(format!("cannot start the scheduler: {e}"))
     };
     let scheduler = JobScheduler::new().await.map_err(fail)?;
     let job = Job::new_async("0 * * * * *", move |_, _| {
         let ticks = ticks.clone();
+        let shared = shared.clone();
         Box::pin(async move {
+            Beats::stamp(&shared.beats.scheduler);
             let _ = ticks.send(Timestamp::now());
         })
     })
@@ -155,11 +343,16 @@ impl Running {
 }
 
 /// Evaluates the rules whose schedule matches the minute `at` (local wall clock).
-async fn tick(running: Arc<Running>, at: Timestamp) {
+async fn tick(shared: Arc<Shared>, at: Timestamp) {
+    let running = shared.running();
     let due: Vec<String> = due_rules(&running.loaded.config, at)
         .map(|r| r.name.clone())
         .collect();
     if due.is_empty() {
+        return;
+    }
+    let _one_at_a_time = shared.evaluating.lock().await;
+    if shared.stopping.load(Ordering::SeqCst) {
         return;
     }
     notify(&[NotifyState::Status(&format!(
@@ -180,18 +373,18 @@ async fn tick(running: Arc<Running>, at: Timestamp) {
             &running.loaded.templates,
             &log,
             &outbox,
-            &rules,
-            Timestamp::now(),
-            false,
+            &cycle::Pass::new(&rules, Timestamp::now()),
         )?;
         for r in &reports {
             info!(rule = %r.rule, matched = r.matched, queued = r.queued, "{}", r.summary());
         }
-        Ok(())
+        Ok(reports.iter().map(|r| r.queued).sum::<u64>())
     })
     .await;
-    if let Err(err) = result {
-        error!(error = %err, "rule evaluation failed; will try again at the next tick");
+    match result {
+        Ok(queued) if queued > 0 => shared.queued.notify_one(),
+        Ok(_) => {}
+        Err(err) => error!(error = %err, "rule evaluation failed; will try again at the next tick"),
     }
     notify(&[NotifyState::Status("waiting for the next rule or note")]);
 }
@@ -203,16 +396,24 @@ fn due_rules(config: &Config, at: Timestamp) -> impl Iterator<Item = &Rule> {
     config
         .rules
         .iter()
-        .filter(move |r| r.enabled && r.schedule.matches(local))
+        .filter(move |r| r.enabled && r.schedule.as_ref().is_some_and(|s| s.matches(local)))
 }
 
 /// Delivers every due note, stopping early when a shutdown was asked for.
-async fn deliver(running: Arc<Running>, stopping: Arc<AtomicBool>) {
+async fn deliver(shared: Arc<Shared>) {
+    Beats::stamp(&shared.beats.delivery);
+    if shared.stopping.load(Ordering::SeqCst) {
+        return;
+    }
     let handle = tokio::runtime::Handle::current();
+    let running = shared.running();
     let result = blocking(move || {
         let config = &running.loaded.config;
         let outbox = Outbox::open(&config.state_path)?;
-        let keep_going = || !stopping.load(Ordering::SeqCst);
+        let keep_going = || {
+            Beats::stamp(&shared.beats.delivery);
+            !shared.stopping.load(Ordering::SeqCst)
+        };
         let report = deliver::deliver_due(
             &outbox,
             &running.transport,
@@ -221,11 +422,12 @@ async fn deliver(running: Arc<Running>, stopping: Arc<AtomicBool>) {
             &Timestamp::now,
             &keep_going,
         )?;
-        if report.sent + report.retried + report.failed > 0 {
+        if report.sent + report.retried + report.failed + report.unknown > 0 {
             info!(
                 sent = report.sent,
                 retrying = report.retried,
                 failed = report.failed,
+                unknown = report.unknown,
                 "delivery pass done"
             );
         }

@@ -406,9 +406,10 @@ fn schedule(
             )));
         }
         Archetype::Resolved => {
-            let at = now / DAY * DAY - rng.i64(20..60) * DAY + minute(rng);
+            // Resolved within the last few weeks: some are due a thank-you for the feedback.
+            let at = now / DAY * DAY - rng.i64(5..30) * DAY + minute(rng);
             heap.push(Reverse((at, c, Kind::Complaint)));
-            heap.push(Reverse((at + rng.i64(1..5) * DAY, c, Kind::Resolution)));
+            heap.push(Reverse((at + rng.i64(1..4) * DAY, c, Kind::Resolution)));
         }
         Archetype::Departed => heap.push(Reverse((p.stop, c, Kind::Cancellation))),
         _ => {}

@@ -66,6 +66,17 @@ pub(crate) enum LogError {
     Query(#[from] rusqlite::Error),
 }
 
+/// Interactions added since a watermark.
+#[derive(Debug)]
+pub(crate) struct NewRows {
+    /// The newest rowid read: the next watermark.
+    pub last_rowid: i64,
+    /// How many rows.
+    pub count: usize,
+    /// Their customers, each once.
+    pub customers: Vec<Value>,
+}
+
 /// A read-only connection to the interaction log.
 pub(crate) struct Log {
     conn: Connection,
@@ -163,6 +174,59 @@ impl Log {
             })?
             .collect::<Result<_, _>>()?;
         Ok((count.max(0) as u64, rows))
+    }
+
+    /// SQLite's `data_version`: changes whenever another connection commits to the log. Cheap
+    /// enough to ask every few hundred milliseconds.
+    pub(crate) fn data_version(&self) -> Result<i64, LogError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    /// Up to `limit` interactions added after rowid `after`, in rowid order: the newest rowid
+    /// read and the customers they belong to. Reads by rowid, so the cost is the new rows only.
+    pub(crate) fn new_interactions(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Option<NewRows>, LogError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rowid, customer_id FROM interactions WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(rusqlite::params![after, limit as i64])?;
+        let mut new = NewRows {
+            last_rowid: after,
+            count: 0,
+            customers: Vec::new(),
+        };
+        while let Some(row) = rows.next()? {
+            new.last_rowid = row.get(0)?;
+            new.count += 1;
+            let customer: Value = row.get(1)?;
+            if !new.customers.contains(&customer) {
+                new.customers.push(customer);
+            }
+        }
+        Ok((new.count > 0).then_some(new))
+    }
+
+    /// Where event triggers start on a first run: the last rowid of an interaction older than
+    /// `since`, so only the window after it counts as new. One scan, once.
+    pub(crate) fn rowid_before(&self, since: jiff::Timestamp) -> Result<i64, LogError> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(max(rowid), 0) FROM interactions WHERE unixepoch(at) < ?1",
+            [since.as_second()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// A problem with reading `interactions` by rowid (a view without one), for `check`.
+    pub(crate) fn rowid_problem(&self) -> Option<String> {
+        self.conn
+            .prepare("SELECT rowid FROM interactions LIMIT 0")
+            .err()
+            .map(|e| format!("rules with trigger = \"interaction\" read new rows of `interactions` by rowid, which failed ({e}); make `interactions` a table, or a view that selects a `rowid` column that grows with every new row"))
     }
 
     /// Number of interactions (with a readable timestamp) of one customer.

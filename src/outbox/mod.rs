@@ -102,6 +102,8 @@ pub(crate) struct NewNote {
     pub body_html: Option<String>,
     /// The deterministic Message-ID.
     pub message_id: String,
+    /// When it may be sent (now, or later for a rule with a `delay`).
+    pub due_at: Timestamp,
 }
 
 /// A note read back for delivery or display.
@@ -289,7 +291,7 @@ impl Outbox {
             let n = self.conn.prepare_cached(
                 "INSERT INTO notes (rule, customer_id, occasion, priority, state, recipient, display_name,
                                     subject, body_text, body_html, message_id, created_at, due_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11)
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, max(?11, ?12), ?11)
                  ON CONFLICT (rule, customer_id, occasion) DO NOTHING",
             )?
             .execute(params![
@@ -303,7 +305,8 @@ impl Outbox {
                 note.body_text,
                 note.body_html,
                 note.message_id,
-                now
+                now,
+                note.due_at.as_second()
             ])?;
             if n == 0 {
                 return Ok(None);
@@ -348,10 +351,12 @@ impl Outbox {
         self.flush_inner().map_err(|e| self.err(e))
     }
 
-    /// A write transaction, after committing any queued group.
+    /// A write transaction, after committing any queued group. IMMEDIATE: it takes the write
+    /// lock up front (waiting out the busy timeout), so it can never fail half-way because
+    /// another connection wrote first.
     fn begin(&self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
         self.flush_inner()?;
-        self.conn.unchecked_transaction()
+        rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
     }
 
     fn flush_inner(&self) -> rusqlite::Result<()> {

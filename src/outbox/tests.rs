@@ -16,6 +16,7 @@ fn note(rule: &str, customer: &str, occasion: &str) -> NewNote {
         body_text: "Hi".into(),
         body_html: None,
         message_id: "<x@b.example>".into(),
+        due_at: now(),
     }
 }
 

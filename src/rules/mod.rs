@@ -27,21 +27,36 @@ pub(crate) struct Candidate {
     pub days_quiet: Option<i64>,
     /// For seasonal rules: the season's year.
     pub season_year: Option<i16>,
+    /// When the event behind the note happened (Unix seconds): a rule's `delay` counts from it.
+    pub happened_at: Option<i64>,
 }
 
 const DAY: i64 = 86_400;
 
-/// Streams the candidates of `rule` at `now` to `each`, which may stop the scan early.
+/// Streams the candidates of `rule` at `now` to `each`, which may stop the scan early. With
+/// `only`, just among those customers (the ones with new interactions, for event triggers).
 pub(crate) fn select(
     log: &Log,
     rule: &Rule,
     now: Timestamp,
     tz: &TimeZone,
+    only: Option<&[rusqlite::types::Value]>,
     mut each: impl FnMut(Candidate) -> ControlFlow<()>,
 ) -> Result<(), LogError> {
-    let segment = match &rule.segment {
-        Some(s) => format!("c.id IN (SELECT id FROM customers WHERE ({s}))"),
-        None => "1".to_string(),
+    let mut filters = Vec::new();
+    if let Some(s) = &rule.segment {
+        filters.push(format!("c.id IN (SELECT id FROM customers WHERE ({s}))"));
+    }
+    if let Some(ids) = only {
+        filters.push(format!(
+            "c.id IN (SELECT value FROM json_each({}))",
+            sql_text(&ids_json(ids))
+        ));
+    }
+    let segment = if filters.is_empty() {
+        "1".to_string()
+    } else {
+        filters.join(" AND ")
     };
     let now_s = now.as_second();
     match &rule.kind {
@@ -74,6 +89,7 @@ pub(crate) fn select(
                         trigger: None,
                         days_quiet: Some((now_s - last_at) / DAY),
                         season_year: None,
+                        happened_at: None,
                     })
                 },
                 &mut each,
@@ -102,6 +118,7 @@ pub(crate) fn select(
                     Ok(Candidate {
                         customer: CustomerRow::read(row)?,
                         occasion: format!("interaction-{}", trigger.as_ref().map_or(0, |t| t.id)),
+                        happened_at: trigger.as_ref().map(|t| t.at),
                         trigger,
                         days_quiet: None,
                         season_year: None,
@@ -130,9 +147,56 @@ pub(crate) fn select(
                     Ok(Candidate {
                         customer: CustomerRow::read(row)?,
                         occasion: "departed".to_string(),
+                        happened_at: trigger.as_ref().map(|t| t.at),
                         trigger,
                         days_quiet: None,
                         season_year: None,
+                    })
+                },
+                &mut each,
+            )
+        }
+        RuleKind::Followup {
+            within,
+            kinds,
+            after,
+        } => {
+            // The latest earlier interaction of an `after` kind, for each follow-up in the window;
+            // one note per original (several resolutions of one complaint make one thank-you).
+            let sql = format!(
+                "SELECT * FROM (
+                   SELECT {CUSTOMER_COLUMNS}, o.id, unixepoch(o.at) AS t, o.kind, o.sentiment, o.channel, o.note,
+                          unixepoch(f.at) AS ft,
+                          row_number() OVER (PARTITION BY o.id ORDER BY unixepoch(f.at), f.id) AS rn
+                   FROM interactions f
+                   JOIN customers c ON c.id = f.customer_id
+                   JOIN interactions o ON o.id = (
+                       SELECT p.id FROM interactions p
+                       WHERE p.customer_id = f.customer_id AND p.id != f.id
+                         AND p.kind IN (SELECT value FROM json_each(?5))
+                         AND unixepoch(p.at) <= unixepoch(f.at)
+                       ORDER BY unixepoch(p.at) DESC, p.id DESC LIMIT 1)
+                   WHERE f.at >= ?1 AND unixepoch(f.at) BETWEEN ?2 AND ?3
+                     AND f.kind IN (SELECT value FROM json_each(?4)) AND {segment}
+                 ) WHERE rn = 1 ORDER BY t, id"
+            );
+            let since = now_s - within.as_secs();
+            let kinds = serde_json::to_string(kinds).unwrap_or_default();
+            let after = serde_json::to_string(after).unwrap_or_default();
+            let params: [&dyn ToSql; 5] = [&day_before(since), &since, &now_s, &kinds, &after];
+            query(
+                log,
+                &sql,
+                &params,
+                |row| {
+                    let original = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?;
+                    Ok(Candidate {
+                        customer: CustomerRow::read(row)?,
+                        occasion: format!("followup-{}", original.as_ref().map_or(0, |o| o.id)),
+                        trigger: original,
+                        days_quiet: None,
+                        season_year: None,
+                        happened_at: row.get(CUSTOMER_COLUMN_COUNT + 6)?,
                     })
                 },
                 &mut each,
@@ -157,6 +221,7 @@ pub(crate) fn select(
                         trigger: None,
                         days_quiet: None,
                         season_year: Some(year),
+                        happened_at: None,
                     })
                 },
                 &mut each,
@@ -177,6 +242,26 @@ fn latest_interaction_sql(segment: &str, filter: &str, prefer: &str) -> String {
            WHERE i.at >= ?1 AND unixepoch(i.at) BETWEEN ?2 AND ?3 AND {filter} AND {segment}
          ) WHERE rn = 1 ORDER BY t, id"
     )
+}
+
+/// Customer ids as a JSON array, each keeping its SQLite type (so 7 matches 7, and "7" "7").
+fn ids_json(ids: &[rusqlite::types::Value]) -> String {
+    use rusqlite::types::Value;
+    let values: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|v| match v {
+            Value::Integer(i) => serde_json::Value::from(*i),
+            Value::Real(r) => serde_json::Value::from(*r),
+            Value::Text(t) => serde_json::Value::from(t.as_str()),
+            Value::Null | Value::Blob(_) => serde_json::Value::Null,
+        })
+        .collect();
+    serde_json::Value::Array(values).to_string()
+}
+
+/// A string as an SQL literal.
+fn sql_text(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// The date (UTC) of the day before `second`, as text: every ISO-8601 timestamp of that moment or

@@ -98,6 +98,7 @@ fn matched(log: &Log, rule: &Rule, at: Timestamp) -> Vec<(String, String, Option
         rule,
         at,
         &TimeZone::get("Europe/Paris").expect("tz"),
+        None,
         |c| {
             out.push((c.customer.id_text, c.occasion, c.days_quiet));
             ControlFlow::Continue(())
@@ -133,7 +134,7 @@ fn unhappy_finds_recent_complaints_and_sour_sentiment_once_each() {
     let (_dir, log) = fixture();
     let unhappy = rule("kind = \"unhappy\"\nwithin = \"14d\"\nsentiment_below = -0.5");
     let mut found = Vec::new();
-    select(&log, &unhappy, now(), &TimeZone::UTC, |c| {
+    select(&log, &unhappy, now(), &TimeZone::UTC, None, |c| {
         let t = c.trigger.expect("trigger");
         found.push((c.customer.id_text, t.kind, t.note));
         ControlFlow::Continue(())
@@ -161,7 +162,7 @@ fn departed_thanks_cancellations_and_departed_status_but_not_long_gone() {
     let (_dir, log) = fixture();
     let departed = rule("kind = \"departed\"\nwithin = \"30d\"");
     let mut found = Vec::new();
-    select(&log, &departed, now(), &TimeZone::UTC, |c| {
+    select(&log, &departed, now(), &TimeZone::UTC, None, |c| {
         found.push((c.customer.id_text, c.occasion, c.trigger.map(|t| t.kind)));
         ControlFlow::Continue(())
     })

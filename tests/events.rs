@@ -1,0 +1,221 @@
+//! Event triggers on the real daemon: a complaint committed to the log becomes an apology at a
+//! real SMTP server within seconds; a restart misses nothing and repeats nothing. Follow-ups
+//! thank a customer for the complaint a resolution answered. A second process writing to the
+//! log all along never sees SQLITE_BUSY.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use support::daemon::Daemon;
+use support::fixture::{Fixture, ago, text};
+use support::smtp_server::TestSmtpServer;
+
+const EVENT_RULES: &str = r#"[daemon]
+event_poll = "200ms"
+
+# An apology and, later, a thank-you for the same complaint may both go.
+[policy]
+cap = 2
+
+[[rule]]
+name = "sorry"
+kind = "unhappy"
+trigger = "interaction"
+template = "unhappy.j2"
+priority = 100
+
+[[rule]]
+name = "thanks-for-telling-us"
+kind = "followup"
+trigger = "interaction"
+template = "followup.j2"
+priority = 90
+"#;
+
+fn smtp_transport(port: u16) -> String {
+    format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n[delivery]\npoll = \"1s\""
+    )
+}
+
+#[test]
+fn a_new_complaint_gets_its_apology_within_seconds_and_a_restart_neither_misses_nor_repeats() {
+    let server = TestSmtpServer::start();
+    let f = Fixture::new();
+    f.customer(1, "ada@example.com", Some("Ada Lovelace"), None, None)
+        .customer(2, "bo@example.com", Some("Bo Diddley"), None, None)
+        .interaction(1, &ago(40.0), "purchase", Some(0.6), None);
+    f.config(&smtp_transport(server.port()), EVENT_RULES);
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+
+    let committed = Instant::now();
+    f.interaction(
+        1,
+        &ago(0.0),
+        "complaint",
+        Some(-0.9),
+        Some("The sourdough was raw in the middle."),
+    );
+    let got = server.wait_for(1, Duration::from_secs(15));
+    let latency = committed.elapsed();
+    assert_eq!(got.len(), 1, "no apology arrived");
+    assert_eq!(got[0].to, ["ada@example.com"]);
+    assert!(
+        got[0]
+            .text_body()
+            .contains("The sourdough was raw in the middle."),
+        "{}",
+        got[0].text_body()
+    );
+    eprintln!("commit → apology at the SMTP server: {latency:?}");
+
+    // Stop; a complaint arrives while rekindle is down; start again.
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    f.interaction(
+        2,
+        &ago(0.0),
+        "complaint",
+        Some(-0.7),
+        Some("Rude at the till."),
+    );
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    let got = server.wait_for(2, Duration::from_secs(15));
+    assert_eq!(got.len(), 2, "the complaint made while stopped was missed");
+    assert_eq!(got[1].to, ["bo@example.com"]);
+
+    // The resolution of Ada's complaint: a thank-you that remembers what she said.
+    f.interaction(
+        1,
+        &ago(0.0),
+        "resolution",
+        None,
+        Some("Refunded and apologised."),
+    );
+    let got = server.wait_for(3, Duration::from_secs(15));
+    assert_eq!(got.len(), 3, "no follow-up arrived");
+    assert_eq!(got[2].to, ["ada@example.com"]);
+    assert!(
+        got[2]
+            .text_body()
+            .contains("The sourdough was raw in the middle."),
+        "{}",
+        got[2].text_body()
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+
+    // Nothing twice, after all that.
+    let ids: Vec<_> = server
+        .received()
+        .iter()
+        .filter_map(|m| m.message_id())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 3);
+}
+
+#[test]
+fn a_followup_quotes_the_complaint_it_answers_and_is_sent_once_per_complaint() {
+    let f = Fixture::new();
+    f.customer(1, "ada@example.com", Some("Ada Lovelace"), None, None)
+        .interaction(
+            1,
+            &ago(5.0),
+            "complaint",
+            Some(-0.8),
+            Some("Cold coffee, twice."),
+        )
+        .interaction(1, &ago(3.0), "resolution", None, Some("New machine."))
+        .interaction(1, &ago(2.0), "resolution", None, Some("Called to check."))
+        // A resolution without an earlier complaint is not followed up.
+        .customer(2, "bo@example.com", Some("Bo"), None, None)
+        .interaction(2, &ago(1.0), "resolution", None, None);
+    f.config(
+        Fixture::maildir_transport(),
+        r#"[[rule]]
+name = "thanks-for-telling-us"
+kind = "followup"
+schedule = "0 10 * * *"
+template = "followup.j2"
+"#,
+    );
+    let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        stdout.contains("thanks-for-telling-us    matched 1, queued 1"),
+        "{stdout}\n{stderr}"
+    );
+    let messages = f.maildir_messages();
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].contains("Cold coffee, twice."),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[0].contains("ada@example.com>"), "{}", messages[0]);
+    let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(stdout.contains("queued 0"), "{stdout}");
+}
+
+#[test]
+fn a_writer_inserting_all_along_never_sees_busy_and_the_daemon_never_errors() {
+    for wal in [true, false] {
+        let server = TestSmtpServer::start();
+        let f = Fixture::new();
+        if wal {
+            f.sql("PRAGMA journal_mode = WAL");
+        }
+        f.sql("BEGIN");
+        for id in 1..=300 {
+            f.customer(
+                id,
+                &format!("c{id}@example.com"),
+                Some("Customer"),
+                None,
+                None,
+            )
+            .interaction(id, &ago(90.0), "purchase", Some(0.5), None)
+            .interaction(id, &ago(80.0), "purchase", Some(0.5), None)
+            .interaction(id, &ago(70.0), "purchase", Some(0.5), None);
+        }
+        f.sql("COMMIT");
+        f.config(&smtp_transport(server.port()), EVENT_RULES);
+        let mut daemon = Daemon::start(&f);
+        daemon.wait_for("rekindle started");
+        // The business's own program: one row per transaction, a short busy timeout.
+        let writer = rusqlite::Connection::open(f.path("log.sqlite")).expect("writer");
+        writer
+            .busy_timeout(Duration::from_millis(2000))
+            .expect("busy timeout");
+        let until = Instant::now() + Duration::from_secs(4);
+        let mut rows = 0;
+        while Instant::now() < until {
+            let customer = 1 + rows % 300;
+            let result = writer.execute(
+                "INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note)
+                 VALUES (?1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'complaint', -0.5, 'web', 'Late.')",
+                [customer],
+            );
+            assert!(
+                result.is_ok(),
+                "the writer was refused after {rows} rows: {result:?}"
+            );
+            rows += 1;
+        }
+        let got = server.wait_for(300, Duration::from_secs(30));
+        assert_eq!(got.len(), 300, "one apology per customer ({rows} rows)");
+        daemon.signal("TERM");
+        assert_eq!(daemon.wait_exit(), Some(0));
+        let errors: Vec<&String> = daemon
+            .seen()
+            .iter()
+            .filter(|l| l.contains("ERROR"))
+            .collect();
+        assert!(errors.is_empty(), "wal={wal}: {errors:?}");
+        eprintln!("wal={wal}: the writer committed {rows} rows in 4 s, never refused");
+    }
+}
