@@ -362,3 +362,60 @@ fn demo_writes_notes_to_a_maildir() {
         .expect("check");
     assert_eq!(check.status.code(), Some(0), "{}", text(&check).1);
 }
+
+#[test]
+fn a_writer_is_not_held_up_while_notes_are_composed_and_queued() {
+    // A rollback-journal log (SQLite's default): a reader blocks a writer's commit, so the
+    // selection must be read before the slow part, not streamed through it.
+    let f = Fixture::new();
+    f.sql("BEGIN");
+    for id in 1..=3000 {
+        f.customer(
+            id,
+            &format!("c{id}@example.com"),
+            Some("Customer"),
+            None,
+            None,
+        )
+        .interaction(id, &ago(1.0), "complaint", Some(-0.8), Some("Late."));
+    }
+    f.sql("COMMIT");
+    f.config(
+        Fixture::maildir_transport(),
+        "[policy]\ncap = 5\n\n[[rule]]\nname = \"sorry\"\nkind = \"unhappy\"\nschedule = \"*/5 * * * *\"\ntemplate = \"unhappy.j2\"\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekindle"))
+        .arg("--config")
+        .arg(f.path("rekindle.toml"))
+        .args(["run", "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start");
+    // Wait until the first notes are queued: rekindle is composing, the selection was read.
+    let state = f.path("state.sqlite");
+    let queued = || {
+        rusqlite::Connection::open_with_flags(&state, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.query_row("SELECT count(*) FROM notes", [], |r| r.get::<_, i64>(0)))
+            .unwrap_or(0)
+    };
+    while queued() == 0 && child.try_wait().expect("try_wait").is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let writer = rusqlite::Connection::open(f.path("log.sqlite")).expect("writer");
+    writer
+        .busy_timeout(std::time::Duration::from_millis(200))
+        .expect("busy timeout");
+    let insert = writer.execute(
+        "INSERT INTO interactions (customer_id, at, kind, channel) VALUES (1, '2026-11-24T10:00:00Z', 'purchase', 'shop')",
+        [],
+    );
+    let still_running = child.try_wait().expect("try_wait").is_none();
+    assert!(child.wait().expect("wait").success());
+    assert!(
+        still_running,
+        "rekindle finished before the writer could try"
+    );
+    assert!(insert.is_ok(), "the writer was held up: {insert:?}");
+    assert!(queued() == 3000);
+}
