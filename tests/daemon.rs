@@ -1,10 +1,17 @@
 //! The real daemon under real signals: SIGHUP reloads (a broken config is refused and the old
-//! one keeps running), SIGTERM stops it cleanly with exit 0.
+//! one keeps running; a good one takes over), SIGTERM stops it cleanly with exit 0 even in the
+//! middle of a batch, and systemd's watchdog is fed only while every loop makes progress.
 
 mod support;
 
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
 use support::daemon::Daemon;
-use support::fixture::Fixture;
+use support::fixture::{Fixture, ago};
+use support::smtp_server::TestSmtpServer;
 
 const RULE: &str = r#"[[rule]]
 name = "sorry"
@@ -61,4 +68,166 @@ fn a_broken_config_refuses_to_start_with_exit_78() {
     let out = f.rekindle(&["run"]);
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid cron schedule \"61 * * * *\""));
+}
+
+#[test]
+fn sighup_with_a_changed_config_makes_the_new_rule_active() {
+    let server = TestSmtpServer::start();
+    let f = Fixture::new();
+    f.customer(1, "ada@example.com", Some("Ada"), None, None);
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"",
+        server.port()
+    );
+    f.config(&transport, RULE);
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    f.interaction(1, &ago(0.0), "complaint", Some(-0.9), Some("Burnt toast."));
+    // The new config reacts to complaints as they arrive.
+    f.config(
+        &transport,
+        &RULE.replace(
+            "kind = \"unhappy\"",
+            "kind = \"unhappy\"\ntrigger = \"interaction\"",
+        ),
+    );
+    daemon.signal("HUP");
+    daemon.wait_for("configuration reloaded");
+    let got = server.wait_for(1, Duration::from_secs(15));
+    assert_eq!(got.len(), 1, "the reloaded event rule did not run");
+    assert!(got[0].text_body().contains("Burnt toast."));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+}
+
+#[test]
+fn sigterm_during_a_batch_exits_0_and_loses_nothing() {
+    const NOTES: i64 = 1500;
+    let server = TestSmtpServer::start();
+    let f = Fixture::new();
+    f.sql("BEGIN");
+    for id in 1..=NOTES {
+        f.customer(
+            id,
+            &format!("c{id}@example.com"),
+            Some("Customer"),
+            None,
+            None,
+        )
+        .interaction(id, &ago(1.0), "complaint", Some(-0.8), Some("Late."));
+    }
+    f.sql("COMMIT");
+    let config = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\n[policy]\ncap = 5",
+        server.port()
+    );
+    f.config(
+        &config,
+        &RULE.replace(
+            "kind = \"unhappy\"",
+            "kind = \"unhappy\"\ntrigger = \"interaction\"",
+        ),
+    );
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    // Stop it while it is delivering.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.received().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    let states = f.notes();
+    assert!(
+        states
+            .iter()
+            .all(|n| n.ends_with("|sent") || n.ends_with("|queued")),
+        "a note was left in flight: {:?}",
+        states
+            .iter()
+            .filter(|n| !n.ends_with("|sent") && !n.ends_with("|queued"))
+            .collect::<Vec<_>>()
+    );
+    let sent = states.iter().filter(|n| n.ends_with("|sent")).count();
+    assert_eq!(sent, server.received().len(), "sent means received");
+    // The rest goes out on the next run; nothing twice.
+    let out = f.rekindle(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0));
+    let ids: HashSet<String> = server
+        .received()
+        .iter()
+        .filter_map(|m| m.message_id())
+        .collect();
+    assert_eq!(server.received().len(), ids.len(), "a note arrived twice");
+    assert_eq!(f.notes().len() as i64, NOTES);
+    eprintln!("stopped after {sent} of {NOTES}; the rest sent by the next run");
+}
+
+#[test]
+fn the_watchdog_is_fed_only_while_every_loop_makes_progress() {
+    // A mail server that accepts connections and never says a word: delivery hangs.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let f = Fixture::new();
+    f.customer(1, "ada@example.com", Some("Ada"), None, None);
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"10min\"\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\""
+    );
+    f.config(
+        &transport,
+        &RULE.replace(
+            "kind = \"unhappy\"",
+            "kind = \"unhappy\"\ntrigger = \"interaction\"",
+        ),
+    );
+    let socket_path = f.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut daemon = Daemon::start_with_env(
+        &f,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().expect("path")),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    );
+    let mut messages = Vec::new();
+    let mut read_for = |d: Duration, messages: &mut Vec<String>| {
+        let until = Instant::now() + d;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < until {
+            if let Ok(n) = socket.recv(&mut buf) {
+                messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    };
+    read_for(Duration::from_secs(3), &mut messages);
+    assert!(
+        messages.iter().any(|m| m.contains("READY=1")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2,
+        "{messages:?}"
+    );
+    // A complaint: its apology hangs on the silent server, and the delivery loop with it.
+    f.interaction(1, &ago(0.0), "complaint", Some(-0.9), Some("Cold."));
+    let line = daemon.wait_for("withholding the watchdog ping");
+    assert!(line.contains("stuck=delivery loop"), "{line}");
+    // Drop the pings sent before the stall, then listen.
+    let mut buf = [0u8; 4096];
+    while socket.recv(&mut buf).is_ok() {}
+    messages.clear();
+    read_for(Duration::from_secs(2), &mut messages);
+    assert!(
+        !messages.iter().any(|m| m.contains("WATCHDOG=1")),
+        "the watchdog was still fed: {messages:?}"
+    );
 }

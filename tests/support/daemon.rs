@@ -17,11 +17,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(f: &Fixture) -> Daemon {
+        Self::start_with_env(f, &[])
+    }
+
+    /// Starts it with extra environment variables (systemd's, say).
+    pub fn start_with_env(f: &Fixture, env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rekindle"))
             .arg("--config")
             .arg(f.path("rekindle.toml"))
             .arg("run")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
