@@ -199,7 +199,7 @@ fn the_watchdog_is_fed_only_while_every_loop_makes_progress() {
         ],
     );
     let mut messages = Vec::new();
-    let mut read_for = |d: Duration, messages: &mut Vec<String>| {
+    let read_for = |d: Duration, messages: &mut Vec<String>| {
         let until = Instant::now() + d;
         let mut buf = [0u8; 4096];
         while Instant::now() < until {
