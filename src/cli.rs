@@ -79,6 +79,13 @@ pub enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// The suppression list: customers (by id or email) who get nothing from any rule, and
+    /// whose queued notes are cancelled before sending.
+    Suppress {
+        /// What to do.
+        #[command(subcommand)]
+        action: SuppressAction,
+    },
     /// Create a demo interaction log, templates and a config using a maildir, then run every
     /// rule once on it and show where the notes are. Ignores --config.
     Demo {
@@ -92,6 +99,28 @@ pub enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+}
+
+/// `rekindle suppress …`.
+#[derive(Debug, Subcommand)]
+pub enum SuppressAction {
+    /// Add customer ids or email addresses (case-insensitive).
+    Add {
+        /// Customer ids or email addresses.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// Why, for the record (shown by `suppress list`).
+        #[arg(long, default_value = "added by an operator")]
+        reason: String,
+    },
+    /// Remove customer ids or email addresses.
+    Remove {
+        /// Customer ids or email addresses.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Show the list.
+    List,
 }
 
 /// `rekindle outbox …`.

@@ -179,6 +179,7 @@ pub(crate) fn evaluate_and_deliver(
     let transport = Transport::from_config(config).map_err(Error::Runtime)?;
     let delivery = deliver::deliver_due(
         &outbox,
+        Some(&log),
         &transport,
         config,
         runtime.handle(),
@@ -346,6 +347,7 @@ pub(crate) fn preview(
         ),
         attempts: 0,
         created_at: now.as_second(),
+        timezone: None,
     };
     let message = deliver::build_message(&note, &config.sender, now).map_err(Error::Runtime)?;
     print!(
@@ -476,6 +478,48 @@ fn decide_notes(outbox: &Outbox, ids: &[i64], resend: bool, now: Timestamp) -> R
     }
     if refused > 0 {
         return Err(Error::Usage(format!("{refused} note(s) left unchanged")));
+    }
+    Ok(())
+}
+
+/// `rekindle suppress add|remove|list`.
+pub(crate) fn suppress(path: &Path, action: crate::cli::SuppressAction) -> Result<(), Error> {
+    use crate::cli::SuppressAction;
+    let (config, diagnostics) = Config::load(path);
+    let Some(config) = config else {
+        return Err(Error::Config(diagnostics));
+    };
+    match action {
+        SuppressAction::Add { keys, reason } => {
+            let outbox = Outbox::open(&config.state_path)?;
+            let added = outbox.suppress(&keys, &reason, Timestamp::now())?;
+            println!(
+                "{added} added to the suppression list ({} already there); their queued notes will be cancelled before sending",
+                keys.len() - added
+            );
+        }
+        SuppressAction::Remove { keys } => {
+            let outbox = Outbox::open(&config.state_path)?;
+            let removed = outbox.unsuppress(&keys)?;
+            println!("{removed} removed from the suppression list");
+        }
+        SuppressAction::List => {
+            let outbox = Outbox::open_dry_run(&config.state_path)?;
+            let list = outbox.suppressions()?;
+            if list.is_empty() {
+                println!("the suppression list is empty");
+            }
+            for (key, reason, at) in list {
+                let when = Timestamp::from_second(at)
+                    .map(|t| {
+                        t.to_zoned_datetime(config.timezone.clone())
+                            .strftime("%Y-%m-%d %H:%M")
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                println!("{key:<32} {when}  {reason}");
+            }
+        }
     }
     Ok(())
 }

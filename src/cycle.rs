@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use tracing::{debug, info, warn};
 
 use crate::compose::{NoteContext, Templates, recipient};
-use crate::config::{Config, Rule};
+use crate::config::{Config, Rule, RuleKind};
 use crate::deliver::message_id;
 use crate::log::{Log, LogError};
 use crate::outbox::{NewNote, Outbox, OutboxError};
@@ -217,6 +217,23 @@ fn consider(
         Ok(r) => r,
         Err(skip) => return Ok(Err(skip)),
     };
+    if outbox.suppressed(&customer.id_text, recipient.address.as_ref())? {
+        return Ok(Err(Skip::Suppressed));
+    }
+    let standing = log.standing(&customer.id, &config.policy, now)?;
+    if standing.unsubscribed {
+        return Ok(Err(Skip::Unsubscribed));
+    }
+    if standing.open_complaint && rule.hold_while_unhappy {
+        return Ok(Err(Skip::OpenComplaint));
+    }
+    let complaint = candidate
+        .trigger
+        .as_ref()
+        .is_some_and(|t| config.policy.complaint_kinds.contains(&t.kind));
+    if matches!(rule.kind, RuleKind::Unhappy { .. }) && complaint && !standing.open_complaint {
+        return Ok(Err(Skip::Resolved));
+    }
     let history = outbox.history(
         &rule.name,
         &customer.id_text,
@@ -252,6 +269,11 @@ fn consider(
         body_text: rendered.text,
         body_html: rendered.html,
         due_at: due_at(rule, candidate, now),
+        timezone: recipient
+            .timezone
+            .iana_name()
+            .unwrap_or(&config.timezone_name)
+            .to_string(),
     };
     match outbox.enqueue(&note, now)? {
         Some(id) => {

@@ -59,6 +59,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         }
         cli::Command::Status => commands::status(&cli.config),
         cli::Command::Outbox { action } => commands::outbox(&cli.config, action),
+        cli::Command::Suppress { action } => commands::suppress(&cli.config, action),
         cli::Command::Demo {
             dir,
             customers,

@@ -45,7 +45,7 @@ fn unknown_key() {
     );
     assert_eq!(
         check(&f),
-        (78, vec!["rekindle.toml:25:1: unknown key `prority`; did you mean \"priority\"?; valid keys here: name, kind, schedule, trigger, delay, template, priority, cooldown, segment, daily_limit, enabled, min_interactions, quiet_for, within, sentiment_below, kinds, after, season, title, start, end".to_string()])
+        (78, vec!["rekindle.toml:25:1: unknown key `prority`; did you mean \"priority\"?; valid keys here: name, kind, schedule, trigger, delay, template, priority, cooldown, segment, daily_limit, enabled, hold_while_unhappy, min_interactions, quiet_for, within, sentiment_below, kinds, after, season, title, start, end".to_string()])
     );
 }
 

@@ -137,6 +137,20 @@ struct RawPolicy {
     cap_window: Spanned<String>,
     /// The default cooldown of a rule: the least time between two of its notes to one customer.
     cooldown: Spanned<String>,
+    /// No notes between these local times, e.g. "20:00-09:00" (customer's time zone).
+    quiet_hours: Option<Spanned<String>>,
+    /// Local days notes may go out on.
+    days: Option<Spanned<Vec<String>>>,
+    /// Dates without notes: "12-25" (yearly) or "2026-12-24".
+    holidays: Vec<Spanned<String>>,
+    /// Interaction kinds that mean "stop writing to me".
+    unsubscribe_kinds: Vec<String>,
+    /// Interaction kinds that open a complaint.
+    complaint_kinds: Vec<String>,
+    /// Interaction kinds that close one.
+    resolution_kinds: Vec<String>,
+    /// A complaint older than this no longer holds notes back.
+    open_complaint_window: Spanned<String>,
 }
 
 impl Default for RawPolicy {
@@ -145,6 +159,13 @@ impl Default for RawPolicy {
             cap: Spanned::new(0..0, 1),
             cap_window: Spanned::new(0..0, "7d".to_string()),
             cooldown: Spanned::new(0..0, "30d".to_string()),
+            quiet_hours: None,
+            days: None,
+            holidays: Vec::new(),
+            unsubscribe_kinds: vec!["unsubscribe".to_string()],
+            complaint_kinds: vec!["complaint".to_string()],
+            resolution_kinds: vec!["resolution".to_string()],
+            open_complaint_window: Spanned::new(0..0, "30d".to_string()),
         }
     }
 }
@@ -319,13 +340,23 @@ pub(crate) enum Transport {
     Smtp(Vec<SmtpConfig>),
 }
 
-/// The cross-rule frequency cap.
-#[derive(Debug, Clone, Copy)]
+/// `[policy]`: what holds across all rules.
+#[derive(Debug, Clone)]
 pub(crate) struct Policy {
     /// Notes allowed per customer within `cap_window`.
     pub cap: u32,
     /// The cap's window.
     pub cap_window: SignedDuration,
+    /// Quiet hours, sending days and holidays, in each customer's time zone.
+    pub calendar: crate::policy::Calendar,
+    /// Interaction kinds that mean "stop writing to me".
+    pub unsubscribe_kinds: Vec<String>,
+    /// Interaction kinds that open a complaint.
+    pub complaint_kinds: Vec<String>,
+    /// Interaction kinds that close one.
+    pub resolution_kinds: Vec<String>,
+    /// How long an unresolved complaint holds back rules with `hold_while_unhappy`.
+    pub open_complaint_window: SignedDuration,
 }
 
 /// `[daemon]`: event polling and shutdown.
@@ -711,9 +742,44 @@ impl Validator<'_> {
             self.warn(raw.cap.span(), message);
         }
         let cap_window = self.duration("policy.cap_window", &raw.cap_window);
+        let open_complaint_window =
+            self.duration("policy.open_complaint_window", &raw.open_complaint_window);
+        let mut calendar = crate::policy::Calendar::default();
+        if let Some(hours) = &raw.quiet_hours
+            && !hours.get_ref().trim().is_empty()
+        {
+            match crate::policy::calendar::parse_quiet_hours(hours.get_ref()) {
+                Ok(q) => calendar.quiet = Some(q),
+                Err(why) => self.error(hours.span(), format!("policy.quiet_hours: {why}")),
+            }
+        }
+        if let Some(days) = &raw.days {
+            calendar.days = [false; 7];
+            for day in days.get_ref() {
+                match crate::policy::calendar::parse_weekday(day) {
+                    Ok(d) => calendar.days[d.to_monday_zero_offset() as usize] = true,
+                    Err(why) => self.error(days.span(), format!("policy.days: {why}")),
+                }
+            }
+            if calendar.days.iter().all(|d| !d) {
+                let message = "policy.days is empty: no note could ever go out; list the days notes may be sent, e.g. [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]".to_string();
+                self.error(days.span(), message);
+            }
+        }
+        for holiday in &raw.holidays {
+            match crate::policy::calendar::Holiday::parse(holiday.get_ref()) {
+                Ok(h) => calendar.holidays.push(h),
+                Err(why) => self.error(holiday.span(), format!("policy.holidays: {why}")),
+            }
+        }
         Some(Policy {
             cap: *raw.cap.get_ref(),
             cap_window: cap_window?,
+            calendar,
+            unsubscribe_kinds: raw.unsubscribe_kinds.clone(),
+            complaint_kinds: raw.complaint_kinds.clone(),
+            resolution_kinds: raw.resolution_kinds.clone(),
+            open_complaint_window: open_complaint_window?,
         })
     }
 

@@ -39,6 +39,8 @@ pub(super) struct RawRule {
     /// Set to false to keep a rule in the file without running it.
     #[serde(default = "yes")]
     enabled: bool,
+    /// Wait while the customer has an open complaint (default: true for quiet and seasonal).
+    hold_while_unhappy: Option<bool>,
     /// quiet: least number of past interactions.
     min_interactions: Option<Spanned<u32>>,
     /// quiet: how long without any interaction.
@@ -90,6 +92,8 @@ pub(crate) struct Rule {
     pub daily_limit: Option<u32>,
     /// Whether it runs at all.
     pub enabled: bool,
+    /// Whether an open complaint holds its notes back.
+    pub hold_while_unhappy: bool,
     /// Where its values are in the file, for diagnostics found later.
     pub spans: RuleSpans,
 }
@@ -330,6 +334,9 @@ impl Validator<'_> {
             segment: raw.segment.map(Spanned::into_inner),
             daily_limit: raw.daily_limit.map(Spanned::into_inner),
             enabled: raw.enabled,
+            hold_while_unhappy: raw
+                .hold_while_unhappy
+                .unwrap_or(matches!(kind_name, "quiet" | "seasonal")),
             spans,
         })
     }

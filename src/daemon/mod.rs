@@ -410,12 +410,15 @@ async fn deliver(shared: Arc<Shared>) {
     let result = blocking(move || {
         let config = &running.loaded.config;
         let outbox = Outbox::open(&config.state_path)?;
+        // Opt-outs are checked again right before sending.
+        let log = Log::open(&config.log_path)?;
         let keep_going = || {
             Beats::stamp(&shared.beats.delivery);
             !shared.stopping.load(Ordering::SeqCst)
         };
         let report = deliver::deliver_due(
             &outbox,
+            Some(&log),
             &running.transport,
             config,
             &handle,

@@ -14,10 +14,11 @@ use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, Delivery, Sender, Transport as TransportConfig};
-use crate::outbox::{Outbox, OutboxError, StoredNote, Update};
+use crate::log::Log;
+use crate::outbox::{Gate, Outbox, OutboxError, StoredNote, Update};
 
 /// Why a transport could not deliver a note. The outbox decides what happens next from this.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -175,10 +176,12 @@ pub(crate) struct DeliveryReport {
 }
 
 /// Delivers every note due at the time `clock` gives, `delivery.concurrency` at a time and
-/// within the rate limit, until none is due or `keep_going` says stop. Runs on a blocking
-/// thread; `handle` runs the sends.
+/// within the rate limit, until none is due or `keep_going` says stop. Right before sending,
+/// each note is checked again against opt-outs (in `log`, when given, and the suppression list)
+/// and the customer's calendar. Runs on a blocking thread; `handle` runs the sends.
 pub(crate) fn deliver_due(
     outbox: &Outbox,
+    log: Option<&Log>,
     transport: &Transport,
     config: &Config,
     handle: &tokio::runtime::Handle,
@@ -200,8 +203,13 @@ pub(crate) fn deliver_due(
             handle.block_on(tokio::time::sleep(wait));
             continue;
         }
-        let batch = outbox.claim_batch(now, allowed.min(delivery.concurrency as usize))?;
+        let mut gate = |note: &StoredNote| gate(note, config, outbox, log, now);
+        let (batch, set_aside) =
+            outbox.claim_batch(now, allowed.min(delivery.concurrency as usize), &mut gate)?;
         if batch.is_empty() {
+            if set_aside > 0 {
+                continue;
+            }
             break;
         }
         // The tokens are spent (and saved) before anything is sent, so a crash here can never
@@ -227,6 +235,65 @@ pub(crate) fn deliver_due(
     }
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// The last look before a note goes: an opt-out that arrived after it was queued cancels it;
+/// quiet hours, a day off or a holiday in the customer's time zone hold it.
+fn gate(
+    note: &StoredNote,
+    config: &Config,
+    outbox: &Outbox,
+    log: Option<&Log>,
+    now: Timestamp,
+) -> Gate {
+    let (id, rule, customer) = (note.id, &note.rule, &note.customer_id);
+    let retry_soon = now + SignedDuration::from_mins(1);
+    let cancel = |why: &str| {
+        info!(note_id = id, rule = %rule, customer_id = %customer, reason = why, "note cancelled before sending");
+        Gate::Cancel(why.to_string())
+    };
+    match outbox.suppressed(customer, &note.recipient) {
+        Ok(true) => return cancel("the customer is on the suppression list"),
+        Ok(false) => {}
+        Err(err) => {
+            warn!(note_id = id, error = %err, "cannot read the suppression list; holding the note");
+            return Gate::Hold(retry_soon, err.to_string());
+        }
+    }
+    if let Some(log) = log {
+        let key = rusqlite::types::Value::Text(customer.clone());
+        match log.standing(&key, &config.policy, now) {
+            Ok(s) if s.opted_out => {
+                return cancel("the customer opted out after the note was queued");
+            }
+            Ok(s) if s.unsubscribed => {
+                return cancel("the customer unsubscribed after the note was queued");
+            }
+            Ok(s) if s.gone => return cancel("the customer is no longer in the interaction log"),
+            Ok(_) => {}
+            Err(err) => {
+                warn!(note_id = id, error = %err, "cannot read the log to check opt-outs; holding the note");
+                return Gate::Hold(retry_soon, err.to_string());
+            }
+        }
+    }
+    let tz = note
+        .timezone
+        .as_deref()
+        .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+        .unwrap_or_else(|| config.timezone.clone());
+    match config.policy.calendar.next_allowed(now, &tz) {
+        Some(at) => {
+            debug!(note_id = id, customer_id = %customer, until = %at, "note held: quiet hours, a day off or a holiday where the customer is");
+            Gate::Hold(
+                at,
+                format!(
+                    "held until {at}: quiet hours, a day off or a holiday in the customer's time zone"
+                ),
+            )
+        }
+        None => Gate::Go,
+    }
 }
 
 /// Decides a note's next state from the transport's answer, and logs it.

@@ -113,9 +113,15 @@ fn demo_config(
     transport.insert("kind".into(), toml::Value::String("maildir".into()));
     transport.insert("maildir".into(), toml::Value::Table(maildir_table));
     table.insert("transport".into(), toml::Value::Table(transport));
+    // The demo shows its notes whatever the hour: no quiet hours, days or holidays.
+    if let Some(toml::Value::Table(policy)) = table.get_mut("policy") {
+        for key in ["quiet_hours", "days", "holidays"] {
+            policy.remove(key);
+        }
+    }
     let body = toml::to_string(&table)
         .map_err(|e| Error::Runtime(format!("cannot write the demo config: {e}")))?;
     Ok(format!(
-        "# Written by `rekindle demo`: the shipped config/rekindle.toml (documented there) with\n# the demo's paths and a maildir transport.\n\n{body}"
+        "# Written by `rekindle demo`: the shipped config/rekindle.toml (documented there) with\n# the demo's paths, a maildir transport, and no quiet hours, days or holidays.\n\n{body}"
     ))
 }

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::OptionalExtension;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, Row};
 
@@ -239,6 +240,56 @@ impl Log {
         Ok(n)
     }
 
+    /// Where a customer stands right now, for the policy: opted out, unsubscribed by an
+    /// interaction, or with a complaint still open. `id` is the id as stored, or as text.
+    pub(crate) fn standing(
+        &self,
+        id: &Value,
+        policy: &crate::config::Policy,
+        now: jiff::Timestamp,
+    ) -> Result<Standing, LogError> {
+        let json = |kinds: &[String]| serde_json::to_string(kinds).unwrap_or_default();
+        let since = now
+            .checked_sub(policy.open_complaint_window)
+            .unwrap_or(now)
+            .as_second();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT coalesce(max(c.opted_out), 0),
+                    EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
+                            AND i.kind IN (SELECT value FROM json_each(?2))),
+                    EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
+                            AND i.kind IN (SELECT value FROM json_each(?3)) AND unixepoch(i.at) >= ?5
+                            AND NOT EXISTS (SELECT 1 FROM interactions r WHERE r.customer_id = c.id
+                                AND r.kind IN (SELECT value FROM json_each(?4))
+                                AND unixepoch(r.at) >= unixepoch(i.at)))
+             FROM customers c WHERE c.id = ?1 OR CAST(c.id AS TEXT) = CAST(?1 AS TEXT)
+             GROUP BY c.id LIMIT 1",
+        )?;
+        let row = stmt
+            .query_row(
+                rusqlite::params![
+                    id,
+                    json(&policy.unsubscribe_kinds),
+                    json(&policy.complaint_kinds),
+                    json(&policy.resolution_kinds),
+                    since
+                ],
+                |r| {
+                    Ok(Standing {
+                        opted_out: r.get::<_, Option<i64>>(0)?.unwrap_or(0) != 0,
+                        unsubscribed: r.get(1)?,
+                        open_complaint: r.get(2)?,
+                        gone: false,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row.unwrap_or(Standing {
+            gone: true,
+            ..Standing::default()
+        }))
+    }
+
     /// One customer by id (as typed on the command line), with their latest interaction.
     pub(crate) fn customer(
         &self,
@@ -261,6 +312,19 @@ impl Log {
             None => Ok(None),
         }
     }
+}
+
+/// Where a customer stands, for the policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Standing {
+    /// The `opted_out` column is set.
+    pub opted_out: bool,
+    /// An interaction of an unsubscribe kind exists.
+    pub unsubscribed: bool,
+    /// A complaint in the window has no resolution after it.
+    pub open_complaint: bool,
+    /// The customer is no longer in the log.
+    pub gone: bool,
 }
 
 /// An interaction skipped because its timestamp is unreadable.

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS notes (
     sent_at      INTEGER,
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT,
-    server       TEXT
+    server       TEXT,
+    timezone     TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS notes_key ON notes(rule, customer_id, occasion);
 CREATE INDEX IF NOT EXISTS notes_customer ON notes(customer_id, created_at);
@@ -50,6 +51,11 @@ CREATE TABLE IF NOT EXISTS note_events (
     detail  TEXT
 );
 CREATE INDEX IF NOT EXISTS note_events_note ON note_events(note_id);
+CREATE TABLE IF NOT EXISTS suppressions (
+    key    TEXT PRIMARY KEY COLLATE NOCASE,
+    reason TEXT NOT NULL,
+    at     INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -104,6 +110,19 @@ pub(crate) struct NewNote {
     pub message_id: String,
     /// When it may be sent (now, or later for a rule with a `delay`).
     pub due_at: Timestamp,
+    /// The customer's time zone (IANA name), for quiet hours.
+    pub timezone: String,
+}
+
+/// What the delivery gate says about a due note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Send it now.
+    Go,
+    /// Not now: due again at this time, for this reason.
+    Hold(Timestamp, String),
+    /// Never: cancelled, for this reason.
+    Cancel(String),
 }
 
 /// A note read back for delivery or display.
@@ -131,6 +150,8 @@ pub(crate) struct StoredNote {
     pub attempts: u32,
     /// When it was queued, Unix seconds.
     pub created_at: i64,
+    /// The customer's time zone (IANA name), if recorded.
+    pub timezone: Option<String>,
 }
 
 /// The state database.
@@ -166,6 +187,7 @@ impl Outbox {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.execute_batch(SCHEMA)?;
+            migrate(&conn)?;
             conn.execute_batch(
                 "CREATE TEMP VIEW all_notes AS SELECT rule, customer_id, occasion, state, created_at FROM main.notes;",
             )
@@ -290,8 +312,9 @@ impl Outbox {
         let insert = || -> rusqlite::Result<Option<i64>> {
             let n = self.conn.prepare_cached(
                 "INSERT INTO notes (rule, customer_id, occasion, priority, state, recipient, display_name,
-                                    subject, body_text, body_html, message_id, created_at, due_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, max(?11, ?12), ?11)
+                                    subject, body_text, body_html, message_id, created_at, due_at, updated_at,
+                                    timezone)
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, max(?11, ?12), ?11, ?13)
                  ON CONFLICT (rule, customer_id, occasion) DO NOTHING",
             )?
             .execute(params![
@@ -306,7 +329,8 @@ impl Outbox {
                 note.body_html,
                 note.message_id,
                 now,
-                note.due_at.as_second()
+                note.due_at.as_second(),
+                note.timezone
             ])?;
             if n == 0 {
                 return Ok(None);
@@ -380,45 +404,127 @@ impl Outbox {
     /// Claims the next note due for delivery (see [`Outbox::claim_batch`]).
     #[cfg(test)]
     pub(crate) fn claim_next(&self, now: Timestamp) -> Result<Option<StoredNote>, OutboxError> {
-        Ok(self.claim_batch(now, 1)?.into_iter().next())
+        Ok(self
+            .claim_batch(now, 1, &mut |_| Gate::Go)?
+            .0
+            .into_iter()
+            .next())
     }
 
     /// Claims up to `limit` notes due for delivery (highest priority, then oldest), marking them
-    /// `sending` in one committed transaction before anything is handed to a transport.
+    /// `sending` in one committed transaction before anything is handed to a transport. `gate`
+    /// sees each note first and may hold it for later (quiet hours) or cancel it (an opt-out
+    /// that arrived after it was queued). Returns the claimed notes and how many were held or
+    /// cancelled.
     pub(crate) fn claim_batch(
         &self,
         now: Timestamp,
         limit: usize,
-    ) -> Result<Vec<StoredNote>, OutboxError> {
-        let claim = || -> rusqlite::Result<Vec<StoredNote>> {
+        gate: &mut dyn FnMut(&StoredNote) -> Gate,
+    ) -> Result<(Vec<StoredNote>, usize), OutboxError> {
+        let mut claim = || -> rusqlite::Result<(Vec<StoredNote>, usize)> {
             let tx = self.begin()?;
-            let notes: Vec<StoredNote> = tx
+            let due: Vec<StoredNote> = tx
                 .prepare_cached(&format!(
                     "SELECT {NOTE_COLUMNS} FROM notes WHERE state IN ('queued', 'retry') AND due_at <= ?1
                      ORDER BY priority DESC, due_at, id LIMIT ?2"
                 ))?
                 .query_map(params![now.as_second(), limit.min(i64::MAX as usize) as i64], read_note)?
                 .collect::<Result<_, _>>()?;
-            for note in &notes {
-                tx.execute(
-                    "UPDATE notes SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
-                    params![note.id, now.as_second()],
-                )?;
-                tx.execute(
-                    "INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, 'sending')",
-                    params![note.id, now.as_second()],
+            let mut claimed = Vec::with_capacity(due.len());
+            let mut set_aside = 0;
+            for note in due {
+                match gate(&note) {
+                    Gate::Go => {
+                        tx.execute(
+                            "UPDATE notes SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
+                            params![note.id, now.as_second()],
+                        )?;
+                        tx.execute(
+                            "INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, 'sending')",
+                            params![note.id, now.as_second()],
+                        )?;
+                        claimed.push(StoredNote {
+                            attempts: note.attempts + 1,
+                            ..note
+                        });
+                    }
+                    Gate::Hold(until, why) => {
+                        set_aside += 1;
+                        tx.execute(
+                            "UPDATE notes SET due_at = ?2, updated_at = ?3 WHERE id = ?1",
+                            params![note.id, until.as_second(), now.as_second()],
+                        )?;
+                        tx.execute(
+                            "INSERT INTO note_events (note_id, at, state, detail) VALUES (?1, ?2, 'held', ?3)",
+                            params![note.id, now.as_second(), why],
+                        )?;
+                    }
+                    Gate::Cancel(why) => {
+                        set_aside += 1;
+                        transition_in(&tx, note.id, "cancelled", now, Some(&why), None)?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok((claimed, set_aside))
+        };
+        claim().map_err(|e| self.err(e))
+    }
+
+    /// Whether a customer (by id or email, case-insensitive) is on the suppression list.
+    pub(crate) fn suppressed(&self, customer_id: &str, email: &str) -> Result<bool, OutboxError> {
+        self.conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM suppressions WHERE key IN (?1, ?2))")
+            .and_then(|mut s| s.query_row(params![customer_id, email], |r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Adds keys (customer ids or emails) to the suppression list; returns how many were new.
+    pub(crate) fn suppress(
+        &self,
+        keys: &[String],
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<usize, OutboxError> {
+        let add = || -> rusqlite::Result<usize> {
+            let tx = self.begin()?;
+            let mut added = 0;
+            for key in keys {
+                added += tx.execute(
+                    "INSERT INTO suppressions (key, reason, at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
+                    params![key.trim(), reason, now.as_second()],
                 )?;
             }
             tx.commit()?;
-            Ok(notes
-                .into_iter()
-                .map(|n| StoredNote {
-                    attempts: n.attempts + 1,
-                    ..n
-                })
-                .collect())
+            Ok(added)
         };
-        claim().map_err(|e| self.err(e))
+        add().map_err(|e| self.err(e))
+    }
+
+    /// Removes keys from the suppression list; returns how many were there.
+    pub(crate) fn unsuppress(&self, keys: &[String]) -> Result<usize, OutboxError> {
+        let remove = || -> rusqlite::Result<usize> {
+            let tx = self.begin()?;
+            let mut removed = 0;
+            for key in keys {
+                removed += tx.execute("DELETE FROM suppressions WHERE key = ?1", [key.trim()])?;
+            }
+            tx.commit()?;
+            Ok(removed)
+        };
+        remove().map_err(|e| self.err(e))
+    }
+
+    /// The suppression list: (key, reason, when added), oldest first.
+    pub(crate) fn suppressions(&self) -> Result<Vec<(String, String, i64)>, OutboxError> {
+        self.conn
+            .prepare("SELECT key, reason, at FROM suppressions ORDER BY at, key")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.err(e))
     }
 
     /// Records the outcomes of a delivery batch in one transaction.
@@ -698,7 +804,20 @@ fn transition_in(
 }
 
 const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display_name, subject, \
-     body_text, body_html, message_id, attempts, created_at";
+     body_text, body_html, message_id, attempts, created_at, timezone";
+
+/// Brings a state database written by an older rekindle up to date.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_timezone: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = 'timezone')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_timezone {
+        conn.execute_batch("ALTER TABLE notes ADD COLUMN timezone TEXT")?;
+    }
+    Ok(())
+}
 
 fn read_note(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredNote> {
     Ok(StoredNote {
@@ -713,6 +832,7 @@ fn read_note(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredNote> {
         message_id: r.get(8)?,
         attempts: r.get(9)?,
         created_at: r.get(10)?,
+        timezone: r.get(11)?,
     })
 }
 

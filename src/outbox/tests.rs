@@ -17,6 +17,7 @@ fn note(rule: &str, customer: &str, occasion: &str) -> NewNote {
         body_html: None,
         message_id: "<x@b.example>".into(),
         due_at: now(),
+        timezone: "Europe/Paris".into(),
     }
 }
 

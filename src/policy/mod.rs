@@ -4,6 +4,8 @@
 //! read from the outbox) and the clock. Rules are evaluated highest priority first, so when rules
 //! compete for a customer the first note queued takes the customer's cap.
 
+pub(crate) mod calendar;
+
 use std::fmt;
 
 use jiff::Timestamp;
@@ -11,11 +13,21 @@ use jiff::Timestamp;
 use crate::config::{Policy, Rule};
 use crate::log::CustomerRow;
 
+pub(crate) use calendar::Calendar;
+
 /// Why a matched customer gets no note from this rule now.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Skip {
     /// The customer opted out (the `opted_out` column).
     OptedOut,
+    /// The customer sent an unsubscribe interaction.
+    Unsubscribed,
+    /// The customer is on the suppression list.
+    Suppressed,
+    /// A complaint is still open, and this rule waits until it is resolved.
+    OpenComplaint,
+    /// The complaint was resolved before an apology went: a follow-up fits better.
+    Resolved,
     /// The email address is unusable.
     InvalidAddress(String),
     /// The name contains control characters: a header-injection attempt, not a name.
@@ -45,6 +57,10 @@ impl Skip {
     pub(crate) fn key(&self) -> &'static str {
         match self {
             Skip::OptedOut => "opted-out",
+            Skip::Unsubscribed => "unsubscribed",
+            Skip::Suppressed => "suppressed",
+            Skip::OpenComplaint => "open-complaint",
+            Skip::Resolved => "resolved",
             Skip::InvalidAddress(_) => "invalid-address",
             Skip::UnsafeName => "unsafe-name",
             Skip::BadRow(_) => "bad-row",
@@ -61,6 +77,16 @@ impl fmt::Display for Skip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Skip::OptedOut => write!(f, "opted out"),
+            Skip::Unsubscribed => write!(f, "unsubscribed (an unsubscribe interaction)"),
+            Skip::Suppressed => write!(f, "on the suppression list"),
+            Skip::OpenComplaint => write!(
+                f,
+                "a complaint is still open; this rule waits until it is resolved"
+            ),
+            Skip::Resolved => write!(
+                f,
+                "the complaint was already resolved; a follow-up rule thanks them instead"
+            ),
             Skip::InvalidAddress(a) => write!(f, "invalid email address {a:?}"),
             Skip::UnsafeName => write!(
                 f,
