@@ -71,6 +71,16 @@ pub enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Explain one customer: their touch-point ledger, where they stand (opt-outs, an open
+    /// complaint), and for every rule whether they would get a note now, and why not.
+    Explain {
+        /// The customer's id.
+        #[arg(long)]
+        customer: String,
+        /// As if it were this time (same forms as `plan --at`).
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Show the outbox: notes per state, the oldest waiting note, notes sent lately, the last error.
     Status,
     /// Inspect and resolve notes in the outbox (e.g. those parked as `unknown` after a crash).

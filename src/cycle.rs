@@ -144,7 +144,7 @@ fn evaluate_rule(
     let mut queued_today = outbox.queued_since(&rule.name, start_of_day)?;
     let cap_since = now.checked_sub(config.policy.cap_window).unwrap_or(now);
     let mut failure: Option<CycleError> = None;
-    rules::select(log, rule, now, &config.timezone, pass.only, |candidate| {
+    rules::select(log, config, rule, now, pass.only, |candidate| {
         report.matched += 1;
         let outcome = match consider(
             config,
@@ -233,6 +233,16 @@ fn consider(
         .is_some_and(|t| config.policy.complaint_kinds.contains(&t.kind));
     if matches!(rule.kind, RuleKind::Unhappy { .. }) && complaint && !standing.open_complaint {
         return Ok(Err(Skip::Resolved));
+    }
+    if let (RuleKind::Ratio { window, target }, Some(ledger)) = (&rule.kind, candidate.ledger) {
+        let since = now.checked_sub(*window).unwrap_or(now);
+        let positive = ledger.positive + outbox.notes_to(&customer.id_text, since)?;
+        if positive as f64 >= target * ledger.negative as f64 {
+            return Ok(Err(Skip::RatioMet {
+                positive,
+                negative: ledger.negative,
+            }));
+        }
     }
     let history = outbox.history(
         &rule.name,

@@ -58,6 +58,9 @@ pub fn run(cli: cli::Cli) -> ExitCode {
             commands::preview(&cli.config, &rule, &customer, at.as_deref())
         }
         cli::Command::Status => commands::status(&cli.config),
+        cli::Command::Explain { customer, at } => {
+            commands::explain(&cli.config, &customer, at.as_deref())
+        }
         cli::Command::Outbox { action } => commands::outbox(&cli.config, action),
         cli::Command::Suppress { action } => commands::suppress(&cli.config, action),
         cli::Command::Demo {

@@ -98,7 +98,11 @@ fn a_backlog_waits_for_a_server_that_is_down_then_goes_out_once_in_priority_orde
         stdout.contains("delivery: sent 0, retrying") && stdout.contains("failed 0, unknown 0"),
         "{stdout}"
     );
-    assert!(f.notes().iter().all(|n| n.ends_with("|retry")), "{:?}", f.notes());
+    assert!(
+        f.notes().iter().all(|n| n.ends_with("|retry")),
+        "{:?}",
+        f.notes()
+    );
 
     let server = TestSmtpServer::start_on(port);
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -214,3 +214,99 @@ fn a_complaint_resolved_before_the_apology_went_gets_a_thank_you_instead() {
     assert_eq!(messages.len(), 1);
     assert!(messages[0].contains("Cold coffee."), "{}", messages[0]);
 }
+
+const RATIO: &str = r#"[[rule]]
+name = "ten-to-one"
+kind = "ratio"
+schedule = "0 10 * * 3"
+template = "appreciation.j2"
+"#;
+
+/// Customers around the 10:1 line (touch points within the last 90 days).
+fn ledger_fixture() -> Fixture {
+    let f = Fixture::new();
+    let add = |id: i64, kind: &str, n: usize, sentiment: Option<f64>, days: f64| {
+        for _ in 0..n {
+            f.interaction(id, &ago(days), kind, sentiment, None);
+        }
+    };
+    // 5 : 2, deficit 15.
+    f.customer(1, "a@example.com", Some("Ann"), None, None);
+    add(1, "invoice", 2, None, 20.0);
+    add(1, "purchase", 5, Some(0.5), 10.0);
+    // 12 : 1, fine.
+    f.customer(2, "b@example.com", Some("Ben"), None, None);
+    add(2, "invoice", 1, None, 20.0);
+    add(2, "purchase", 12, Some(0.5), 10.0);
+    // No negative at all.
+    f.customer(3, "c@example.com", Some("Cat"), None, None);
+    add(3, "purchase", 2, Some(0.5), 10.0);
+    // 1 : 1 after an old (closed) complaint, deficit 9.
+    f.customer(4, "d@example.com", Some("Dan"), None, None);
+    add(4, "complaint", 1, Some(-0.8), 40.0);
+    add(4, "purchase", 1, Some(0.5), 10.0);
+    // A sour review counts as negative whatever its kind: 9 : 1, deficit 1.
+    f.customer(5, "e@example.com", Some("Eve"), None, None);
+    add(5, "review", 1, Some(-0.6), 15.0);
+    add(5, "purchase", 9, Some(0.5), 10.0);
+    // Negative long ago, outside the window.
+    f.customer(6, "f@example.com", Some("Fay"), None, None);
+    add(6, "invoice", 3, None, 120.0);
+    f
+}
+
+#[test]
+fn the_ratio_rule_picks_exactly_the_customers_below_ten_to_one_largest_deficit_first() {
+    let f = ledger_fixture();
+    f.config(Fixture::maildir_transport(), RATIO);
+    let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        stdout.contains("ten-to-one               matched 3, queued 3"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(
+        f.notes(),
+        [
+            format!("ten-to-one|1|ratio-{}|sent", today()),
+            format!("ten-to-one|4|ratio-{}|sent", today()),
+            format!("ten-to-one|5|ratio-{}|sent", today()),
+        ]
+    );
+    // rekindle's own note is a positive touch point: Eve (9 + 1 : 1) is now at the target.
+    let (stdout, _) = text(&f.rekindle(&["plan", "--at", &format!("{}", tomorrow())]));
+    assert!(stdout.contains("ratio-met"), "{stdout}");
+}
+
+#[test]
+fn explain_shows_the_ledger_and_every_rules_verdict() {
+    let f = ledger_fixture();
+    f.config(Fixture::maildir_transport(), &format!("{SORRY}\n{RATIO}"));
+    let (stdout, stderr) = text(&f.rekindle(&["explain", "--customer", "1"]));
+    assert!(
+        stdout.contains(
+            "ledger, last 90 days: 5 positive, 2 negative: 2.5 : 1 (target 10 : 1), below target"
+        ),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("negative invoice"), "{stdout}");
+    assert!(
+        stdout.contains("sorry                    not selected now: needs a complaint or a sentiment below -0.3 in the last 14 days"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ten-to-one               would queue"),
+        "{stdout}"
+    );
+    // A dry run: nothing was written.
+    assert!(!f.path("state.sqlite").exists());
+}
+
+fn today() -> jiff::civil::Date {
+    jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Paris").expect("tz"))
+        .date()
+}
+
+fn tomorrow() -> jiff::civil::Date {
+    today().tomorrow().expect("tomorrow")
+}

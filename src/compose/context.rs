@@ -288,6 +288,7 @@ impl NoteContext {
                     days_quiet,
                     season_year,
                     happened_at: None,
+                    ledger: None,
                 };
                 samples.push(NoteContext::new(cfg, rule, &candidate, &recipient, 12));
             }

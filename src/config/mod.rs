@@ -391,10 +391,8 @@ pub(crate) struct Delivery {
     pub burst: u32,
 }
 
-/// Touch-point classification of interaction kinds. Validated now; the ratio rule and the
-/// ledger (`explain`) read it.
+/// Touch-point classification of interaction kinds, for the ratio rule and `explain`.
 #[derive(Debug, Clone)]
-#[allow(dead_code)]
 pub(crate) struct Touchpoints {
     /// Positive kinds.
     pub positive: Vec<String>,
@@ -826,6 +824,23 @@ impl Validator<'_> {
             negative: raw.negative,
             negative_sentiment: raw.negative_sentiment,
         }
+    }
+}
+
+/// A duration as people write it in the config: "90 days", "2 hours", "30 minutes".
+pub(crate) fn format_duration(d: SignedDuration) -> String {
+    let secs = d.as_secs().unsigned_abs();
+    let (n, unit) = match secs {
+        0 => (0, "seconds"),
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    match (n, unit) {
+        (0, unit) => format!("0 {unit}"),
+        (1, unit) => format!("1 {unit}"),
+        (n, unit) => format!("{n} {unit}s"),
     }
 }
 

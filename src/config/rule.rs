@@ -9,7 +9,9 @@ use toml::Spanned;
 use super::{Validator, diag};
 
 /// The rule kinds rekindle knows.
-pub(crate) const KINDS: [&str; 5] = ["quiet", "unhappy", "departed", "followup", "seasonal"];
+pub(crate) const KINDS: [&str; 6] = [
+    "quiet", "unhappy", "departed", "followup", "ratio", "seasonal",
+];
 
 /// One `[[rule]]` as written. Kind-specific keys are optional here and checked per kind.
 #[derive(Debug, Deserialize)]
@@ -53,6 +55,10 @@ pub(super) struct RawRule {
     kinds: Option<Spanned<Vec<String>>>,
     /// followup: the kinds of the interaction followed up (e.g. "complaint").
     after: Option<Spanned<Vec<String>>>,
+    /// ratio: the window the touch points are counted over.
+    window: Option<Spanned<String>>,
+    /// ratio: positive touch points wanted for every negative one.
+    target: Option<Spanned<f64>>,
     /// seasonal: short name of the season, used in the occasion key (e.g. "valentines").
     season: Option<Spanned<String>>,
     /// seasonal: a title for templates (e.g. "Valentine's week").
@@ -145,6 +151,14 @@ pub(crate) enum RuleKind {
         /// The kinds followed up.
         after: Vec<String>,
     },
+    /// Fewer than `target` positive touch points for every negative one within `window`
+    /// (rekindle's own sent notes count as positive): an appreciation note, largest deficit first.
+    Ratio {
+        /// The counting window.
+        window: SignedDuration,
+        /// Positive touch points wanted per negative one.
+        target: f64,
+    },
     /// Everyone, once per season, while the season's date window is open.
     Seasonal(Season),
 }
@@ -157,7 +171,56 @@ impl RuleKind {
             RuleKind::Unhappy { .. } => "unhappy",
             RuleKind::Departed { .. } => "departed",
             RuleKind::Followup { .. } => "followup",
+            RuleKind::Ratio { .. } => "ratio",
             RuleKind::Seasonal(_) => "seasonal",
+        }
+    }
+}
+
+impl RuleKind {
+    /// Who the rule selects, in words (for `explain`).
+    pub(crate) fn describe(&self) -> String {
+        let span = |d: &SignedDuration| super::format_duration(*d);
+        match self {
+            RuleKind::Quiet {
+                min_interactions,
+                quiet_for,
+            } => format!(
+                "at least {min_interactions} interactions and none for {}",
+                span(quiet_for)
+            ),
+            RuleKind::Unhappy {
+                within,
+                sentiment_below,
+                kinds,
+            } => format!(
+                "a {} or a sentiment below {sentiment_below} in the last {}",
+                kinds.join("/"),
+                span(within)
+            ),
+            RuleKind::Departed { within, kinds } => format!(
+                "a {} or status 'departed' in the last {}",
+                kinds.join("/"),
+                span(within)
+            ),
+            RuleKind::Followup {
+                within,
+                kinds,
+                after,
+            } => format!(
+                "a {} after a {} in the last {}",
+                kinds.join("/"),
+                after.join("/"),
+                span(within)
+            ),
+            RuleKind::Ratio { window, target } => format!(
+                "fewer than {target} positive touch points for every negative one over {}",
+                span(window)
+            ),
+            RuleKind::Seasonal(s) => format!(
+                "everyone not departed while {} ({:02}-{:02} to {:02}-{:02}) is on",
+                s.title, s.start.0, s.start.1, s.end.0, s.end.1
+            ),
         }
     }
 }
@@ -262,7 +325,7 @@ impl Validator<'_> {
             }
         };
         let kind_name = raw.kind.get_ref().as_str();
-        if on_interaction && matches!(kind_name, "quiet" | "seasonal") {
+        if on_interaction && matches!(kind_name, "quiet" | "seasonal" | "ratio") {
             let message = format!(
                 "rule \"{name}\": a {kind_name} rule is about time passing, not about a new interaction; remove trigger = \"interaction\" and give it a schedule"
             );
@@ -336,7 +399,7 @@ impl Validator<'_> {
             enabled: raw.enabled,
             hold_while_unhappy: raw
                 .hold_while_unhappy
-                .unwrap_or(matches!(kind_name, "quiet" | "seasonal")),
+                .unwrap_or(matches!(kind_name, "quiet" | "seasonal" | "ratio")),
             spans,
         })
     }
@@ -349,6 +412,7 @@ impl Validator<'_> {
             "unhappy" => &["within", "sentiment_below", "kinds"],
             "departed" => &["within", "kinds"],
             "followup" => &["within", "kinds", "after"],
+            "ratio" => &["window", "target"],
             "seasonal" => &["season", "title", "start", "end"],
             other => {
                 let message = format!(
@@ -373,6 +437,8 @@ impl Validator<'_> {
             ),
             ("kinds", raw.kinds.as_ref().map(Spanned::span)),
             ("after", raw.after.as_ref().map(Spanned::span)),
+            ("window", raw.window.as_ref().map(Spanned::span)),
+            ("target", raw.target.as_ref().map(Spanned::span)),
             ("season", raw.season.as_ref().map(Spanned::span)),
             ("title", raw.title.as_ref().map(Spanned::span)),
             ("start", raw.start.as_ref().map(Spanned::span)),
@@ -417,6 +483,21 @@ impl Validator<'_> {
                 kinds: kinds(&raw.kinds, "resolution"),
                 after: kinds(&raw.after, "complaint"),
             }),
+            "ratio" => {
+                let target = raw.target.as_ref().map_or(10.0, |t| *t.get_ref());
+                if let Some(t) = &raw.target
+                    && !(target > 0.0 && target.is_finite())
+                {
+                    let message = format!(
+                        "target = {target} in rule \"{name}\" must be a positive number of positive touch points per negative one, e.g. 10"
+                    );
+                    self.error(t.span(), message);
+                }
+                Some(RuleKind::Ratio {
+                    window: duration(self, "window", &raw.window, "90d")?,
+                    target,
+                })
+            }
             _ => self.season(raw, name).map(RuleKind::Seasonal),
         }
     }

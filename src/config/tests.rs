@@ -47,7 +47,7 @@ fn the_shipped_config_is_valid() {
     let (config, diagnostics) = Config::load(&path);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     let config = config.expect("shipped config");
-    assert_eq!(config.rules.len(), 6);
+    assert_eq!(config.rules.len(), 7);
     assert_eq!(config.timezone_name, "Europe/Paris");
     assert!(matches!(config.transport, Transport::Smtp(_)));
 }

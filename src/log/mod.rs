@@ -290,6 +290,47 @@ impl Log {
         }))
     }
 
+    /// One customer's touch points since `since`, per kind: (kind, "positive" | "negative" |
+    /// "neutral", count), as the ratio rule counts them.
+    pub(crate) fn touch_points(
+        &self,
+        id: &Value,
+        touchpoints: &crate::config::Touchpoints,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<(String, &'static str, i64)>, LogError> {
+        let json = |kinds: &[String]| serde_json::to_string(kinds).unwrap_or_default();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind,
+                    CASE WHEN sentiment < ?5 OR kind IN (SELECT value FROM json_each(?4)) THEN 1
+                         WHEN kind IN (SELECT value FROM json_each(?3)) THEN 0 ELSE 2 END AS class,
+                    count(*)
+             FROM interactions WHERE customer_id = ?1 AND unixepoch(at) >= ?2
+             GROUP BY kind, class ORDER BY class, count(*) DESC, kind",
+        )?;
+        let rows = stmt.query_map(
+            rusqlite::params![
+                id,
+                since.as_second(),
+                json(&touchpoints.positive),
+                json(&touchpoints.negative),
+                touchpoints.negative_sentiment
+            ],
+            |r| {
+                let class = match r.get::<_, i64>(1)? {
+                    0 => "positive",
+                    1 => "negative",
+                    _ => "neutral",
+                };
+                Ok((
+                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    class,
+                    r.get(2)?,
+                ))
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// One customer by id (as typed on the command line), with their latest interaction.
     pub(crate) fn customer(
         &self,

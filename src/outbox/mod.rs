@@ -271,6 +271,17 @@ impl Outbox {
         q().map_err(|e| self.err(e))
     }
 
+    /// rekindle's own notes to `customer` since `since` that reached (or will reach) them: each
+    /// is a positive touch point.
+    pub(crate) fn notes_to(&self, customer: &str, since: Timestamp) -> Result<i64, OutboxError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM all_notes WHERE customer_id = ?1 AND created_at >= ?2 AND state IN {COUNTING}"
+            ))
+            .and_then(|mut s| s.query_row(params![customer, since.as_second()], |r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
     /// How many notes `rule` queued since `since` (for daily limits).
     pub(crate) fn queued_since(&self, rule: &str, since: Timestamp) -> Result<u32, OutboxError> {
         self.conn

@@ -28,6 +28,13 @@ pub(crate) enum Skip {
     OpenComplaint,
     /// The complaint was resolved before an apology went: a follow-up fits better.
     Resolved,
+    /// With rekindle's own notes, the customer's touch points already meet the target.
+    RatioMet {
+        /// Positive touch points, rekindle's notes included.
+        positive: i64,
+        /// Negative ones.
+        negative: i64,
+    },
     /// The email address is unusable.
     InvalidAddress(String),
     /// The name contains control characters: a header-injection attempt, not a name.
@@ -61,6 +68,7 @@ impl Skip {
             Skip::Suppressed => "suppressed",
             Skip::OpenComplaint => "open-complaint",
             Skip::Resolved => "resolved",
+            Skip::RatioMet { .. } => "ratio-met",
             Skip::InvalidAddress(_) => "invalid-address",
             Skip::UnsafeName => "unsafe-name",
             Skip::BadRow(_) => "bad-row",
@@ -82,6 +90,10 @@ impl fmt::Display for Skip {
             Skip::OpenComplaint => write!(
                 f,
                 "a complaint is still open; this rule waits until it is resolved"
+            ),
+            Skip::RatioMet { positive, negative } => write!(
+                f,
+                "{positive} positive to {negative} negative touch points (rekindle's notes included) already meet the target"
             ),
             Skip::Resolved => write!(
                 f,

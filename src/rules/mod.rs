@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use rusqlite::ToSql;
 
-use crate::config::{Rule, RuleKind};
+use crate::config::{Config, Rule, RuleKind};
 use crate::log::{
     CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError,
 };
@@ -29,6 +29,17 @@ pub(crate) struct Candidate {
     pub season_year: Option<i16>,
     /// When the event behind the note happened (Unix seconds): a rule's `delay` counts from it.
     pub happened_at: Option<i64>,
+    /// For ratio rules: the touch points counted in the log.
+    pub ledger: Option<Ledger>,
+}
+
+/// Positive and negative touch points of one customer over a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Ledger {
+    /// Positive touch points in the log (rekindle's own notes are added by the policy).
+    pub positive: i64,
+    /// Negative ones (an invoice is one).
+    pub negative: i64,
 }
 
 const DAY: i64 = 86_400;
@@ -37,9 +48,9 @@ const DAY: i64 = 86_400;
 /// `only`, just among those customers (the ones with new interactions, for event triggers).
 pub(crate) fn select(
     log: &Log,
+    config: &Config,
     rule: &Rule,
     now: Timestamp,
-    tz: &TimeZone,
     only: Option<&[rusqlite::types::Value]>,
     mut each: impl FnMut(Candidate) -> ControlFlow<()>,
 ) -> Result<(), LogError> {
@@ -59,6 +70,7 @@ pub(crate) fn select(
         filters.join(" AND ")
     };
     let now_s = now.as_second();
+    let tz = &config.timezone;
     match &rule.kind {
         RuleKind::Quiet {
             min_interactions,
@@ -90,6 +102,7 @@ pub(crate) fn select(
                         days_quiet: Some((now_s - last_at) / DAY),
                         season_year: None,
                         happened_at: None,
+                        ledger: None,
                     })
                 },
                 &mut each,
@@ -119,6 +132,7 @@ pub(crate) fn select(
                         customer: CustomerRow::read(row)?,
                         occasion: format!("interaction-{}", trigger.as_ref().map_or(0, |t| t.id)),
                         happened_at: trigger.as_ref().map(|t| t.at),
+                        ledger: None,
                         trigger,
                         days_quiet: None,
                         season_year: None,
@@ -148,6 +162,7 @@ pub(crate) fn select(
                         customer: CustomerRow::read(row)?,
                         occasion: "departed".to_string(),
                         happened_at: trigger.as_ref().map(|t| t.at),
+                        ledger: None,
                         trigger,
                         days_quiet: None,
                         season_year: None,
@@ -197,6 +212,52 @@ pub(crate) fn select(
                         days_quiet: None,
                         season_year: None,
                         happened_at: row.get(CUSTOMER_COLUMN_COUNT + 6)?,
+                        ledger: None,
+                    })
+                },
+                &mut each,
+            )
+        }
+        RuleKind::Ratio { window, target } => {
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS}, s.pos, s.neg FROM (
+                   SELECT customer_id, {TOUCH_SUMS} FROM interactions i
+                   WHERE i.at >= ?1 AND unixepoch(i.at) BETWEEN ?2 AND ?3 GROUP BY customer_id
+                 ) s JOIN customers c ON c.id = s.customer_id
+                 WHERE s.neg > 0 AND s.pos < ?7 * s.neg AND coalesce(c.status, '') != 'departed'
+                   AND {segment}
+                 ORDER BY ?7 * s.neg - s.pos DESC, c.id"
+            );
+            let since = now_s - window.as_secs();
+            let t = &config.touchpoints;
+            let positive = serde_json::to_string(&t.positive).unwrap_or_default();
+            let negative = serde_json::to_string(&t.negative).unwrap_or_default();
+            let params: [&dyn ToSql; 7] = [
+                &day_before(since),
+                &since,
+                &now_s,
+                &positive,
+                &negative,
+                &t.negative_sentiment,
+                target,
+            ];
+            let today = now.to_zoned_datetime(tz.clone()).date();
+            query(
+                log,
+                &sql,
+                &params,
+                |row| {
+                    Ok(Candidate {
+                        customer: CustomerRow::read(row)?,
+                        occasion: format!("ratio-{today}"),
+                        trigger: None,
+                        days_quiet: None,
+                        season_year: None,
+                        happened_at: None,
+                        ledger: Some(Ledger {
+                            positive: row.get(CUSTOMER_COLUMN_COUNT)?,
+                            negative: row.get(CUSTOMER_COLUMN_COUNT + 1)?,
+                        }),
                     })
                 },
                 &mut each,
@@ -222,6 +283,7 @@ pub(crate) fn select(
                         days_quiet: None,
                         season_year: Some(year),
                         happened_at: None,
+                        ledger: None,
                     })
                 },
                 &mut each,
@@ -229,6 +291,15 @@ pub(crate) fn select(
         }
     }
 }
+
+/// Positive and negative touch points of the interactions `i` in a query, as columns `pos` and
+/// `neg`. `?4` positive kinds and `?5` negative kinds (JSON arrays), `?6` the sentiment below
+/// which anything is negative.
+pub(crate) const TOUCH_SUMS: &str = "
+    sum(CASE WHEN i.sentiment < ?6 OR i.kind IN (SELECT value FROM json_each(?5)) THEN 0
+             WHEN i.kind IN (SELECT value FROM json_each(?4)) THEN 1 ELSE 0 END) AS pos,
+    sum(CASE WHEN i.sentiment < ?6 OR i.kind IN (SELECT value FROM json_each(?5)) THEN 1
+             ELSE 0 END) AS neg";
 
 /// Each customer's latest interaction in the window `[?2, ?3]` that passes `filter`, preferring
 /// rows that pass `prefer`. `?1` is a date-only lower bound that lets SQLite use the `at` index.

@@ -82,30 +82,32 @@ fn fixture() -> (tempfile::TempDir, Log) {
     (dir, log)
 }
 
-fn rule(body: &str) -> Rule {
+/// A config (in Europe/Paris) whose one rule is `body`.
+fn rule(body: &str) -> Config {
     let text = format!(
-        "[paths]\nlog = \"l\"\nstate = \"s\"\ntemplates = \"t\"\n[sender]\nname = \"R\"\nemail = \"r@b.example\"\nbusiness = \"B\"\n[transport]\nkind = \"maildir\"\n[transport.maildir]\ndir = \"m\"\n[[rule]]\nname = \"r\"\nschedule = \"0 10 * * *\"\ntemplate = \"t.j2\"\n{body}"
+        "[paths]\nlog = \"l\"\nstate = \"s\"\ntemplates = \"t\"\n[sender]\nname = \"R\"\nemail = \"r@b.example\"\nbusiness = \"B\"\n[transport]\nkind = \"maildir\"\n[transport.maildir]\ndir = \"m\"\n[defaults]\ntimezone = \"Europe/Paris\"\n[[rule]]\nname = \"r\"\nschedule = \"0 10 * * *\"\ntemplate = \"t.j2\"\n{body}"
     );
     let (config, d) = Config::parse(Path::new("c.toml"), text);
     assert!(d.is_empty(), "{d:?}");
-    config.expect("config").rules.remove(0)
+    config.expect("config")
 }
 
-fn matched(log: &Log, rule: &Rule, at: Timestamp) -> Vec<(String, String, Option<i64>)> {
+/// Every candidate of the config's one rule at `at`.
+fn candidates(log: &Log, config: &Config, at: Timestamp) -> Vec<Candidate> {
     let mut out = Vec::new();
-    select(
-        log,
-        rule,
-        at,
-        &TimeZone::get("Europe/Paris").expect("tz"),
-        None,
-        |c| {
-            out.push((c.customer.id_text, c.occasion, c.days_quiet));
-            ControlFlow::Continue(())
-        },
-    )
+    select(log, config, &config.rules[0], at, None, |c| {
+        out.push(c);
+        ControlFlow::Continue(())
+    })
     .expect("select");
     out
+}
+
+fn matched(log: &Log, config: &Config, at: Timestamp) -> Vec<(String, String, Option<i64>)> {
+    candidates(log, config, at)
+        .into_iter()
+        .map(|c| (c.customer.id_text, c.occasion, c.days_quiet))
+        .collect()
 }
 
 #[test]
@@ -133,13 +135,13 @@ fn quiet_needs_history_and_silence_and_respects_the_segment() {
 fn unhappy_finds_recent_complaints_and_sour_sentiment_once_each() {
     let (_dir, log) = fixture();
     let unhappy = rule("kind = \"unhappy\"\nwithin = \"14d\"\nsentiment_below = -0.5");
-    let mut found = Vec::new();
-    select(&log, &unhappy, now(), &TimeZone::UTC, None, |c| {
-        let t = c.trigger.expect("trigger");
-        found.push((c.customer.id_text, t.kind, t.note));
-        ControlFlow::Continue(())
-    })
-    .expect("select");
+    let found: Vec<_> = candidates(&log, &unhappy, now())
+        .into_iter()
+        .map(|c| {
+            let t = c.trigger.expect("trigger");
+            (c.customer.id_text, t.kind, t.note)
+        })
+        .collect();
     assert_eq!(
         found,
         [
@@ -161,12 +163,10 @@ fn unhappy_finds_recent_complaints_and_sour_sentiment_once_each() {
 fn departed_thanks_cancellations_and_departed_status_but_not_long_gone() {
     let (_dir, log) = fixture();
     let departed = rule("kind = \"departed\"\nwithin = \"30d\"");
-    let mut found = Vec::new();
-    select(&log, &departed, now(), &TimeZone::UTC, None, |c| {
-        found.push((c.customer.id_text, c.occasion, c.trigger.map(|t| t.kind)));
-        ControlFlow::Continue(())
-    })
-    .expect("select");
+    let found: Vec<_> = candidates(&log, &departed, now())
+        .into_iter()
+        .map(|c| (c.customer.id_text, c.occasion, c.trigger.map(|t| t.kind)))
+        .collect();
     assert_eq!(
         found,
         [
