@@ -45,7 +45,7 @@ fn unknown_key() {
     );
     assert_eq!(
         check(&f),
-        (78, vec!["rekindle.toml:25:1: unknown key `prority`; did you mean \"priority\"?; valid keys here: name, kind, schedule, trigger, delay, template, priority, cooldown, segment, daily_limit, enabled, hold_while_unhappy, min_interactions, quiet_for, within, sentiment_below, kinds, after, season, title, start, end".to_string()])
+        (78, vec!["rekindle.toml:25:1: unknown key `prority`; did you mean \"priority\"?; valid keys here: name, kind, schedule, trigger, delay, template, priority, cooldown, segment, daily_limit, enabled, hold_while_unhappy, min_interactions, quiet_for, within, sentiment_below, kinds, after, window, target, season, title, start, end".to_string()])
     );
 }
 
@@ -64,7 +64,7 @@ fn several_problems_are_reported_at_once() {
             vec![
                 "rekindle.toml:23:12: invalid cron schedule \"every minute\" in rule \"sorry\": expected 5 fields (minute hour day-of-month month day-of-week), found 2; e.g. \"0 10 * * *\" is every day at 10:00".to_string(),
                 "rekindle.toml:25:12: invalid duration \"3 dayz\" for `cooldown`: unknown time unit \"dayz\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations); write e.g. \"30d\", \"12h\" or \"1h 30m\"".to_string(),
-                "rekindle.toml:22:8: unknown rule kind \"unhapy\"; did you mean \"unhappy\"?; known kinds: quiet, unhappy, departed, followup, seasonal".to_string(),
+                "rekindle.toml:22:8: unknown rule kind \"unhapy\"; did you mean \"unhappy\"?; known kinds: quiet, unhappy, departed, followup, ratio, seasonal".to_string(),
             ]
         )
     );
