@@ -58,6 +58,10 @@ pub enum Command {
         /// "2027-02-11" (the last two in defaults.timezone). Default: now.
         #[arg(long)]
         at: Option<String>,
+        /// Forecast this many days instead: per day and rule, the notes that would go out and
+        /// the skips by reason, each rule at its first scheduled minute of the day.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: Option<u32>,
     },
     /// Render one rule's note for one customer to stdout (headers, text and HTML).
     Preview {

@@ -234,10 +234,13 @@ pub(crate) fn parse_at(text: Option<&str>, config: &Config) -> Result<Timestamp,
 }
 
 /// `rekindle plan`.
-pub(crate) fn plan(path: &Path, at: Option<&str>) -> Result<(), Error> {
+pub(crate) fn plan(path: &Path, at: Option<&str>, days: Option<u32>) -> Result<(), Error> {
     let loaded = load(path)?;
     let config = &loaded.config;
     let now = parse_at(at, config)?;
+    if let Some(days) = days {
+        return print_forecast(&loaded, now, days);
+    }
     let log = Log::open(&config.log_path)?;
     let outbox = Outbox::open_dry_run(&config.state_path)?;
     let rules: Vec<_> = config.rules.iter().collect();
@@ -267,6 +270,37 @@ pub(crate) fn plan(path: &Path, at: Option<&str>) -> Result<(), Error> {
             }
         }
     }
+    Ok(())
+}
+
+/// `rekindle plan --days N`.
+fn print_forecast(loaded: &Loaded, start: Timestamp, days: u32) -> Result<(), Error> {
+    let config = &loaded.config;
+    println!(
+        "forecast of {days} day(s) from {} ({}), each rule at its first scheduled minute of the day, on the log as it is now: nothing is sent or written",
+        start
+            .to_zoned_datetime(config.timezone.clone())
+            .strftime("%Y-%m-%d %H:%M"),
+        config.timezone_name
+    );
+    let mut total = 0;
+    for day in crate::forecast::forecast(loaded, start, days)? {
+        let queued: u64 = day.reports.iter().map(|r| r.queued).sum();
+        total += queued;
+        println!(
+            "
+{} {}: {queued} note(s)",
+            day.date,
+            day.date.strftime("%a")
+        );
+        for r in day.reports.iter().filter(|r| r.matched > 0) {
+            println!("  {:<24} {}", r.rule, r.summary());
+        }
+    }
+    println!(
+        "
+{total} note(s) in {days} day(s)"
+    );
     Ok(())
 }
 

@@ -32,6 +32,7 @@ mod daemon;
 mod deliver;
 mod demo;
 mod error;
+mod forecast;
 mod log;
 mod outbox;
 mod policy;
@@ -53,7 +54,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Check => commands::check(&cli.config),
         cli::Command::Run { once: true } => commands::run_once(&cli.config),
         cli::Command::Run { once: false } => daemon::run(&cli.config),
-        cli::Command::Plan { at } => commands::plan(&cli.config, at.as_deref()),
+        cli::Command::Plan { at, days } => commands::plan(&cli.config, at.as_deref(), days),
         cli::Command::Preview { rule, customer, at } => {
             commands::preview(&cli.config, &rule, &customer, at.as_deref())
         }

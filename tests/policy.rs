@@ -310,3 +310,105 @@ fn today() -> jiff::civil::Date {
 fn tomorrow() -> jiff::civil::Date {
     today().tomorrow().expect("tomorrow")
 }
+
+/// A seasonal rule open from today for `days` days, with a daily limit.
+fn season(days: i64, daily_limit: u32, priority: i64) -> String {
+    let start = today();
+    let end = start
+        .checked_add(jiff::SignedDuration::from_hours(24 * (days - 1)))
+        .expect("end");
+    format!(
+        "[[rule]]\nname = \"love-month\"\nkind = \"seasonal\"\nschedule = \"0 10 * * *\"\ntemplate = \"gratitude.j2\"\npriority = {priority}\ndaily_limit = {daily_limit}\nstart = \"{:02}-{:02}\"\nend = \"{:02}-{:02}\"\n",
+        start.month(),
+        start.day(),
+        end.month(),
+        end.day()
+    )
+}
+
+/// (date, rule, queued) for every rule that queued something in a `plan --days` forecast
+/// starting now.
+fn forecast(f: &Fixture, days: u32) -> Vec<(String, String, u64)> {
+    let (stdout, stderr) = text(&f.rekindle(&["plan", "--days", &days.to_string()]));
+    assert!(
+        stdout.contains("nothing is sent or written"),
+        "{stdout}\n{stderr}"
+    );
+    let mut date = String::new();
+    let mut out = Vec::new();
+    for line in stdout.lines() {
+        if line.starts_with("20") {
+            date = line
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        } else if let Some(rest) = line.strip_prefix("  ") {
+            let mut words = rest.split_whitespace();
+            let rule = words.next().unwrap_or_default().to_string();
+            let queued = rest
+                .split("queued ")
+                .nth(1)
+                .and_then(|q| q.split(',').next())
+                .and_then(|q| q.parse().ok())
+                .unwrap_or(0);
+            if queued > 0 {
+                out.push((date.clone(), rule, queued));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_season_with_a_daily_limit_reaches_every_customer_once_and_none_twice() {
+    let f = Fixture::new();
+    f.sql("BEGIN");
+    for id in 1..=50 {
+        f.customer(
+            id,
+            &format!("c{id}@example.com"),
+            Some("Customer"),
+            None,
+            None,
+        )
+        .interaction(id, &ago(20.0), "purchase", Some(0.5), None);
+    }
+    f.sql("COMMIT");
+    f.config(Fixture::maildir_transport(), &season(10, 8, 10));
+    let days = forecast(&f, 12);
+    let total: u64 = days.iter().map(|d| d.2).sum();
+    assert_eq!(total, 50, "{days:?}");
+    assert!(days.iter().all(|d| d.2 <= 8), "{days:?}");
+    assert_eq!(
+        days.len(),
+        7,
+        "eight a day: seven days for fifty customers: {days:?}"
+    );
+}
+
+#[test]
+fn the_higher_priority_wins_and_the_deferred_note_goes_out_after_the_cap_window() {
+    let f = Fixture::new();
+    // A sour review (unhappy, but no open complaint): an apology today; the card must wait for
+    // the cap (one note per seven days) and then goes out while the season lasts.
+    f.customer(1, "ada@example.com", Some("Ada"), None, None)
+        .interaction(1, &ago(0.5), "review", Some(-0.7), Some("Dry scones."));
+    f.config(
+        Fixture::maildir_transport(),
+        &format!("{SORRY}priority = 100\n\n{}", season(14, 10, 10)),
+    );
+    let days = forecast(&f, 14);
+    assert_eq!(days.len(), 2, "{days:?}");
+    assert_eq!(
+        (days[0].0.as_str(), days[0].1.as_str()),
+        (today().to_string().as_str(), "sorry")
+    );
+    assert_eq!(days[1].1, "love-month");
+    let card: jiff::civil::Date = days[1].0.parse().expect("date");
+    let waited = (card - today()).get_days();
+    assert!(
+        (7..=8).contains(&waited),
+        "the card came {waited} days later: {days:?}"
+    );
+}
