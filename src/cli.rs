@@ -85,8 +85,13 @@ pub enum Command {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Show the outbox: notes per state, the oldest waiting note, notes sent lately, the last error.
-    Status,
+    /// Show the outbox: notes per state, the oldest waiting note, notes sent lately, the last
+    /// error, and coverage: the share of active customers with a positive touch point lately.
+    Status {
+        /// The coverage window, in days.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3660))]
+        coverage_days: u32,
+    },
     /// Inspect and resolve notes in the outbox (e.g. those parked as `unknown` after a crash).
     Outbox {
         /// What to do.

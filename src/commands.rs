@@ -397,7 +397,7 @@ pub(crate) fn preview(
 }
 
 /// `rekindle status`.
-pub(crate) fn status(path: &Path) -> Result<(), Error> {
+pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
     let (config, diagnostics) = Config::load(path);
     let Some(config) = config else {
         return Err(Error::Config(diagnostics));
@@ -431,6 +431,19 @@ pub(crate) fn status(path: &Path) -> Result<(), Error> {
     if let Some((id, at, text)) = outbox.last_error()? {
         println!("last error: note {id} at {}: {text}", show(at));
     }
+    // Include everyone: how many active customers felt some love lately.
+    let since = now - jiff::SignedDuration::from_hours(24 * i64::from(coverage_days));
+    let log = Log::open(&config.log_path)?;
+    let notes_to = outbox.customers_sent_since(since)?;
+    let (active, touched) = log.coverage(since, &config.touchpoints.positive, &notes_to)?;
+    let share = if active > 0 {
+        100.0 * touched as f64 / active as f64
+    } else {
+        0.0
+    };
+    println!(
+        "coverage: {touched} of {active} active customers ({share:.0}%) had a positive touch point in the last {coverage_days} days"
+    );
     Ok(())
 }
 

@@ -58,7 +58,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Preview { rule, customer, at } => {
             commands::preview(&cli.config, &rule, &customer, at.as_deref())
         }
-        cli::Command::Status => commands::status(&cli.config),
+        cli::Command::Status { coverage_days } => commands::status(&cli.config, coverage_days),
         cli::Command::Explain { customer, at } => {
             commands::explain(&cli.config, &customer, at.as_deref())
         }

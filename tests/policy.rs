@@ -412,3 +412,31 @@ fn the_higher_priority_wins_and_the_deferred_note_goes_out_after_the_cap_window(
         "the card came {waited} days later: {days:?}"
     );
 }
+
+#[test]
+fn status_reports_coverage_of_active_customers_counting_rekindles_own_notes() {
+    let f = Fixture::new();
+    f.customer(1, "a@example.com", Some("Ann"), None, None)
+        .interaction(1, &ago(3.0), "purchase", Some(0.5), None)
+        .customer(2, "b@example.com", Some("Ben"), None, None)
+        .interaction(2, &ago(1.0), "complaint", Some(-0.8), Some("Late."))
+        .customer(3, "c@example.com", Some("Cat"), None, None)
+        .interaction(3, &ago(3.0), "purchase", Some(0.5), None)
+        .sql("UPDATE customers SET status = 'departed' WHERE id = 3")
+        .customer(4, "d@example.com", Some("Dan"), None, None)
+        .interaction(4, &ago(3.0), "invoice", None, None);
+    f.config(Fixture::maildir_transport(), SORRY);
+    let (before, _) = text(&f.rekindle(&["status"]));
+    assert!(
+        before.contains("coverage: 1 of 3 active customers (33%)"),
+        "{before}"
+    );
+    f.rekindle(&["run", "--once"]);
+    let (after, _) = text(&f.rekindle(&["status", "--coverage-days", "7"]));
+    assert!(
+        after.contains(
+            "coverage: 2 of 3 active customers (67%) had a positive touch point in the last 7 days"
+        ),
+        "{after}"
+    );
+}

@@ -331,6 +331,28 @@ impl Log {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Coverage since `since`: (active customers, those with a positive touch point). Active:
+    /// not departed, not opted out. A positive touch point is an interaction of a `positive`
+    /// kind, or one of rekindle's notes (to the customers in `notes_to`).
+    pub(crate) fn coverage(
+        &self,
+        since: jiff::Timestamp,
+        positive: &[String],
+        notes_to: &[String],
+    ) -> Result<(i64, i64), LogError> {
+        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(sum(
+                 EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
+                         AND i.kind IN (SELECT value FROM json_each(?2)) AND unixepoch(i.at) >= ?1)
+                 OR CAST(c.id AS TEXT) IN (SELECT value FROM json_each(?3))), 0)
+             FROM customers c
+             WHERE coalesce(c.status, '') != 'departed' AND coalesce(c.opted_out, 0) = 0",
+            rusqlite::params![since.as_second(), json(positive), json(notes_to)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
     /// One customer by id (as typed on the command line), with their latest interaction.
     pub(crate) fn customer(
         &self,

@@ -626,6 +626,19 @@ impl Outbox {
             .map_err(|e| self.err(e))
     }
 
+    /// The customers rekindle sent a note to since `since`, each once.
+    pub(crate) fn customers_sent_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<String>, OutboxError> {
+        self.conn
+            .prepare(
+                "SELECT DISTINCT customer_id FROM notes WHERE state = 'sent' AND sent_at >= ?1",
+            )
+            .and_then(|mut s| s.query_map([since.as_second()], |r| r.get(0))?.collect())
+            .map_err(|e| self.err(e))
+    }
+
     /// The oldest note still waiting (queued or retry): its creation time.
     pub(crate) fn oldest_waiting(&self) -> Result<Option<i64>, OutboxError> {
         self.conn
