@@ -440,3 +440,24 @@ fn status_reports_coverage_of_active_customers_counting_rekindles_own_notes() {
         "{after}"
     );
 }
+
+#[test]
+fn a_daily_limit_starts_with_those_who_went_longest_without_a_positive_touch() {
+    let f = Fixture::new();
+    f.customer(1, "a@example.com", Some("Ann"), None, None)
+        .interaction(1, &ago(2.0), "purchase", Some(0.5), None)
+        .customer(2, "b@example.com", Some("Ben"), None, None)
+        .interaction(2, &ago(200.0), "purchase", Some(0.5), None)
+        .interaction(2, &ago(1.0), "invoice", None, None)
+        .customer(3, "c@example.com", Some("Cat"), None, None)
+        .interaction(3, &ago(50.0), "review", Some(0.9), None);
+    f.config(Fixture::maildir_transport(), &season(5, 1, 10));
+    let days = forecast(&f, 5);
+    let (stdout, _) = text(&f.rekindle(&["plan"]));
+    assert!(stdout.contains("send  customer 2"), "{stdout}");
+    assert_eq!(days.len(), 3, "{days:?}");
+    // Ben (last positive touch 200 days ago), then Cat (50), then Ann (2).
+    let (plan, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(plan.contains("queued 1"), "{plan}");
+    assert_eq!(f.notes()[0].split('|').nth(1), Some("2"));
+}

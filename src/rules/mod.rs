@@ -267,14 +267,21 @@ pub(crate) fn select(
             let Some(year) = season.open_on(now.to_zoned_datetime(tz.clone()).date()) else {
                 return Ok(());
             };
+            // Include everyone: with a daily limit, those who went longest without a positive
+            // touch point come first, so over the season the limit works through everyone.
             let sql = format!(
                 "SELECT {CUSTOMER_COLUMNS} FROM customers c
-                 WHERE coalesce(c.status, '') != 'departed' AND {segment} ORDER BY c.id"
+                 LEFT JOIN (SELECT customer_id, max(unixepoch(at)) AS last_positive FROM interactions
+                            WHERE kind IN (SELECT value FROM json_each(?1)) GROUP BY customer_id) p
+                   ON p.customer_id = c.id
+                 WHERE coalesce(c.status, '') != 'departed' AND {segment}
+                 ORDER BY coalesce(p.last_positive, 0), c.id"
             );
+            let positive = serde_json::to_string(&config.touchpoints.positive).unwrap_or_default();
             query(
                 log,
                 &sql,
-                &[],
+                &[&positive],
                 |row| {
                     Ok(Candidate {
                         customer: CustomerRow::read(row)?,
