@@ -169,6 +169,7 @@ pub(crate) fn evaluate_and_deliver(
     for r in &reports {
         tracing::info!(rule = %r.rule, "{}", r.summary());
     }
+    crate::digest::queue(config, &loaded.templates, &log, &outbox, now)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

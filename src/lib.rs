@@ -31,6 +31,7 @@ mod cycle;
 mod daemon;
 mod deliver;
 mod demo;
+mod digest;
 mod error;
 mod forecast;
 mod log;

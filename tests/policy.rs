@@ -461,3 +461,63 @@ fn a_daily_limit_starts_with_those_who_went_longest_without_a_positive_touch() {
     assert!(plan.contains("queued 1"), "{plan}");
     assert_eq!(f.notes()[0].split('|').nth(1), Some("2"));
 }
+
+#[test]
+fn the_staff_digest_lists_who_deserves_a_card_today_once_a_day() {
+    let f = Fixture::new();
+    let years_ago = |years: i16| {
+        let d = today();
+        format!(
+            "{}-{:02}-{:02}T09:00:00Z",
+            d.year() - years,
+            d.month(),
+            d.day()
+        )
+    };
+    f.customer(1, "ada@example.com", Some("Ada Lovelace"), None, None)
+        .interaction(1, &ago(3.0), "complaint", Some(-0.8), Some("Burnt crust."))
+        .interaction(1, &ago(0.2), "resolution", None, None)
+        .customer(2, "bo@example.com", Some("Bo Diddley"), None, None)
+        .sql(&format!(
+            "UPDATE customers SET created_at = '{}' WHERE id = 2",
+            years_ago(6)
+        ))
+        .customer(3, "cy@example.com", Some("Cy Twombly"), None, None)
+        .interaction(3, &ago(0.1), "cancellation", None, Some("Moving to Lyon."))
+        .customer(4, "dee@example.com", Some("Dee"), None, None)
+        .sql(&format!(
+            "UPDATE customers SET created_at = '{}', opted_out = 1 WHERE id = 4",
+            years_ago(3)
+        ));
+    f.config(
+        Fixture::maildir_transport(),
+        "[digest]\nto = \"staff@bakery.example\"\nschedule = \"0 8 * * *\"\n",
+    );
+    let (_, stderr) = text(&f.rekindle(&["check"]));
+    assert!(!stderr.contains("error"), "{stderr}");
+    f.rekindle(&["run", "--once"]);
+    let messages = f.maildir_messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let digest = &messages[0];
+    assert!(digest.contains("To: staff@bakery.example"), "{digest}");
+    assert!(
+        digest.contains("Subject: Cards to write today: 3"),
+        "{digest}"
+    );
+    assert!(
+        digest.contains("Ada Lovelace") && digest.contains("Burnt crust."),
+        "{digest}"
+    );
+    assert!(
+        digest.contains("6 years with Rosemary's Bakery today"),
+        "{digest}"
+    );
+    assert!(digest.contains("Moving to Lyon."), "{digest}");
+    assert!(
+        !digest.contains("Dee"),
+        "an opted-out customer is not listed: {digest}"
+    );
+    // Once a day.
+    f.rekindle(&["run", "--once"]);
+    assert_eq!(f.maildir_messages().len(), 1);
+}

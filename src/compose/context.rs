@@ -194,12 +194,7 @@ impl NoteContext {
                 .map(|i| interaction(i, &recipient.timezone, config.max_quote_chars)),
             days_quiet: candidate.days_quiet,
             season,
-            sender: SenderContext {
-                name: config.sender.name.clone(),
-                business: config.sender.business.clone(),
-                email: config.sender.email.to_string(),
-                signature: config.sender.signature.clone(),
-            },
+            sender: sender_context(config),
             rule: RuleContext {
                 name: rule.name.clone(),
                 kind: rule.kind.name(),
@@ -297,6 +292,15 @@ impl NoteContext {
     }
 }
 
+fn sender_context(config: &Config) -> SenderContext {
+    SenderContext {
+        name: config.sender.name.clone(),
+        business: config.sender.business.clone(),
+        email: config.sender.email.to_string(),
+        signature: config.sender.signature.clone(),
+    }
+}
+
 fn interaction(i: &InteractionRow, tz: &TimeZone, max_quote_chars: usize) -> InteractionContext {
     let at = Timestamp::from_second(i.at)
         .unwrap_or(Timestamp::UNIX_EPOCH)
@@ -352,5 +356,97 @@ mod tests {
         );
         assert_eq!(quote("one two three", 8), "one two…");
         assert_eq!(quote(&"x".repeat(50), 10), format!("{}…", "x".repeat(10)));
+    }
+}
+
+/// What the staff digest template sees: the customers who deserve a handwritten card today.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DigestContext {
+    date: String,
+    sender: SenderContext,
+    items: Vec<DigestItem>,
+}
+
+/// One customer in the digest.
+#[derive(Debug, Clone, Serialize)]
+struct DigestItem {
+    /// "resolved", "anniversary" or "departure".
+    kind: &'static str,
+    customer: CustomerContext,
+    /// The complaint resolved, or the cancellation.
+    interaction: Option<InteractionContext>,
+}
+
+impl DigestContext {
+    /// The digest for `date`, from the rows [`crate::log::Log::card_worthy`] found (customers
+    /// whose row is unusable are left out; the rule logs say why elsewhere).
+    pub(crate) fn new(
+        config: &Config,
+        date: jiff::civil::Date,
+        rows: &[crate::log::CardWorthy],
+        now: Timestamp,
+    ) -> DigestContext {
+        let items = rows
+            .iter()
+            .filter_map(|(kind, row, i)| {
+                let r = recipient(row, config, now).ok()?;
+                Some(DigestItem {
+                    kind,
+                    interaction: i
+                        .as_ref()
+                        .map(|i| interaction(i, &r.timezone, config.max_quote_chars)),
+                    customer: r.context,
+                })
+            })
+            .collect();
+        DigestContext {
+            date: date.strftime("%A %-d %B %Y").to_string(),
+            sender: sender_context(config),
+            items,
+        }
+    }
+
+    /// How many customers it lists.
+    pub(crate) fn customers(&self) -> usize {
+        self.items.len()
+    }
+
+    /// A digest with one customer of each kind, to check the template with.
+    pub(crate) fn sample(config: &Config) -> DigestContext {
+        let now = Timestamp::now();
+        let row = |id: &str, name: &str| CustomerRow {
+            id: rusqlite::types::Value::Text(id.into()),
+            id_text: id.into(),
+            email: Some(format!("{id}@example.com")),
+            name: Some(name.into()),
+            timezone: None,
+            created_at: Some(now.as_second() - 3 * 365 * 86_400),
+            created_at_raw: None,
+            opted_out: false,
+            attributes: None,
+        };
+        let said = |kind: &str, note: &str| InteractionRow {
+            id: 1,
+            at: now.as_second() - 86_400,
+            kind: kind.into(),
+            sentiment: None,
+            channel: Some("email".into()),
+            note: Some(note.into()),
+        };
+        let rows = [
+            (
+                "resolved",
+                row("1", "Ada Lovelace"),
+                Some(said("complaint", "The bread was stale.")),
+            ),
+            ("anniversary", row("2", "Bo Diddley"), None),
+            (
+                "departure",
+                row("3", "Cy Twombly"),
+                Some(said("cancellation", "Moving away.")),
+            ),
+        ];
+        let today = now.to_zoned_datetime(config.timezone.clone()).date();
+        DigestContext::new(config, today, &rows, now)
     }
 }

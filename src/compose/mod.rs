@@ -9,6 +9,6 @@ mod context;
 mod templates;
 mod unsubscribe;
 
-pub(crate) use context::{NoteContext, recipient};
+pub(crate) use context::{DigestContext, NoteContext, recipient};
 pub(crate) use templates::{Templates, describe};
 pub(crate) use unsubscribe::{Secret, link as unsubscribe_link};

@@ -6,7 +6,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use crate::config::{Config, Diagnostic, diag};
 
-use super::context::NoteContext;
+use super::context::{DigestContext, NoteContext};
 
 /// Suffix of the unescaped copy of a template (subject and text blocks).
 const TEXT: &str = "#text";
@@ -45,32 +45,46 @@ impl Templates {
             }
         });
         let mut diagnostics = Vec::new();
+        // Every template a rule names, and the digest's.
+        let mut wanted: Vec<(&str, String, std::ops::Range<usize>)> = config
+            .rules
+            .iter()
+            .map(|r| {
+                let owner = format!("rule \"{}\"", r.name);
+                (r.template.as_str(), owner, r.spans.template.clone())
+            })
+            .collect();
+        if let Some(d) = &config.digest {
+            wanted.push((
+                d.template.as_str(),
+                "[digest]".into(),
+                d.template_span.clone(),
+            ));
+        }
         let mut loaded: Vec<&str> = Vec::new();
-        for rule in &config.rules {
-            if loaded.contains(&rule.template.as_str()) {
+        for (template, owner, span) in wanted {
+            if loaded.contains(&template) {
                 continue;
             }
-            let path = config.templates_dir.join(&rule.template);
+            let path = config.templates_dir.join(template);
             let source = match std::fs::read_to_string(&path) {
                 Ok(source) => source,
                 Err(err) => {
                     let message = format!(
-                        "template \"{}\" of rule \"{}\" cannot be read from {}: {err}{}",
-                        rule.template,
-                        rule.name,
+                        "template \"{template}\" of {owner} cannot be read from {}: {err}{}",
                         config.templates_dir.display(),
                         diag::suggestion(
-                            &rule.template,
+                            template,
                             existing(&config.templates_dir).iter().map(String::as_str)
                         )
                     );
-                    diagnostics.push(config.error_at(rule.spans.template.clone(), message));
+                    diagnostics.push(config.error_at(span, message));
                     continue;
                 }
             };
-            loaded.push(&rule.template);
+            loaded.push(template);
             for suffix in [TEXT, HTML] {
-                let name = format!("{}{suffix}", rule.template);
+                let name = format!("{template}{suffix}");
                 if let Err(err) = env.add_template_owned(name, source.clone()) {
                     diagnostics.push(template_error(&path, &source, &err));
                     break;
@@ -83,18 +97,26 @@ impl Templates {
         };
         if diagnostics.is_empty() {
             let samples = NoteContext::samples(config);
+            let digest = config.digest.as_ref().map(|d| d.template.as_str());
             for name in &loaded {
                 let path = templates.dir.join(name);
-                for (i, ctx) in samples.iter().enumerate() {
-                    match templates.render(name, ctx) {
-                        Ok(note) if i == 0 => diagnostics.extend(self_centred(&path, &note)),
-                        Ok(_) => {}
-                        Err(err) => {
-                            let source = std::fs::read_to_string(&path).unwrap_or_default();
-                            diagnostics.push(template_error(&path, &source, &err));
-                            break;
+                let checked = if Some(*name) == digest {
+                    // Written to the staff, not to a customer: no wording lint.
+                    templates
+                        .render(name, &DigestContext::sample(config))
+                        .map(drop)
+                } else {
+                    samples.iter().enumerate().try_for_each(|(i, ctx)| {
+                        let note = templates.render(name, ctx)?;
+                        if i == 0 {
+                            diagnostics.extend(self_centred(&path, &note));
                         }
-                    }
+                        Ok(())
+                    })
+                };
+                if let Err(err) = checked {
+                    let source = std::fs::read_to_string(&path).unwrap_or_default();
+                    diagnostics.push(template_error(&path, &source, &err));
                 }
             }
         }
@@ -109,7 +131,7 @@ impl Templates {
     pub(crate) fn render(
         &self,
         template: &str,
-        ctx: &NoteContext,
+        ctx: &impl serde::Serialize,
     ) -> Result<Rendered, minijinja::Error> {
         let value = minijinja::Value::from(minijinja::value::Serde(ctx));
         let text_tmpl = self.env.get_template(&format!("{template}{TEXT}"))?;

@@ -47,9 +47,34 @@ struct RawConfig {
     /// Which interaction kinds are positive, negative or neutral touch points.
     #[serde(default)]
     touchpoints: RawTouchpoints,
+    /// The daily staff digest (optional).
+    digest: Option<RawDigest>,
     /// The outreach rules.
     #[serde(default)]
     rule: Vec<rule::RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDigest {
+    /// Who gets it.
+    to: Spanned<String>,
+    /// When (5-field cron, defaults.timezone).
+    schedule: Spanned<String>,
+    /// Its template.
+    #[serde(default = "digest_template")]
+    template: Spanned<String>,
+    /// Anniversaries of at least this many years are listed.
+    #[serde(default = "one")]
+    anniversary_years: u32,
+}
+
+fn digest_template() -> Spanned<String> {
+    Spanned::new(0..0, "digest.j2".to_string())
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,6 +310,8 @@ pub struct Config {
     pub(crate) touchpoints: Touchpoints,
     /// The rules, in file order.
     pub(crate) rules: Vec<Rule>,
+    /// The daily staff digest, if configured.
+    pub(crate) digest: Option<Digest>,
 }
 
 /// Who the notes come from.
@@ -357,6 +384,22 @@ pub(crate) struct Policy {
     pub resolution_kinds: Vec<String>,
     /// How long an unresolved complaint holds back rules with `hold_while_unhappy`.
     pub open_complaint_window: SignedDuration,
+}
+
+/// `[digest]`: one email a day to the staff, listing the customers who deserve a handwritten
+/// card today.
+#[derive(Debug, Clone)]
+pub(crate) struct Digest {
+    /// The staff address.
+    pub to: lettre::Address,
+    /// When it is put together.
+    pub schedule: rule::Schedule,
+    /// Its template.
+    pub template: String,
+    /// Where `template` is in the file.
+    pub template_span: std::ops::Range<usize>,
+    /// Least years for an anniversary to be listed.
+    pub anniversary_years: u32,
 }
 
 /// `[daemon]`: event polling and shutdown.
@@ -604,6 +647,7 @@ impl Validator<'_> {
         let daemon = self.daemon(&raw.daemon);
         let touchpoints = self.touchpoints(raw.touchpoints);
         let default_cooldown = self.duration("policy.cooldown", &raw.policy.cooldown);
+        let digest = raw.digest.and_then(|d| self.digest(d));
         let mut rules = Vec::new();
         for raw_rule in raw.rule {
             if let Some(rule) = self.rule(raw_rule, default_cooldown.unwrap_or_default()) {
@@ -634,6 +678,7 @@ impl Validator<'_> {
             daemon: daemon?,
             touchpoints,
             rules,
+            digest,
         })
     }
 
@@ -795,6 +840,28 @@ impl Validator<'_> {
             concurrency: raw.concurrency.max(1),
             rate: raw.rate.max(0.0),
             burst: raw.burst.max(1),
+        })
+    }
+
+    fn digest(&mut self, raw: RawDigest) -> Option<Digest> {
+        let to = self.address("digest.to", &raw.to);
+        let schedule = match rule::Schedule::parse(raw.schedule.get_ref()) {
+            Ok(s) => Some(s),
+            Err(why) => {
+                let message = format!(
+                    "invalid cron schedule \"{}\" for [digest]: {why}; e.g. \"0 8 * * *\" is every day at 08:00",
+                    raw.schedule.get_ref()
+                );
+                self.error(raw.schedule.span(), message);
+                None
+            }
+        };
+        Some(Digest {
+            to: to?,
+            schedule: schedule?,
+            template_span: raw.template.span(),
+            template: raw.template.into_inner(),
+            anniversary_years: raw.anniversary_years.max(1),
         })
     }
 

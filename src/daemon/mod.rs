@@ -348,7 +348,16 @@ async fn tick(shared: Arc<Shared>, at: Timestamp) {
     let due: Vec<String> = due_rules(&running.loaded.config, at)
         .map(|r| r.name.clone())
         .collect();
-    if due.is_empty() {
+    let local = at
+        .to_zoned_datetime(running.loaded.config.timezone.clone())
+        .datetime();
+    let digest_due = running
+        .loaded
+        .config
+        .digest
+        .as_ref()
+        .is_some_and(|d| d.schedule.matches(local));
+    if due.is_empty() && !digest_due {
         return;
     }
     let _one_at_a_time = shared.evaluating.lock().await;
@@ -378,7 +387,18 @@ async fn tick(shared: Arc<Shared>, at: Timestamp) {
         for r in &reports {
             info!(rule = %r.rule, matched = r.matched, queued = r.queued, "{}", r.summary());
         }
-        Ok(reports.iter().map(|r| r.queued).sum::<u64>())
+        let digest = if digest_due {
+            crate::digest::queue(
+                config,
+                &running.loaded.templates,
+                &log,
+                &outbox,
+                Timestamp::now(),
+            )?
+        } else {
+            0
+        };
+        Ok(reports.iter().map(|r| r.queued).sum::<u64>() + digest as u64)
     })
     .await;
     match result {

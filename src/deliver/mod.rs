@@ -252,7 +252,10 @@ fn gate(
         info!(note_id = id, rule = %rule, customer_id = %customer, reason = why, "note cancelled before sending");
         Gate::Cancel(why.to_string())
     };
+    // The staff digest goes to the staff, not to a customer: only the calendar applies.
+    let to_customer = note.rule != crate::digest::RULE;
     match outbox.suppressed(customer, &note.recipient) {
+        _ if !to_customer => {}
         Ok(true) => return cancel("the customer is on the suppression list"),
         Ok(false) => {}
         Err(err) => {
@@ -260,7 +263,7 @@ fn gate(
             return Gate::Hold(retry_soon, err.to_string());
         }
     }
-    if let Some(log) = log {
+    if let Some(log) = log.filter(|_| to_customer) {
         let key = rusqlite::types::Value::Text(customer.clone());
         match log.standing(&key, &config.policy, now) {
             Ok(s) if s.opted_out => {

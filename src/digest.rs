@@ -1,0 +1,93 @@
+//! The daily staff digest (seed 003: follow up with a handwritten note): one email to the staff
+//! listing the customers who deserve a card today (a complaint resolved, a long-time customer's
+//! anniversary, a departure), with suggested wording. It goes through the outbox like any note,
+//! keyed by its date, so it is sent once a day at most.
+
+use jiff::{SignedDuration, Timestamp};
+use tracing::info;
+
+use crate::compose::{DigestContext, Templates};
+use crate::config::{Config, RuleKind};
+use crate::cycle::CycleError;
+use crate::deliver::message_id;
+use crate::log::Log;
+use crate::outbox::{NewNote, Outbox};
+
+/// The digest's "rule" in the outbox.
+pub(crate) const RULE: &str = "digest";
+
+/// Puts today's digest together and queues it; returns how many customers it lists (0: nothing
+/// worth a card today, no email).
+pub(crate) fn queue(
+    config: &Config,
+    templates: &Templates,
+    log: &Log,
+    outbox: &Outbox,
+    now: Timestamp,
+) -> Result<usize, CycleError> {
+    let Some(digest) = &config.digest else {
+        return Ok(0);
+    };
+    let today = now.to_zoned_datetime(config.timezone.clone()).date();
+    let since = now - SignedDuration::from_hours(24);
+    let mut departure_kinds: Vec<String> = config
+        .rules
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RuleKind::Departed { kinds, .. } => Some(kinds.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if departure_kinds.is_empty() {
+        departure_kinds.push("cancellation".into());
+    }
+    let mut rows = log.card_worthy(
+        since,
+        now,
+        today,
+        digest.anniversary_years,
+        &config.policy,
+        &departure_kinds,
+    )?;
+    // Opted out or suppressed: not even a card.
+    let mut keep = Vec::with_capacity(rows.len());
+    for row in rows.drain(..) {
+        let email = row.1.email.clone().unwrap_or_default();
+        if !row.1.opted_out && !outbox.suppressed(&row.1.id_text, &email)? {
+            keep.push(row);
+        }
+    }
+    let ctx = DigestContext::new(config, today, &keep, now);
+    if ctx.customers() == 0 {
+        info!(date = %today, "staff digest: no customer needs a card today");
+        return Ok(0);
+    }
+    let rendered = match templates.render(&digest.template, &ctx) {
+        Ok(r) => r,
+        Err(err) => {
+            tracing::error!(template = %digest.template, "staff digest not sent: {}", crate::compose::describe(&err));
+            return Ok(0);
+        }
+    };
+    let occasion = format!("digest-{today}");
+    let note = NewNote {
+        rule: RULE.into(),
+        customer_id: "staff".into(),
+        message_id: message_id(RULE, "staff", &occasion, &config.sender),
+        occasion,
+        priority: 1000,
+        recipient: digest.to.to_string(),
+        display_name: None,
+        subject: rendered.subject,
+        body_text: rendered.text,
+        body_html: rendered.html,
+        due_at: now,
+        timezone: config.timezone_name.clone(),
+    };
+    if let Some(id) = outbox.enqueue(&note, now)? {
+        outbox.flush()?;
+        info!(note_id = id, customers = ctx.customers(), to = %digest.to, "staff digest queued");
+    }
+    Ok(ctx.customers())
+}
