@@ -170,20 +170,14 @@ pub(crate) fn evaluate_and_deliver(
         tracing::info!(rule = %r.rule, "{}", r.summary());
     }
     crate::digest::queue(config, &loaded.templates, &log, &outbox, now)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
-    // The SMTP pool lives on the runtime: build (and drop) it inside it.
-    let _runtime_context = runtime.enter();
+    let runtime = deliver::runtime().map_err(Error::Runtime)?;
     let transport = Transport::from_config(config).map_err(Error::Runtime)?;
     let delivery = deliver::deliver_due(
         &outbox,
         Some(&log),
         &transport,
         config,
-        runtime.handle(),
+        &runtime,
         &Timestamp::now,
         &|| true,
     )?;

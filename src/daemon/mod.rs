@@ -332,13 +332,30 @@ async fn start_scheduler(
 struct Running {
     loaded: Loaded,
     transport: Transport,
+    /// Runs the sends (and owns the SMTP connections the transport keeps open).
+    delivery: Option<tokio::runtime::Runtime>,
 }
 
 impl Running {
-    /// Builds the transport; call on the runtime (the SMTP pool lives there).
+    /// Builds the transport and the runtime its connections live on.
     fn new(loaded: Loaded) -> Result<Running, Error> {
         let transport = Transport::from_config(&loaded.config).map_err(Error::Runtime)?;
-        Ok(Running { loaded, transport })
+        let delivery = Some(deliver::runtime().map_err(Error::Runtime)?);
+        Ok(Running {
+            loaded,
+            transport,
+            delivery,
+        })
+    }
+}
+
+impl Drop for Running {
+    /// A replaced configuration may be dropped on the async runtime, where a runtime cannot
+    /// block to shut down: let it go in the background.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.delivery.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -425,7 +442,6 @@ async fn deliver(shared: Arc<Shared>) {
     if shared.stopping.load(Ordering::SeqCst) {
         return;
     }
-    let handle = tokio::runtime::Handle::current();
     let running = shared.running();
     let result = blocking(move || {
         let config = &running.loaded.config;
@@ -441,7 +457,7 @@ async fn deliver(shared: Arc<Shared>) {
             Some(&log),
             &running.transport,
             config,
-            &handle,
+            delivery_runtime(&running)?,
             &Timestamp::now,
             &keep_going,
         )?;
@@ -460,6 +476,13 @@ async fn deliver(shared: Arc<Shared>) {
     if let Err(err) = result {
         error!(error = %err, "delivery failed; will try again");
     }
+}
+
+fn delivery_runtime(running: &Running) -> Result<&tokio::runtime::Runtime, Error> {
+    running
+        .delivery
+        .as_ref()
+        .ok_or_else(|| Error::Runtime("the delivery runtime is gone".into()))
 }
 
 /// Re-reads the configuration and rebuilds the transport; keeps `current` if either fails.

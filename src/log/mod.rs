@@ -253,37 +253,47 @@ impl Log {
             .checked_sub(policy.open_complaint_window)
             .unwrap_or(now)
             .as_second();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT coalesce(max(c.opted_out), 0),
-                    EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
-                            AND i.kind IN (SELECT value FROM json_each(?2))),
-                    EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
-                            AND i.kind IN (SELECT value FROM json_each(?3)) AND unixepoch(i.at) >= ?5
-                            AND NOT EXISTS (SELECT 1 FROM interactions r WHERE r.customer_id = c.id
-                                AND r.kind IN (SELECT value FROM json_each(?4))
-                                AND unixepoch(r.at) >= unixepoch(i.at)))
-             FROM customers c WHERE c.id = ?1 OR CAST(c.id AS TEXT) = CAST(?1 AS TEXT)
-             GROUP BY c.id LIMIT 1",
-        )?;
-        let row = stmt
-            .query_row(
-                rusqlite::params![
-                    id,
-                    json(&policy.unsubscribe_kinds),
-                    json(&policy.complaint_kinds),
-                    json(&policy.resolution_kinds),
-                    since
-                ],
-                |r| {
-                    Ok(Standing {
-                        opted_out: r.get::<_, Option<i64>>(0)?.unwrap_or(0) != 0,
-                        unsubscribed: r.get(1)?,
-                        open_complaint: r.get(2)?,
-                        gone: false,
-                    })
-                },
+        let sql = |filter: &str| {
+            format!(
+                "SELECT coalesce(max(c.opted_out), 0),
+                        EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
+                                AND i.kind IN (SELECT value FROM json_each(?2))),
+                        EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
+                                AND i.kind IN (SELECT value FROM json_each(?3)) AND unixepoch(i.at) >= ?5
+                                AND NOT EXISTS (SELECT 1 FROM interactions r WHERE r.customer_id = c.id
+                                    AND r.kind IN (SELECT value FROM json_each(?4))
+                                    AND unixepoch(r.at) >= unixepoch(i.at)))
+                 FROM customers c WHERE {filter} GROUP BY c.id LIMIT 1"
             )
-            .optional()?;
+        };
+        // By the id's own type first (an index lookup); only if that finds nobody, by its text
+        // (a scan), for logs whose id column has no type.
+        let lookup = |filter: &str| -> rusqlite::Result<Option<Standing>> {
+            self.conn
+                .prepare_cached(&sql(filter))?
+                .query_row(
+                    rusqlite::params![
+                        id,
+                        json(&policy.unsubscribe_kinds),
+                        json(&policy.complaint_kinds),
+                        json(&policy.resolution_kinds),
+                        since
+                    ],
+                    |r| {
+                        Ok(Standing {
+                            opted_out: r.get::<_, Option<i64>>(0)?.unwrap_or(0) != 0,
+                            unsubscribed: r.get(1)?,
+                            open_complaint: r.get(2)?,
+                            gone: false,
+                        })
+                    },
+                )
+                .optional()
+        };
+        let row = match lookup("c.id = ?1")? {
+            Some(row) => Some(row),
+            None => lookup("CAST(c.id AS TEXT) = CAST(?1 AS TEXT)")?,
+        };
         Ok(row.unwrap_or(Standing {
             gone: true,
             ..Standing::default()

@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS notes (
 CREATE UNIQUE INDEX IF NOT EXISTS notes_key ON notes(rule, customer_id, occasion);
 CREATE INDEX IF NOT EXISTS notes_customer ON notes(customer_id, created_at);
 CREATE INDEX IF NOT EXISTS notes_due ON notes(state, due_at);
+-- The delivery order, over waiting notes only: claiming a batch reads the batch, not the backlog.
+CREATE INDEX IF NOT EXISTS notes_ready ON notes(priority DESC, due_at, id)
+    WHERE state IN ('queued', 'retry');
 CREATE INDEX IF NOT EXISTS notes_rule_created ON notes(rule, created_at);
 CREATE TABLE IF NOT EXISTS note_events (
     id      INTEGER PRIMARY KEY,
@@ -437,24 +440,28 @@ impl Outbox {
             let tx = self.begin()?;
             let due: Vec<StoredNote> = tx
                 .prepare_cached(&format!(
-                    "SELECT {NOTE_COLUMNS} FROM notes WHERE state IN ('queued', 'retry') AND due_at <= ?1
+                    "SELECT {NOTE_COLUMNS} FROM notes INDEXED BY notes_ready
+                     WHERE state IN ('queued', 'retry') AND due_at <= ?1
                      ORDER BY priority DESC, due_at, id LIMIT ?2"
                 ))?
-                .query_map(params![now.as_second(), limit.min(i64::MAX as usize) as i64], read_note)?
+                .query_map(
+                    params![now.as_second(), limit.min(i64::MAX as usize) as i64],
+                    read_note,
+                )?
                 .collect::<Result<_, _>>()?;
             let mut claimed = Vec::with_capacity(due.len());
             let mut set_aside = 0;
             for note in due {
                 match gate(&note) {
                     Gate::Go => {
-                        tx.execute(
+                        tx.prepare_cached(
                             "UPDATE notes SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
-                            params![note.id, now.as_second()],
-                        )?;
-                        tx.execute(
+                        )?
+                        .execute(params![note.id, now.as_second()])?;
+                        tx.prepare_cached(
                             "INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, 'sending')",
-                            params![note.id, now.as_second()],
-                        )?;
+                        )?
+                        .execute(params![note.id, now.as_second()])?;
                         claimed.push(StoredNote {
                             attempts: note.attempts + 1,
                             ..note
@@ -551,7 +558,14 @@ impl Outbox {
             }
             tx.commit()
         };
-        finish().map_err(|e| self.err(e))
+        // Not synced to disk on its own: if the machine loses power before the next claim
+        // (which syncs the log, this included), these notes read `sending` at restart and are
+        // parked as `unknown`, never resent. The claim that marks notes `sending` before they
+        // go is always synced: that one guards against duplicates.
+        let relaxed = self.conn.pragma_update(None, "synchronous", "NORMAL");
+        let result = finish();
+        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        result.and(relaxed).and(restored).map_err(|e| self.err(e))
     }
 
     /// A value from the `meta` table.
@@ -811,19 +825,19 @@ fn transition_in(
     due_at: Option<Timestamp>,
 ) -> rusqlite::Result<()> {
     let now = now.as_second();
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE notes SET state = ?2, updated_at = ?3,
                 sent_at = CASE WHEN ?2 = 'sent' THEN ?3 ELSE sent_at END,
                 last_error = CASE WHEN ?2 = 'sent' THEN last_error ELSE coalesce(?4, last_error) END,
                 server = CASE WHEN ?2 = 'sent' THEN ?4 ELSE server END,
                 due_at = coalesce(?5, due_at)
          WHERE id = ?1",
-        params![id, state, now, detail, due_at.map(|t| t.as_second())],
-    )?;
-    tx.execute(
+    )?
+    .execute(params![id, state, now, detail, due_at.map(|t| t.as_second())])?;
+    tx.prepare_cached(
         "INSERT INTO note_events (note_id, at, state, detail) VALUES (?1, ?2, ?3, ?4)",
-        params![id, now, state, detail],
-    )?;
+    )?
+    .execute(params![id, now, state, detail])?;
     Ok(())
 }
 

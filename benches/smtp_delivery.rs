@@ -1,0 +1,311 @@
+//! Delivery throughput to a local SMTP sink, beside the sink's own reference in the same run.
+//!
+//! `cargo bench --bench smtp_delivery` (set `REKINDLE_BENCH_NOTES` for another note count, 20,000
+//! by default). For pool sizes 1, 4 and 8 it queues the notes with the real `rekindle` binary,
+//! delivers them with `rekindle run --once` (rate limit off) to Postfix's `smtp-sink` on
+//! 127.0.0.1, and times Postfix's own load generator `smtp-source` pushing as many messages of
+//! the same size over the same number of connections into the same sink. Installs Postfix (for
+//! the two tools) when they are missing.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+type Result<T> = std::result::Result<T, String>;
+
+const SINK: &str = "/usr/sbin/smtp-sink";
+const SOURCE: &str = "/usr/sbin/smtp-source";
+
+fn main() {
+    if let Err(why) = run() {
+        eprintln!("smtp_delivery: {why}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    ensure_postfix_tools()?;
+    let notes: usize = std::env::var("REKINDLE_BENCH_NOTES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    write_log(dir.path(), notes)?;
+    copy_templates(dir.path())?;
+    println!("machine: {}", machine());
+    println!("notes per run: {notes}\n");
+    println!(
+        "{:>4}  {:>20}  {:>20}  {:>6}",
+        "pool", "rekindle notes/s", "smtp-source msgs/s", "ratio"
+    );
+    let mut size = 0;
+    for pool in [1, 4, 8] {
+        let state = dir.path().join(format!("state-{pool}.sqlite"));
+        queue(dir.path(), &state, notes)?;
+        let port = free_port()?;
+        let mut sink = start_sink(port)?;
+        let (sent, secs) = deliver(dir.path(), &state, port, pool)?;
+        if size == 0 {
+            size = message_size(&state)?;
+        }
+        let reference = smtp_source(port, pool, notes, size)?;
+        let _ = sink.kill();
+        let _ = sink.wait();
+        if sent != notes {
+            return Err(format!("pool {pool}: {sent} of {notes} notes sent"));
+        }
+        let ours = notes as f64 / secs;
+        println!(
+            "{pool:>4}  {ours:>20.0}  {reference:>20.0}  {:>5.0}%",
+            100.0 * ours / reference
+        );
+    }
+    println!("\nmessage size: {size} bytes (smtp-source sends the same size)");
+    Ok(())
+}
+
+/// smtp-sink and smtp-source come with Postfix.
+fn ensure_postfix_tools() -> Result<()> {
+    if Path::new(SINK).exists() && Path::new(SOURCE).exists() {
+        return Ok(());
+    }
+    eprintln!("installing postfix for smtp-sink and smtp-source…");
+    let sudo = if is_root() { vec![] } else { vec!["sudo"] };
+    let status = Command::new(sudo.first().copied().unwrap_or("apt-get"))
+        .args(sudo.iter().skip(1))
+        .args(if sudo.is_empty() {
+            vec!["install", "-y", "-q", "postfix"]
+        } else {
+            vec!["apt-get", "install", "-y", "-q", "postfix"]
+        })
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run apt-get: {e}"))?;
+    if status.success() && Path::new(SINK).exists() {
+        Ok(())
+    } else {
+        Err("cannot install postfix (needed for smtp-sink and smtp-source); install it and run again".into())
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+fn free_port() -> Result<u16> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+/// A log with one recent complaint per customer: every customer is due an apology.
+fn write_log(dir: &Path, notes: usize) -> Result<()> {
+    let log = rusqlite::Connection::open(dir.join("log.sqlite")).map_err(|e| e.to_string())?;
+    let schema = include_str!("../src/log/schema.sql");
+    let yesterday = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    log.execute_batch(schema).map_err(|e| e.to_string())?;
+    log.execute_batch(&format!(
+        "BEGIN;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {notes})
+         INSERT INTO customers (id, email, name, timezone, created_at, status, opted_out, attributes)
+         SELECT i, 'c' || i || '@example.com', 'Customer ' || i, NULL, '2024-05-14T10:00:00Z', 'active', 0, NULL FROM n;
+         INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note)
+         SELECT id, '{yesterday}', 'complaint', -0.8, 'email', 'The bread was stale.' FROM customers;
+         COMMIT;"
+    ))
+    .map_err(|e| format!("writing the log: {e}"))
+}
+
+fn copy_templates(dir: &Path) -> Result<()> {
+    let to = dir.join("templates");
+    std::fs::create_dir_all(&to).map_err(|e| e.to_string())?;
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    for entry in std::fs::read_dir(&from).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        std::fs::copy(entry.path(), to.join(entry.file_name())).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn config(dir: &Path, state: &Path, port: u16, pool: usize, max_attempts: u32) -> Result<PathBuf> {
+    let path = dir.join("rekindle.toml");
+    let text = format!(
+        r#"[paths]
+log = "log.sqlite"
+state = "{state}"
+templates = "templates"
+
+[sender]
+name = "Rosemary"
+email = "rosemary@bakery.example"
+business = "Rosemary's Bakery"
+unsubscribe_mailto = "unsubscribe@bakery.example"
+
+[transport]
+kind = "smtp"
+[transport.smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+pool_size = {pool}
+
+[delivery]
+concurrency = {pool}
+rate = 0
+max_attempts = {max_attempts}
+
+[policy]
+cap = 5
+
+[[rule]]
+name = "sorry"
+kind = "unhappy"
+schedule = "*/5 * * * *"
+template = "unhappy.j2"
+"#,
+        state = state.display()
+    );
+    std::fs::write(&path, text).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+fn rekindle(config: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_rekindle"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "error")
+        .output()
+        .map_err(|e| format!("cannot run rekindle: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "rekindle {args:?} failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(stdout)
+}
+
+/// Queues every note without delivering it: one run against a closed port with one attempt
+/// fails them all, and `outbox resend` queues them again.
+fn queue(dir: &Path, state: &Path, notes: usize) -> Result<()> {
+    let closed = free_port()?;
+    let cfg = config(dir, state, closed, 1, 1)?;
+    rekindle(&cfg, &["run", "--once"])?;
+    let out = rekindle(&cfg, &["outbox", "resend", "--all", "--state", "failed"])?;
+    let queued = out.lines().filter(|l| l.contains("queued again")).count();
+    if queued != notes {
+        return Err(format!("{queued} of {notes} notes queued: {out}"));
+    }
+    Ok(())
+}
+
+/// Delivers the queued notes: (sent, seconds), as `run --once` reports them.
+fn deliver(dir: &Path, state: &Path, port: u16, pool: usize) -> Result<(usize, f64)> {
+    let cfg = config(dir, state, port, pool, 10)?;
+    let out = rekindle(&cfg, &["run", "--once"])?;
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("delivery: sent "))
+        .ok_or_else(|| format!("no delivery line in {out}"))?;
+    let sent = line
+        .trim_start_matches("delivery: sent ")
+        .split(',')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("cannot read {line:?}"))?;
+    let secs = line
+        .rsplit(" in ")
+        .next()
+        .and_then(|s| s.trim_end_matches(" s").parse().ok())
+        .ok_or_else(|| format!("cannot read {line:?}"))?;
+    Ok((sent, secs))
+}
+
+/// The size of one delivered message, as rekindle sends it.
+fn message_size(state: &Path) -> Result<usize> {
+    let conn = rusqlite::Connection::open(state).map_err(|e| e.to_string())?;
+    conn.query_row(
+        "SELECT length(body_text) + coalesce(length(body_html), 0) + 900 FROM notes LIMIT 1",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as usize)
+    .map_err(|e| e.to_string())
+}
+
+fn start_sink(port: u16) -> Result<Child> {
+    let mut cmd = Command::new(SINK);
+    if is_root() {
+        cmd.args(["-u", "nobody"]);
+    }
+    let child = cmd
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("256")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start smtp-sink: {e}"))?;
+    // Wait until it listens.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err("smtp-sink did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(child)
+}
+
+/// Postfix's load generator over `sessions` reused connections: messages per second.
+fn smtp_source(port: u16, sessions: usize, messages: usize, size: usize) -> Result<f64> {
+    let start = Instant::now();
+    let status = Command::new(SOURCE)
+        .args([
+            "-d",
+            "-s",
+            &sessions.to_string(),
+            "-m",
+            &messages.to_string(),
+        ])
+        .args(["-l", &size.to_string()])
+        .args([
+            "-f",
+            "rosemary@bakery.example",
+            "-t",
+            "customer@example.com",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run smtp-source: {e}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    if !status.success() {
+        return Err(format!("smtp-source failed: {status}"));
+    }
+    Ok(messages as f64 / secs)
+}
