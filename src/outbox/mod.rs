@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS notes (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS notes_key ON notes(rule, customer_id, occasion);
 CREATE INDEX IF NOT EXISTS notes_customer ON notes(customer_id, created_at);
+-- A rule's last note to a customer (cooldowns), without reading the rule's every note.
+CREATE INDEX IF NOT EXISTS notes_customer_rule ON notes(customer_id, rule, created_at);
 CREATE INDEX IF NOT EXISTS notes_due ON notes(state, due_at);
 -- The delivery order, over waiting notes only: claiming a batch reads the batch, not the backlog.
 CREATE INDEX IF NOT EXISTS notes_ready ON notes(priority DESC, due_at, id)
