@@ -194,7 +194,10 @@ pub(crate) fn park_interrupted(outbox: &Outbox) -> Result<(), Error> {
 
 fn print_summary(reports: &[RuleReport], delivery: &DeliveryReport) {
     for r in reports {
-        println!("{:<24} {}", r.rule, r.summary());
+        match delivery.for_rule(&r.rule) {
+            Some(sent) => println!("{:<24} {}; {sent}", r.rule, r.summary()),
+            None => println!("{:<24} {}", r.rule, r.summary()),
+        }
     }
     println!(
         "delivery: sent {}, retrying {}, failed {}, unknown {} in {:.3} s",

@@ -461,6 +461,9 @@ async fn deliver(shared: Arc<Shared>) {
             &Timestamp::now,
             &keep_going,
         )?;
+        for (rule, (sent, failed)) in &report.per_rule {
+            info!(rule = %rule, sent, failed, "delivered for rule {rule}: sent {sent}, failed {failed}");
+        }
         if report.sent + report.retried + report.failed + report.unknown > 0 {
             info!(
                 sent = report.sent,

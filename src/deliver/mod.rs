@@ -162,7 +162,7 @@ pub(crate) fn build_message(
 }
 
 /// What one delivery pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct DeliveryReport {
     /// Notes accepted by the transport.
     pub sent: u64,
@@ -174,6 +174,17 @@ pub(crate) struct DeliveryReport {
     pub unknown: u64,
     /// Wall-clock time the pass took.
     pub elapsed: std::time::Duration,
+    /// Per rule: (sent, failed).
+    pub per_rule: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+impl DeliveryReport {
+    /// "sent 3, failed 1" for `rule`, if the pass touched it.
+    pub(crate) fn for_rule(&self, rule: &str) -> Option<String> {
+        self.per_rule
+            .get(rule)
+            .map(|(sent, failed)| format!("sent {sent}, failed {failed}"))
+    }
 }
 
 /// Delivers every note due at the time `clock` gives, `delivery.concurrency` at a time and
@@ -338,6 +349,7 @@ fn settle(
         Ok(reply) => {
             info!(note_id = id, rule = %rule, customer_id = %customer, server = %server, reply = %reply, "note sent");
             report.sent += 1;
+            report.per_rule.entry(rule.clone()).or_default().0 += 1;
             Update::new(id, "sent", format!("{server}: {reply}"), None)
         }
         Err(SendError::Transient(why) | SendError::Unreachable(why)) if retryable => {
@@ -364,6 +376,7 @@ fn settle(
             };
             error!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempts = note.attempts, reply = %why, "note failed");
             report.failed += 1;
+            report.per_rule.entry(rule.clone()).or_default().1 += 1;
             Update::new(id, "failed", why, None)
         }
     }
