@@ -261,7 +261,8 @@ fn the_ratio_rule_picks_exactly_the_customers_below_ten_to_one_largest_deficit_f
     f.config(Fixture::maildir_transport(), RATIO);
     let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
     assert!(
-        stdout.contains("ten-to-one               matched 3, queued 3"),
+        stdout
+            .contains("ten-to-one               matched 3, queued 3, skipped 0; sent 3, failed 0"),
         "{stdout}\n{stderr}"
     );
     assert_eq!(
