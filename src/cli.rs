@@ -41,8 +41,10 @@ pub enum LogFormat {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: evaluate each rule on its schedule and deliver queued notes.
-    /// SIGTERM/SIGINT stop it; SIGHUP reloads the configuration (kept if the new one is invalid).
+    /// Run the daemon: evaluate each rule on its schedule (and, with trigger = "interaction",
+    /// within a second of a new row in the log) and deliver queued notes. SIGTERM/SIGINT stop it
+    /// (notes in flight get [daemon] grace); SIGHUP reloads the configuration (kept if the new one
+    /// is invalid).
     Run {
         /// Evaluate every rule once now, deliver what is due, print a summary and exit.
         #[arg(long)]
