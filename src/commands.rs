@@ -282,7 +282,8 @@ fn print_forecast(loaded: &Loaded, start: Timestamp, days: u32) -> Result<(), Er
         config.timezone_name
     );
     let mut total = 0;
-    for day in crate::forecast::forecast(loaded, start, days)? {
+    let outbox = Outbox::open_dry_run(&config.state_path)?;
+    for day in crate::forecast::forecast(loaded, &outbox, start, days)? {
         let queued: u64 = day.reports.iter().map(|r| r.queued).sum();
         total += queued;
         println!(

@@ -86,6 +86,8 @@ pub(crate) struct Pass<'a> {
     pub keep_decisions: bool,
     /// Only these customers (the ones with new interactions), or everyone.
     pub only: Option<&'a [rusqlite::types::Value]>,
+    /// Log the log's unreadable timestamps first (once per run is enough).
+    pub report_bad_rows: bool,
 }
 
 impl<'a> Pass<'a> {
@@ -96,6 +98,7 @@ impl<'a> Pass<'a> {
             now,
             keep_decisions: false,
             only: None,
+            report_bad_rows: true,
         }
     }
 }
@@ -108,7 +111,7 @@ pub(crate) fn evaluate(
     outbox: &Outbox,
     pass: &Pass<'_>,
 ) -> Result<Vec<RuleReport>, CycleError> {
-    if pass.only.is_none() {
+    if pass.report_bad_rows && pass.only.is_none() {
         report_bad_timestamps(log)?;
     }
     let mut ordered: Vec<&Rule> = pass.rules.iter().copied().filter(|r| r.enabled).collect();
@@ -146,6 +149,18 @@ fn evaluate_rule(
     let mut failure: Option<CycleError> = None;
     rules::select(log, config, rule, now, pass.only, |candidate| {
         report.matched += 1;
+        // Once the daily limit is reached the rest of the selection waits for tomorrow: count
+        // it without composing anything (a season over many customers stays cheap).
+        if let Some(limit) = rule.daily_limit
+            && queued_today >= limit
+            && !pass.keep_decisions
+        {
+            *report
+                .skipped
+                .entry(Skip::DailyLimit(limit).key())
+                .or_default() += 1;
+            return ControlFlow::Continue(());
+        }
         let outcome = match consider(
             config,
             templates,

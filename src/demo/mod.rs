@@ -17,7 +17,7 @@ pub(crate) use generate::{DemoSpec, generate_log};
 const SHIPPED_CONFIG: &str = include_str!("../../config/rekindle.toml");
 
 /// The shipped templates, written into the demo's template directory.
-const TEMPLATES: [(&str, &str); 8] = [
+pub(crate) const TEMPLATES: [(&str, &str); 8] = [
     ("unhappy.j2", include_str!("../../templates/unhappy.j2")),
     ("departed.j2", include_str!("../../templates/departed.j2")),
     ("quiet.j2", include_str!("../../templates/quiet.j2")),

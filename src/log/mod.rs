@@ -584,7 +584,7 @@ impl InteractionRow {
 }
 
 /// A value as text, whatever its SQLite type (ids may be integers or text).
-fn id_text(value: ValueRef<'_>) -> String {
+pub(crate) fn id_text(value: ValueRef<'_>) -> String {
     match value {
         ValueRef::Integer(i) => i.to_string(),
         ValueRef::Real(r) => r.to_string(),

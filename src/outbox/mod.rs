@@ -74,6 +74,8 @@ CREATE TEMP TABLE planned (
     state TEXT NOT NULL, created_at INTEGER NOT NULL,
     UNIQUE (rule, customer_id, occasion)
 );
+CREATE INDEX temp.planned_customer ON planned(customer_id, rule, created_at);
+CREATE INDEX temp.planned_rule ON planned(rule, created_at);
 CREATE TEMP VIEW all_notes AS
     SELECT rule, customer_id, occasion, state, created_at FROM main.notes
     UNION ALL SELECT rule, customer_id, occasion, state, created_at FROM temp.planned;
@@ -284,6 +286,20 @@ impl Outbox {
                 "SELECT count(*) FROM all_notes WHERE customer_id = ?1 AND created_at >= ?2 AND state IN {COUNTING}"
             ))
             .and_then(|mut s| s.query_row(params![customer, since.as_second()], |r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
+    /// The notes a dry run planned: (rule, customer, when), in order.
+    #[cfg(test)]
+    pub(crate) fn planned(&self) -> Result<Vec<(String, String, i64)>, OutboxError> {
+        self.conn
+            .prepare(
+                "SELECT rule, customer_id, created_at FROM temp.planned ORDER BY created_at, rowid",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
             .map_err(|e| self.err(e))
     }
 
