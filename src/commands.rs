@@ -411,16 +411,7 @@ pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
     for (state, n) in &counts {
         println!("  {state:<10} {n}");
     }
-    let tz = config.timezone.clone();
-    let show = |s: i64| {
-        Timestamp::from_second(s)
-            .map(|t| {
-                t.to_zoned_datetime(tz.clone())
-                    .strftime("%Y-%m-%d %H:%M %Z")
-                    .to_string()
-            })
-            .unwrap_or_default()
-    };
+    let show = |s: i64| local_time(&config, s, "%Y-%m-%d %H:%M %Z");
     if let Some(oldest) = outbox.oldest_waiting()? {
         println!("oldest waiting note queued {}", show(oldest));
     }
@@ -465,13 +456,7 @@ pub(crate) fn outbox(path: &Path, action: crate::cli::OutboxAction) -> Result<()
                 );
             }
             for n in notes {
-                let when = Timestamp::from_second(n.updated_at)
-                    .map(|t| {
-                        t.to_zoned_datetime(config.timezone.clone())
-                            .strftime("%Y-%m-%d %H:%M")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
+                let when = local_time(&config, n.updated_at, "%Y-%m-%d %H:%M");
                 println!(
                     "{:>6}  {:<9} {when}  {:<20} customer {:<8} <{}> {:?} attempts {}{}",
                     n.id,
@@ -557,13 +542,7 @@ pub(crate) fn suppress(path: &Path, action: crate::cli::SuppressAction) -> Resul
                 println!("the suppression list is empty");
             }
             for (key, reason, at) in list {
-                let when = Timestamp::from_second(at)
-                    .map(|t| {
-                        t.to_zoned_datetime(config.timezone.clone())
-                            .strftime("%Y-%m-%d %H:%M")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
+                let when = local_time(&config, at, "%Y-%m-%d %H:%M");
                 println!("{key:<32} {when}  {reason}");
             }
         }
@@ -704,4 +683,15 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
         println!("  disabled: {}", disabled.join(", "));
     }
     Ok(())
+}
+
+/// Unix seconds as local time in `defaults.timezone`, for people.
+fn local_time(config: &Config, secs: i64, format: &str) -> String {
+    Timestamp::from_second(secs)
+        .map(|t| {
+            t.to_zoned_datetime(config.timezone.clone())
+                .strftime(format)
+                .to_string()
+        })
+        .unwrap_or_default()
 }
