@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
+use support::cut_proxy::{Cut, CutProxy};
 use support::daemon::Daemon;
 use support::fixture::{Fixture, ago};
 use support::smtp_server::TestSmtpServer;
@@ -230,4 +231,40 @@ fn the_watchdog_is_fed_only_while_every_loop_makes_progress() {
         !messages.iter().any(|m| m.contains("WATCHDOG=1")),
         "the watchdog was still fed: {messages:?}"
     );
+}
+
+#[test]
+fn a_kept_connection_the_server_closed_while_idle_is_replaced_not_retried_later() {
+    let server = TestSmtpServer::start();
+    let proxy = CutProxy::start(server.port(), Cut::AfterAccept, 1);
+    let f = Fixture::new();
+    f.customer(1, "ada@example.com", Some("Ada"), None, None)
+        .customer(2, "bo@example.com", Some("Bo"), None, None);
+    // A retry would come ten minutes later: the second note must not need one.
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\npool_size = 1\n[delivery]\npoll = \"1s\"\nretry_base = \"10m\"\n[daemon]\nevent_poll = \"200ms\"\n[policy]\ncap = 5",
+        proxy.port()
+    );
+    f.config(
+        &transport,
+        &RULE.replace(
+            "kind = \"unhappy\"",
+            "kind = \"unhappy\"\ntrigger = \"interaction\"",
+        ),
+    );
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    f.interaction(1, &ago(0.0), "complaint", Some(-0.9), Some("Cold."));
+    assert_eq!(server.wait_for(1, Duration::from_secs(15)).len(), 1);
+    // The proxy has closed that connection; rekindle still holds it in its pool.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.cuts() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f.interaction(2, &ago(0.0), "complaint", Some(-0.9), Some("Late."));
+    let got = server.wait_for(2, Duration::from_secs(15));
+    assert_eq!(got.len(), 2, "the second note waited for a retry");
+    assert_eq!(got[1].to, ["bo@example.com"]);
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
 }

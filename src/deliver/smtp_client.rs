@@ -75,25 +75,22 @@ impl Client {
                 "the connection pool is closed".into(),
             ));
         };
-        let mut conn = match self.reuse().await {
-            Some(conn) => conn,
-            None => self.connect().await?,
+        let (mut conn, mut reused) = match self.reuse().await {
+            Some(conn) => (conn, true),
+            None => (self.connect().await?, false),
         };
-        let timeout = self.server.timeout;
-        let mut end_sent = false;
-        let outcome = tokio::time::timeout(
-            timeout,
-            transaction(&mut conn, envelope, email, &mut end_sent),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            let why = format!("no reply within {}", humantime::format_duration(timeout));
-            Err(if end_sent {
-                Broken::AfterEnd(why)
-            } else {
-                Broken::BeforeEnd(why)
-            })
-        });
+        let outcome = loop {
+            let outcome = self.attempt(&mut conn, envelope, email).await;
+            match outcome {
+                // A kept connection the server dropped while it was idle: nothing was handed
+                // over, so try once more on a fresh one rather than wait for a retry.
+                Err(Broken::BeforeEnd(_)) if reused => {
+                    conn = self.connect().await?;
+                    reused = false;
+                }
+                outcome => break outcome,
+            }
+        };
         match outcome {
             Ok(response) => {
                 self.keep(conn);
@@ -110,6 +107,27 @@ impl Client {
             Err(Broken::BeforeEnd(why)) => Err(SendError::Unreachable(why)),
             Err(Broken::AfterEnd(why)) => Err(SendError::Ambiguous(why)),
         }
+    }
+
+    /// One transaction on `conn`, within the timeout.
+    async fn attempt(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        envelope: &Envelope,
+        email: &[u8],
+    ) -> Result<Response, Broken> {
+        let timeout = self.server.timeout;
+        let mut end_sent = false;
+        tokio::time::timeout(timeout, transaction(conn, envelope, email, &mut end_sent))
+            .await
+            .unwrap_or_else(|_| {
+                let why = format!("no reply within {}", humantime::format_duration(timeout));
+                Err(if end_sent {
+                    Broken::AfterEnd(why)
+                } else {
+                    Broken::BeforeEnd(why)
+                })
+            })
     }
 
     /// An idle connection, checked with NOOP if it rested long.

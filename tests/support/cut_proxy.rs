@@ -15,6 +15,9 @@ pub enum Cut {
     AfterEnd,
     /// Halfway through the message: the server never sees its end and keeps nothing.
     MidBody,
+    /// Right after the server accepted a message: the connection dies while idle, the way a
+    /// server closes connections it considers idle.
+    AfterAccept,
 }
 
 /// The running proxy.
@@ -55,6 +58,7 @@ impl CutProxy {
 
 fn relay(client: TcpStream, server: TcpStream, cut: Cut, times: usize, cuts: &AtomicUsize) {
     let cutting = Arc::new(AtomicBool::new(false));
+    let closing = Arc::new(AtomicBool::new(false));
     let (Ok(mut from_client), Ok(mut to_client)) = (client.try_clone(), client.try_clone()) else {
         return;
     };
@@ -62,14 +66,14 @@ fn relay(client: TcpStream, server: TcpStream, cut: Cut, times: usize, cuts: &At
         return;
     };
     // Server → client: replies pass unless a cut is under way.
-    let flag = cutting.clone();
+    let (flag, after_reply) = (cutting.clone(), closing.clone());
     let back = std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
         while let Ok(n) = from_server.read(&mut buf) {
             if n == 0 || flag.load(Ordering::SeqCst) {
                 break;
             }
-            if to_client.write_all(&buf[..n]).is_err() {
+            if to_client.write_all(&buf[..n]).is_err() || after_reply.load(Ordering::SeqCst) {
                 break;
             }
         }
@@ -120,6 +124,9 @@ fn relay(client: TcpStream, server: TcpStream, cut: Cut, times: usize, cuts: &At
                 if ends {
                     in_data = false;
                     seen.clear();
+                    if cut == Cut::AfterAccept && mine() {
+                        closing.store(true, Ordering::SeqCst);
+                    }
                 }
                 if to_server.write_all(chunk).is_err() {
                     break;
