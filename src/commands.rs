@@ -171,7 +171,7 @@ pub(crate) fn evaluate_and_deliver(
     }
     crate::digest::queue(config, &loaded.templates, &log, &outbox, now)?;
     let runtime = deliver::runtime().map_err(Error::Runtime)?;
-    let transport = Transport::from_config(config).map_err(Error::Runtime)?;
+    let transport = std::sync::Arc::new(Transport::from_config(config).map_err(Error::Runtime)?);
     let delivery = deliver::deliver_due(
         &outbox,
         Some(&log),

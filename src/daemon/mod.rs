@@ -331,7 +331,7 @@ async fn start_scheduler(
 /// A configuration in force, with the transport built from it.
 struct Running {
     loaded: Loaded,
-    transport: Transport,
+    transport: Arc<Transport>,
     /// Runs the sends (and owns the SMTP connections the transport keeps open).
     delivery: Option<tokio::runtime::Runtime>,
 }
@@ -339,7 +339,7 @@ struct Running {
 impl Running {
     /// Builds the transport and the runtime its connections live on.
     fn new(loaded: Loaded) -> Result<Running, Error> {
-        let transport = Transport::from_config(&loaded.config).map_err(Error::Runtime)?;
+        let transport = Arc::new(Transport::from_config(&loaded.config).map_err(Error::Runtime)?);
         let delivery = Some(deliver::runtime().map_err(Error::Runtime)?);
         Ok(Running {
             loaded,

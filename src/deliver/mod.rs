@@ -9,7 +9,6 @@ pub(crate) mod maildir;
 pub(crate) mod smtp;
 mod smtp_client;
 
-use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -195,7 +194,7 @@ impl DeliveryReport {
 pub(crate) fn deliver_due(
     outbox: &Outbox,
     log: Option<&Log>,
-    transport: &Transport,
+    transport: &std::sync::Arc<Transport>,
     config: &Config,
     runtime: &tokio::runtime::Runtime,
     clock: &dyn Fn() -> Timestamp,
@@ -230,17 +229,36 @@ pub(crate) fn deliver_due(
         // let a restart exceed the rate.
         bucket.take(batch.len(), now);
         bucket.save(outbox)?;
-        let sends = batch.iter().map(|note| async move {
-            match build_message(note, &config.sender, clock()) {
-                Ok(message) => transport.send(&message, &note.message_id).await,
-                Err(why) => (String::new(), Err(SendError::Permanent(why))),
+        // Messages are built here and sent as tasks, so both cores share the work; at most
+        // `concurrency` at once, started in priority order.
+        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(
+            delivery.concurrency.max(1) as usize
+        ));
+        let mut sends = Vec::with_capacity(batch.len());
+        for note in &batch {
+            let message = build_message(note, &config.sender, clock());
+            let permit = runtime.block_on(limit.clone().acquire_owned());
+            let (transport, message_id) = (transport.clone(), note.message_id.clone());
+            sends.push(runtime.spawn(async move {
+                let _permit = permit;
+                match message {
+                    Ok(message) => transport.send(&message, &message_id).await,
+                    Err(why) => (String::new(), Err(SendError::Permanent(why))),
+                }
+            }));
+        }
+        let outcomes: Vec<_> = runtime.block_on(async {
+            let mut outcomes = Vec::with_capacity(sends.len());
+            for send in sends {
+                outcomes.push(send.await.unwrap_or_else(|e| {
+                    (
+                        String::new(),
+                        Err(SendError::Ambiguous(format!("the send task failed: {e}"))),
+                    )
+                }));
             }
+            outcomes
         });
-        let outcomes: Vec<_> = runtime.block_on(
-            futures_util::stream::iter(sends)
-                .buffered(delivery.concurrency.max(1) as usize)
-                .collect(),
-        );
         let now = clock();
         let updates: Vec<Update> = batch
             .iter()
@@ -258,7 +276,9 @@ pub(crate) fn deliver_due(
 /// The runtime that runs the sends: one thread for the sends and their socket events, so an SMTP
 /// reply wakes the waiting send without a hop between threads.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("rekindle-send")
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the delivery runtime: {e}"))
