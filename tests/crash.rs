@@ -71,9 +71,9 @@ fn kill_9_during_delivery_never_duplicates_or_loses_a_note() {
             .expect("start");
         // Wait until this run is delivering, then kill it at a random moment of the delivery.
         while child.try_wait().expect("try_wait").is_none() && delivered(&f) == delivered_before {
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(1));
         }
-        std::thread::sleep(Duration::from_millis(rng.u64(0..200)));
+        std::thread::sleep(Duration::from_millis(rng.u64(0..40)));
         if child.try_wait().expect("try_wait").is_none() {
             child.kill().expect("kill -9");
             kills += 1;
