@@ -3,14 +3,7 @@
 
 mod support;
 
-use support::fixture::{Fixture, text};
-
-const RULE: &str = r#"[[rule]]
-name = "sorry"
-kind = "unhappy"
-schedule = "*/5 * * * *"
-template = "unhappy.j2"
-"#;
+use support::fixture::{Fixture, SORRY_RULE, text};
 
 /// Runs `check` and returns (exit code, stderr lines mentioning a file).
 fn check(f: &Fixture) -> (i32, Vec<String>) {
@@ -28,7 +21,7 @@ fn check(f: &Fixture) -> (i32, Vec<String>) {
 #[test]
 fn a_good_setup_passes() {
     let f = Fixture::new();
-    f.config(Fixture::maildir_transport(), RULE);
+    f.config(Fixture::maildir_transport(), SORRY_RULE);
     let out = f.rekindle(&["check"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -41,7 +34,7 @@ fn unknown_key() {
     let f = Fixture::new();
     f.config(
         Fixture::maildir_transport(),
-        &format!("{RULE}prority = 5\n"),
+        &format!("{SORRY_RULE}prority = 5\n"),
     );
     assert_eq!(
         check(&f),
@@ -52,7 +45,7 @@ fn unknown_key() {
 #[test]
 fn several_problems_are_reported_at_once() {
     let f = Fixture::new();
-    let rules = RULE
+    let rules = SORRY_RULE
         .replace("\"unhappy\"\n", "\"unhapy\"\n")
         .replace("*/5 * * * *", "every minute")
         + "cooldown = \"3 dayz\"\n";
@@ -75,7 +68,7 @@ fn missing_template_suggests_the_file_that_exists() {
     let f = Fixture::new();
     f.config(
         Fixture::maildir_transport(),
-        &RULE.replace("unhappy.j2", "unhapy.j2"),
+        &SORRY_RULE.replace("unhappy.j2", "unhapy.j2"),
     );
     let (code, lines) = check(&f);
     assert_eq!(code, 78);
@@ -100,7 +93,7 @@ fn template_syntax_error_points_into_the_template() {
     .expect("write");
     f.config(
         Fixture::maildir_transport(),
-        &RULE.replace("unhappy.j2", "broken.j2"),
+        &SORRY_RULE.replace("unhappy.j2", "broken.j2"),
     );
     let (code, lines) = check(&f);
     assert_eq!(code, 78);
@@ -119,7 +112,7 @@ fn undefined_variable_names_the_expression() {
     .expect("write");
     f.config(
         Fixture::maildir_transport(),
-        &RULE.replace("unhappy.j2", "typo.j2"),
+        &SORRY_RULE.replace("unhappy.j2", "typo.j2"),
     );
     let (code, lines) = check(&f);
     assert_eq!(code, 78);
@@ -135,7 +128,7 @@ fn undefined_variable_names_the_expression() {
 fn a_log_without_the_canonical_columns_is_named() {
     let f = Fixture::new();
     f.sql("DROP TABLE interactions; CREATE TABLE interactions (id INTEGER PRIMARY KEY, customer_id INTEGER, at TEXT, kind TEXT);");
-    f.config(Fixture::maildir_transport(), RULE);
+    f.config(Fixture::maildir_transport(), SORRY_RULE);
     let (code, lines) = check(&f);
     assert_eq!(code, 78);
     assert_eq!(
@@ -153,7 +146,7 @@ fn a_bad_segment_points_at_the_rule() {
     let f = Fixture::new();
     f.config(
         Fixture::maildir_transport(),
-        &format!("{RULE}segment = \"vip_level > 2\"\n"),
+        &format!("{SORRY_RULE}segment = \"vip_level > 2\"\n"),
     );
     let (code, lines) = check(&f);
     assert_eq!(code, 78);
@@ -188,7 +181,7 @@ fn a_self_centred_note_is_a_warning_not_an_error() {
     .expect("write");
     f.config(
         Fixture::maildir_transport(),
-        &RULE.replace("unhappy.j2", "brag.j2"),
+        &SORRY_RULE.replace("unhappy.j2", "brag.j2"),
     );
     let out = f.rekindle(&["check"]);
     let (_, stderr) = text(&out);
@@ -212,7 +205,8 @@ fn the_shipped_templates_are_about_the_customer() {
     ]
     .iter()
     .map(|t| {
-        RULE.replace("\"sorry\"", &format!("\"{t}\""))
+        SORRY_RULE
+            .replace("\"sorry\"", &format!("\"{t}\""))
             .replace("unhappy.j2", &format!("{t}.j2"))
     })
     .collect::<Vec<_>>()
@@ -232,7 +226,7 @@ fn a_world_readable_password_file_is_a_warning_and_the_secret_never_shows() {
     std::fs::write(&secret, "hunter2-s3cret\n").expect("write");
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let transport = "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"smtp.example.com\"\nusername = \"rosemary\"\npassword_file = \"smtp-password\"";
-    f.config(transport, RULE);
+    f.config(transport, SORRY_RULE);
     let out = f.rekindle(&["check"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

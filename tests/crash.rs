@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::fixture::{Fixture, ago, text};
+use support::fixture::{Fixture, SORRY_RULE, text};
 use support::smtp_server::TestSmtpServer;
 
 const NOTES: i64 = 3000;
@@ -36,26 +36,9 @@ fn delivered(f: &Fixture) -> i64 {
 fn kill_9_during_delivery_never_duplicates_or_loses_a_note() {
     let server = TestSmtpServer::start();
     let f = Fixture::new();
-    f.sql("BEGIN");
-    for id in 1..=NOTES {
-        f.customer(
-            id,
-            &format!("c{id}@example.com"),
-            Some(&format!("Customer {id}")),
-            None,
-            None,
-        )
-        .interaction(id, &ago(1.0), "complaint", Some(-0.8), Some("Stale bread."));
-    }
-    f.sql("COMMIT");
-    let transport = format!(
-        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"",
-        server.port()
-    );
-    f.config(
-        &transport,
-        "[policy]\ncap = 5\n\n[[rule]]\nname = \"sorry\"\nkind = \"unhappy\"\nschedule = \"*/5 * * * *\"\ntemplate = \"unhappy.j2\"\n",
-    );
+    f.complaints(1, NOTES);
+    let transport = Fixture::smtp_transport(server.port());
+    f.config(&transport, &format!("[policy]\ncap = 5\n\n{SORRY_RULE}"));
     let mut rng = fastrand::Rng::with_seed(2026);
     let mut kills = 0;
     for _ in 0..12 {

@@ -11,27 +11,20 @@ use std::time::{Duration, Instant};
 
 use support::cut_proxy::{Cut, CutProxy};
 use support::daemon::Daemon;
-use support::fixture::{Fixture, ago};
+use support::fixture::{Fixture, SORRY_RULE, ago};
 use support::smtp_server::TestSmtpServer;
-
-const RULE: &str = r#"[[rule]]
-name = "sorry"
-kind = "unhappy"
-schedule = "*/5 * * * *"
-template = "unhappy.j2"
-"#;
 
 #[test]
 fn reload_keeps_the_old_config_when_the_new_one_is_broken_and_sigterm_exits_cleanly() {
     let f = Fixture::new();
-    f.config(Fixture::maildir_transport(), RULE);
+    f.config(Fixture::maildir_transport(), SORRY_RULE);
     let mut daemon = Daemon::start(&f);
     daemon.wait_for("rekindle started");
 
     // A broken config: the daemon logs every error and keeps running on the old one.
     f.config(
         Fixture::maildir_transport(),
-        &RULE.replace("unhappy\"", "unhapy\""),
+        &SORRY_RULE.replace("unhappy\"", "unhapy\""),
     );
     daemon.signal("HUP");
     let error = daemon.wait_for("unknown rule kind");
@@ -48,7 +41,10 @@ fn reload_keeps_the_old_config_when_the_new_one_is_broken_and_sigterm_exits_clea
     );
 
     // A valid, changed config is taken.
-    let two_rules = format!("{RULE}\n{}", RULE.replace("\"sorry\"", "\"sorry-again\""));
+    let two_rules = format!(
+        "{SORRY_RULE}\n{}",
+        SORRY_RULE.replace("\"sorry\"", "\"sorry-again\"")
+    );
     f.config(Fixture::maildir_transport(), &two_rules);
     daemon.signal("HUP");
     let reloaded = daemon.wait_for("configuration reloaded");
@@ -64,7 +60,7 @@ fn a_broken_config_refuses_to_start_with_exit_78() {
     let f = Fixture::new();
     f.config(
         Fixture::maildir_transport(),
-        &RULE.replace("*/5 * * * *", "61 * * * *"),
+        &SORRY_RULE.replace("*/5 * * * *", "61 * * * *"),
     );
     let out = f.rekindle(&["run"]);
     assert_eq!(out.status.code(), Some(78));
@@ -77,17 +73,17 @@ fn sighup_with_a_changed_config_makes_the_new_rule_active() {
     let f = Fixture::new();
     f.customer(1, "ada@example.com", Some("Ada"), None, None);
     let transport = format!(
-        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"",
-        server.port()
+        "{}\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"",
+        Fixture::smtp_transport(server.port())
     );
-    f.config(&transport, RULE);
+    f.config(&transport, SORRY_RULE);
     let mut daemon = Daemon::start(&f);
     daemon.wait_for("rekindle started");
     f.interaction(1, &ago(0.0), "complaint", Some(-0.9), Some("Burnt toast."));
     // The new config reacts to complaints as they arrive.
     f.config(
         &transport,
-        &RULE.replace(
+        &SORRY_RULE.replace(
             "kind = \"unhappy\"",
             "kind = \"unhappy\"\ntrigger = \"interaction\"",
         ),
@@ -106,25 +102,14 @@ fn sigterm_during_a_batch_exits_0_and_loses_nothing() {
     const NOTES: i64 = 1500;
     let server = TestSmtpServer::start();
     let f = Fixture::new();
-    f.sql("BEGIN");
-    for id in 1..=NOTES {
-        f.customer(
-            id,
-            &format!("c{id}@example.com"),
-            Some("Customer"),
-            None,
-            None,
-        )
-        .interaction(id, &ago(1.0), "complaint", Some(-0.8), Some("Late."));
-    }
-    f.sql("COMMIT");
+    f.complaints(1, NOTES);
     let config = format!(
-        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\n[policy]\ncap = 5",
-        server.port()
+        "{}\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\n[policy]\ncap = 5",
+        Fixture::smtp_transport(server.port())
     );
     f.config(
         &config,
-        &RULE.replace(
+        &SORRY_RULE.replace(
             "kind = \"unhappy\"",
             "kind = \"unhappy\"\ntrigger = \"interaction\"",
         ),
@@ -178,11 +163,12 @@ fn the_watchdog_is_fed_only_while_every_loop_makes_progress() {
     let f = Fixture::new();
     f.customer(1, "ada@example.com", Some("Ada"), None, None);
     let transport = format!(
-        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"10min\"\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\""
+        "{}\ntimeout = \"10min\"\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"",
+        Fixture::smtp_transport(port)
     );
     f.config(
         &transport,
-        &RULE.replace(
+        &SORRY_RULE.replace(
             "kind = \"unhappy\"",
             "kind = \"unhappy\"\ntrigger = \"interaction\"",
         ),
@@ -242,12 +228,12 @@ fn a_kept_connection_the_server_closed_while_idle_is_replaced_not_retried_later(
         .customer(2, "bo@example.com", Some("Bo"), None, None);
     // A retry would come ten minutes later: the second note must not need one.
     let transport = format!(
-        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\npool_size = 1\n[delivery]\npoll = \"1s\"\nretry_base = \"10m\"\n[daemon]\nevent_poll = \"200ms\"\n[policy]\ncap = 5",
-        proxy.port()
+        "{}\npool_size = 1\n[delivery]\npoll = \"1s\"\nretry_base = \"10m\"\n[daemon]\nevent_poll = \"200ms\"\n[policy]\ncap = 5",
+        Fixture::smtp_transport(proxy.port())
     );
     f.config(
         &transport,
-        &RULE.replace(
+        &SORRY_RULE.replace(
             "kind = \"unhappy\"",
             "kind = \"unhappy\"\ntrigger = \"interaction\"",
         ),

@@ -29,26 +29,12 @@ fn smtp(port: u16) -> String {
     format!("host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"3s\"")
 }
 
-/// `n` customers with a recent complaint, ids from `first`.
-fn complaints(f: &Fixture, first: i64, n: i64) {
-    for id in first..first + n {
-        f.customer(
-            id,
-            &format!("c{id}@example.com"),
-            Some(&format!("Customer {id}")),
-            None,
-            None,
-        )
-        .interaction(id, &ago(1.0), "complaint", Some(-0.8), Some("Stale bread."));
-    }
-}
-
 #[test]
 fn an_unreachable_server_fails_over_to_the_next_and_the_log_says_which() {
     let down = TestSmtpServer::free_port();
     let up = TestSmtpServer::start();
     let f = Fixture::new();
-    complaints(&f, 1, 2);
+    f.complaints(1, 2);
     let transport = format!(
         "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}\n[[transport.fallback]]\n{}",
         smtp(down),
@@ -81,7 +67,7 @@ fn an_unreachable_server_fails_over_to_the_next_and_the_log_says_which() {
 fn a_backlog_waits_for_a_server_that_is_down_then_goes_out_once_in_priority_order() {
     let port = TestSmtpServer::free_port();
     let f = Fixture::new();
-    complaints(&f, 1, 3);
+    f.complaints(1, 3);
     f.customer(9, "leaving@example.com", Some("Leaving Lou"), None, None)
         .interaction(9, &ago(2.0), "cancellation", None, Some("Moving away."));
     let transport = format!(
@@ -133,7 +119,7 @@ fn a_backlog_waits_for_a_server_that_is_down_then_goes_out_once_in_priority_orde
 fn the_rate_limit_holds_also_across_a_restart() {
     let server = TestSmtpServer::start();
     let f = Fixture::new();
-    complaints(&f, 1, 6);
+    f.complaints(1, 6);
     let transport = format!(
         "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}",
         smtp(server.port())
@@ -144,7 +130,7 @@ fn the_rate_limit_holds_also_across_a_restart() {
     );
     assert_eq!(f.rekindle(&["run", "--once"]).status.code(), Some(0));
     // A restart right away: the bucket is empty and stays empty across the restart.
-    complaints(&f, 7, 6);
+    f.complaints(7, 6);
     assert_eq!(f.rekindle(&["run", "--once"]).status.code(), Some(0));
     let got = server.wait_for(12, Duration::from_secs(20));
     assert_eq!(got.len(), 12);
@@ -169,7 +155,7 @@ fn cut_during_data(cut: Cut) -> (Fixture, TestSmtpServer, String) {
     let server = TestSmtpServer::start();
     let proxy = CutProxy::start(server.port(), cut, 1);
     let f = Fixture::new();
-    complaints(&f, 1, 2);
+    f.complaints(1, 2);
     let transport = format!(
         "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}\n[delivery]\nconcurrency = 1\nretry_base = \"1s\"",
         smtp(proxy.port())

@@ -36,7 +36,8 @@ priority = 90
 
 fn smtp_transport(port: u16) -> String {
     format!(
-        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n[delivery]\npoll = \"1s\""
+        "{}\n[delivery]\npoll = \"1s\"",
+        Fixture::smtp_transport(port)
     )
 }
 

@@ -3,15 +3,8 @@
 
 mod support;
 
-use support::fixture::{Fixture, ago, text};
+use support::fixture::{Fixture, SORRY_RULE, ago, text};
 use support::smtp_server::TestSmtpServer;
-
-const RULE: &str = r#"[[rule]]
-name = "sorry"
-kind = "unhappy"
-schedule = "*/5 * * * *"
-template = "unhappy.j2"
-"#;
 
 #[test]
 fn an_interrupted_note_waits_for_an_operator() {
@@ -21,11 +14,8 @@ fn an_interrupted_note_waits_for_an_operator() {
         .interaction(1, &ago(1.0), "complaint", Some(-0.8), Some("Burnt bread."));
     f.customer(2, "bob@example.com", Some("Bob"), None, None)
         .interaction(2, &ago(1.0), "complaint", Some(-0.8), Some("Cold coffee."));
-    let transport = format!(
-        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"",
-        server.port()
-    );
-    f.config(&transport, RULE);
+    let transport = Fixture::smtp_transport(server.port());
+    f.config(&transport, SORRY_RULE);
     assert_eq!(f.rekindle(&["run", "--once"]).status.code(), Some(0));
     assert_eq!(
         server.wait_for(2, std::time::Duration::from_secs(5)).len(),
@@ -88,10 +78,8 @@ fn cancelled_notes_are_never_sent() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port");
-    let transport = format!(
-        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"2s\""
-    );
-    f.config(&transport, RULE);
+    let transport = format!("{}\ntimeout = \"2s\"", Fixture::smtp_transport(port));
+    f.config(&transport, SORRY_RULE);
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
     assert!(
         stdout.contains("delivery: sent 0, retrying 1, failed 0"),

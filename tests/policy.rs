@@ -4,14 +4,7 @@
 
 mod support;
 
-use support::fixture::{Fixture, ago, text};
-
-const SORRY: &str = r#"[[rule]]
-name = "sorry"
-kind = "unhappy"
-schedule = "*/5 * * * *"
-template = "unhappy.j2"
-"#;
+use support::fixture::{Fixture, SORRY_RULE, ago, text};
 
 fn local_hour(tz: &str) -> i8 {
     jiff::Timestamp::now()
@@ -43,7 +36,7 @@ fn quiet_hours_hold_a_tokyo_note_to_the_end_of_its_night_while_los_angeles_gets_
     .interaction(2, &ago(1.0), "complaint", Some(-0.8), Some("Late."));
     f.config(
         Fixture::maildir_transport(),
-        &format!("[policy]\nquiet_hours = \"{start:02}:00-{end:02}:00\"\n\n{SORRY}"),
+        &format!("[policy]\nquiet_hours = \"{start:02}:00-{end:02}:00\"\n\n{SORRY_RULE}"),
     );
     let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
     assert!(stdout.contains("delivery: sent 1,"), "{stdout}\n{stderr}");
@@ -81,7 +74,7 @@ fn an_opt_out_after_queueing_cancels_the_note_before_it_is_sent() {
     // Queued now, due a moment later.
     f.config(
         Fixture::maildir_transport(),
-        &format!("[policy]\ncap = 3\n\n{SORRY}delay = \"3s\"\n"),
+        &format!("[policy]\ncap = 3\n\n{SORRY_RULE}delay = \"3s\"\n"),
     );
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
     assert!(stdout.contains("queued 3"), "{stdout}");
@@ -136,7 +129,7 @@ fn a_suppressed_or_unsubscribed_customer_is_skipped_by_every_rule() {
         .customer(2, "bo@example.com", Some("Bo"), None, None)
         .interaction(2, &ago(3.0), "unsubscribe", None, None)
         .interaction(2, &ago(1.0), "complaint", Some(-0.8), Some("Late."));
-    f.config(Fixture::maildir_transport(), SORRY);
+    f.config(Fixture::maildir_transport(), SORRY_RULE);
     f.rekindle(&["suppress", "add", "1"]);
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
     assert!(
@@ -168,7 +161,7 @@ fn no_seasonal_card_while_a_complaint_is_open_but_the_apology_goes() {
     );
     f.config(
         Fixture::maildir_transport(),
-        &format!("[policy]\ncap = 3\n\n{SORRY}\n{season}"),
+        &format!("[policy]\ncap = 3\n\n{SORRY_RULE}\n{season}"),
     );
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
     assert!(
@@ -199,7 +192,7 @@ fn a_complaint_resolved_before_the_apology_went_gets_a_thank_you_instead() {
     let followup = "[[rule]]\nname = \"thanks\"\nkind = \"followup\"\nschedule = \"0 10 * * *\"\ntemplate = \"followup.j2\"\n";
     f.config(
         Fixture::maildir_transport(),
-        &format!("[policy]\ncap = 3\n\n{SORRY}\n{followup}"),
+        &format!("[policy]\ncap = 3\n\n{SORRY_RULE}\n{followup}"),
     );
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
     assert!(
@@ -281,7 +274,10 @@ fn the_ratio_rule_picks_exactly_the_customers_below_ten_to_one_largest_deficit_f
 #[test]
 fn explain_shows_the_ledger_and_every_rules_verdict() {
     let f = ledger_fixture();
-    f.config(Fixture::maildir_transport(), &format!("{SORRY}\n{RATIO}"));
+    f.config(
+        Fixture::maildir_transport(),
+        &format!("{SORRY_RULE}\n{RATIO}"),
+    );
     let (stdout, stderr) = text(&f.rekindle(&["explain", "--customer", "1"]));
     assert!(
         stdout.contains(
@@ -397,7 +393,7 @@ fn the_higher_priority_wins_and_the_deferred_note_goes_out_after_the_cap_window(
         .interaction(1, &ago(0.5), "review", Some(-0.7), Some("Dry scones."));
     f.config(
         Fixture::maildir_transport(),
-        &format!("{SORRY}priority = 100\n\n{}", season(14, 10, 10)),
+        &format!("{SORRY_RULE}priority = 100\n\n{}", season(14, 10, 10)),
     );
     let days = forecast(&f, 14);
     assert_eq!(days.len(), 2, "{days:?}");
@@ -426,7 +422,7 @@ fn status_reports_coverage_of_active_customers_counting_rekindles_own_notes() {
         .sql("UPDATE customers SET status = 'departed' WHERE id = 3")
         .customer(4, "d@example.com", Some("Dan"), None, None)
         .interaction(4, &ago(3.0), "invoice", None, None);
-    f.config(Fixture::maildir_transport(), SORRY);
+    f.config(Fixture::maildir_transport(), SORRY_RULE);
     let (before, _) = text(&f.rekindle(&["status"]));
     assert!(
         before.contains("coverage: 1 of 3 active customers (33%)"),

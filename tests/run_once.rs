@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::fixture::{Fixture, ago, text};
+use support::fixture::{Fixture, SORRY_RULE, ago, text};
 use support::smtp_server::Received;
 
 const RULES: &str = r#"[[rule]]
@@ -368,21 +368,10 @@ fn a_writer_is_not_held_up_while_notes_are_composed_and_queued() {
     // A rollback-journal log (SQLite's default): a reader blocks a writer's commit, so the
     // selection must be read before the slow part, not streamed through it.
     let f = Fixture::new();
-    f.sql("BEGIN");
-    for id in 1..=3000 {
-        f.customer(
-            id,
-            &format!("c{id}@example.com"),
-            Some("Customer"),
-            None,
-            None,
-        )
-        .interaction(id, &ago(1.0), "complaint", Some(-0.8), Some("Late."));
-    }
-    f.sql("COMMIT");
+    f.complaints(1, 3000);
     f.config(
         Fixture::maildir_transport(),
-        "[policy]\ncap = 5\n\n[[rule]]\nname = \"sorry\"\nkind = \"unhappy\"\nschedule = \"*/5 * * * *\"\ntemplate = \"unhappy.j2\"\n",
+        &format!("[policy]\ncap = 5\n\n{SORRY_RULE}"),
     );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekindle"))
         .arg("--config")

@@ -3,20 +3,11 @@
 
 mod support;
 
-use support::fixture::{Fixture, ago, text};
+use support::fixture::{Fixture, SORRY_RULE, ago, text};
 use support::smtp_server::{Reply, TestSmtpServer};
 
-const RULE: &str = r#"[[rule]]
-name = "sorry"
-kind = "unhappy"
-schedule = "*/5 * * * *"
-template = "unhappy.j2"
-"#;
-
 fn smtp_transport(port: u16) -> String {
-    format!(
-        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"5s\""
-    )
+    format!("{}\ntimeout = \"5s\"", Fixture::smtp_transport(port))
 }
 
 fn two_unhappy_customers() -> Fixture {
@@ -44,7 +35,7 @@ fn two_unhappy_customers() -> Fixture {
 fn notes_arrive_personalised_with_deterministic_message_ids() {
     let server = TestSmtpServer::start();
     let f = two_unhappy_customers();
-    f.config(&smtp_transport(server.port()), RULE);
+    f.config(&smtp_transport(server.port()), SORRY_RULE);
     let out = f.rekindle(&["run", "--once"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -98,7 +89,7 @@ fn a_4xx_reply_is_retried_later_and_a_5xx_fails_the_note() {
         _ => Reply::Accept,
     });
     let f = two_unhappy_customers();
-    f.config(&smtp_transport(server.port()), RULE);
+    f.config(&smtp_transport(server.port()), SORRY_RULE);
     let out = f.rekindle(&["run", "--once"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -144,7 +135,7 @@ fn a_note_refused_with_4xx_is_delivered_exactly_once_later() {
     let transport = smtp_transport(server.port());
     f.config(
         &format!("{transport}\n[delivery]\nretry_base = \"1s\"\nretry_max = \"2s\""),
-        RULE,
+        SORRY_RULE,
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while server.received().is_empty() && std::time::Instant::now() < deadline {
@@ -167,7 +158,10 @@ fn after_max_attempts_a_temporarily_refused_note_fails_with_the_reason() {
     f.customer(1, "ann@example.com", Some("Ann"), None, None)
         .interaction(1, &ago(1.0), "complaint", Some(-0.8), Some("Burnt."));
     let transport = smtp_transport(server.port());
-    f.config(&format!("{transport}\n[delivery]\nmax_attempts = 1"), RULE);
+    f.config(
+        &format!("{transport}\n[delivery]\nmax_attempts = 1"),
+        SORRY_RULE,
+    );
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
     assert!(
         stdout.contains("delivery: sent 0, retrying 0, failed 1"),
@@ -185,7 +179,7 @@ fn each_note_carries_its_own_signed_one_click_unsubscribe_link() {
     std::fs::write(f.path("unsubscribe-secret"), "a shared secret\n").expect("write");
     let transport = smtp_transport(server.port());
     let sender = "unsubscribe_url = \"https://bakery.example/unsubscribe\"\nunsubscribe_secret_file = \"unsubscribe-secret\"";
-    f.config(&transport, RULE);
+    f.config(&transport, SORRY_RULE);
     let config = std::fs::read_to_string(f.path("rekindle.toml")).expect("read");
     let config = config.replace(
         "unsubscribe_mailto = ",

@@ -7,6 +7,14 @@ use std::process::{Command, Output};
 
 use rusqlite::{Connection, params};
 
+/// The rule most tests use: an apology for every recent complaint.
+pub const SORRY_RULE: &str = r#"[[rule]]
+name = "sorry"
+kind = "unhappy"
+schedule = "*/5 * * * *"
+template = "unhappy.j2"
+"#;
+
 /// The canonical schema, as shipped.
 pub const SCHEMA: &str = include_str!("../../src/log/schema.sql");
 
@@ -106,6 +114,30 @@ timezone = "Europe/Paris"
         let path = self.path("rekindle.toml");
         std::fs::write(&path, text).expect("write config");
         path
+    }
+
+    /// `[transport]` for plaintext SMTP to 127.0.0.1:`port` (more `[transport.smtp]` keys may
+    /// follow on the next lines).
+    pub fn smtp_transport(port: u16) -> String {
+        format!(
+            "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\""
+        )
+    }
+
+    /// Customers `first..first + n`, each with a complaint a day old, in one transaction.
+    pub fn complaints(&self, first: i64, n: i64) -> &Self {
+        self.sql("BEGIN");
+        for id in first..first + n {
+            self.customer(
+                id,
+                &format!("c{id}@example.com"),
+                Some(&format!("Customer {id}")),
+                None,
+                None,
+            )
+            .interaction(id, &ago(1.0), "complaint", Some(-0.8), Some("Stale bread."));
+        }
+        self.sql("COMMIT")
     }
 
     /// `[transport]` for a maildir inside the fixture.
