@@ -3,15 +3,18 @@
 //! anniversary, a departure), with suggested wording. It goes through the outbox like any note,
 //! keyed by its date, so it is sent once a day at most.
 
+use std::ops::ControlFlow;
+
 use jiff::{SignedDuration, Timestamp};
 use tracing::info;
 
 use crate::compose::{DigestContext, Templates};
-use crate::config::{Config, RuleKind};
+use crate::config::{Config, Rule, RuleKind};
 use crate::cycle::CycleError;
 use crate::deliver::message_id;
 use crate::log::Log;
 use crate::outbox::{NewNote, Outbox};
+use crate::rules;
 
 /// The digest's "rule" in the outbox.
 pub(crate) const RULE: &str = "digest";
@@ -29,30 +32,48 @@ pub(crate) fn queue(
         return Ok(0);
     };
     let today = now.to_zoned_datetime(config.timezone.clone()).date();
-    let since = now - SignedDuration::from_hours(24);
-    let mut departure_kinds: Vec<String> = config
+    let day = SignedDuration::from_hours(24);
+    let policy = &config.policy;
+    // The last day's follow-ups and departures, selected as the rules of those kinds select.
+    let departure_kinds = config
         .rules
         .iter()
-        .filter_map(|r| match &r.kind {
+        .find_map(|r| match &r.kind {
             RuleKind::Departed { kinds, .. } => Some(kinds.clone()),
             _ => None,
         })
-        .flatten()
-        .collect();
-    if departure_kinds.is_empty() {
-        departure_kinds.push("cancellation".into());
+        .unwrap_or_else(|| vec!["cancellation".into()]);
+    let selections = [
+        (
+            "resolved",
+            RuleKind::Followup {
+                within: day,
+                kinds: policy.resolution_kinds.clone(),
+                after: policy.complaint_kinds.clone(),
+            },
+        ),
+        (
+            "departure",
+            RuleKind::Departed {
+                within: day,
+                kinds: departure_kinds,
+            },
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (why, kind) in selections {
+        let rule = Rule::internal(RULE, kind);
+        rules::select(log, config, &rule, now, None, |c| {
+            rows.push((why, c.customer, c.trigger));
+            ControlFlow::Continue(())
+        })?;
     }
-    let mut rows = log.card_worthy(
-        since,
-        now,
-        today,
-        digest.anniversary_years,
-        &config.policy,
-        &departure_kinds,
-    )?;
+    for customer in log.anniversaries(today, digest.anniversary_years)? {
+        rows.push(("anniversary", customer, None));
+    }
     // Opted out or suppressed: not even a card.
     let mut keep = Vec::with_capacity(rows.len());
-    for row in rows.drain(..) {
+    for row in rows {
         let email = row.1.email.clone().unwrap_or_default();
         if !row.1.opted_out && !outbox.suppressed(&row.1.id_text, &email)? {
             keep.push(row);
@@ -86,7 +107,6 @@ pub(crate) fn queue(
         timezone: config.timezone_name.clone(),
     };
     if let Some(id) = outbox.enqueue(&note, now)? {
-        outbox.flush()?;
         info!(note_id = id, customers = ctx.customers(), to = %digest.to, "staff digest queued");
     }
     Ok(ctx.customers())

@@ -378,12 +378,13 @@ struct DigestItem {
 }
 
 impl DigestContext {
-    /// The digest for `date`, from the rows [`crate::log::Log::card_worthy`] found (customers
-    /// whose row is unusable are left out; the rule logs say why elsewhere).
+    /// The digest for `date`: each customer with why ("resolved", "anniversary" or
+    /// "departure") and the interaction behind it (customers whose row is unusable are left
+    /// out; the rule logs say why elsewhere).
     pub(crate) fn new(
         config: &Config,
         date: jiff::civil::Date,
-        rows: &[crate::log::CardWorthy],
+        rows: &[(&'static str, CustomerRow, Option<InteractionRow>)],
         now: Timestamp,
     ) -> DigestContext {
         let items = rows

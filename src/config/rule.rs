@@ -104,6 +104,28 @@ pub(crate) struct Rule {
     pub spans: RuleSpans,
 }
 
+impl Rule {
+    /// A rule rekindle runs for itself (the staff digest's selections): `kind` over everyone,
+    /// never scheduled, never sending on its own.
+    pub(crate) fn internal(name: &str, kind: RuleKind) -> Rule {
+        Rule {
+            name: name.to_string(),
+            kind,
+            schedule: None,
+            on_interaction: false,
+            delay: SignedDuration::ZERO,
+            template: String::new(),
+            priority: 0,
+            cooldown: SignedDuration::ZERO,
+            segment: None,
+            daily_limit: None,
+            enabled: true,
+            hold_while_unhappy: false,
+            spans: RuleSpans::default(),
+        }
+    }
+}
+
 /// Byte spans of a rule's values in the config file.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RuleSpans {

@@ -363,89 +363,29 @@ impl Log {
         )?)
     }
 
-    /// The customers who deserve a handwritten card today, for the staff digest: a complaint
-    /// resolved since `since` (with the complaint), a departure since `since` (with the
-    /// cancellation), and the anniversaries (of `min_years` or more) of `today`. Opted-out and
-    /// suppressed customers are left to the caller.
-    pub(crate) fn card_worthy(
+    /// Customers whose `min_years`-or-more anniversary (of `created_at`) is on `today`, not
+    /// departed, for the staff digest.
+    pub(crate) fn anniversaries(
         &self,
-        since: jiff::Timestamp,
-        now: jiff::Timestamp,
         today: jiff::civil::Date,
         min_years: u32,
-        policy: &crate::config::Policy,
-        departure_kinds: &[String],
-    ) -> Result<Vec<CardWorthy>, LogError> {
-        type Query = (&'static str, String, Vec<Box<dyn rusqlite::ToSql>>);
-        let json = |kinds: &[String]| serde_json::to_string(kinds).unwrap_or_default();
-        let interaction = "o.id, unixepoch(o.at), o.kind, o.sentiment, o.channel, o.note";
-        let queries: [Query; 3] = [
-            (
-                "resolved",
-                format!(
-                    "SELECT {CUSTOMER_COLUMNS}, {interaction} FROM interactions f
-                     JOIN customers c ON c.id = f.customer_id
-                     JOIN interactions o ON o.id = (
-                         SELECT p.id FROM interactions p
-                         WHERE p.customer_id = f.customer_id AND p.id != f.id
-                           AND p.kind IN (SELECT value FROM json_each(?3))
-                           AND unixepoch(p.at) <= unixepoch(f.at)
-                         ORDER BY unixepoch(p.at) DESC, p.id DESC LIMIT 1)
-                     WHERE f.kind IN (SELECT value FROM json_each(?4))
-                       AND unixepoch(f.at) BETWEEN ?1 AND ?2
-                     GROUP BY o.id ORDER BY c.id"
-                ),
-                vec![
-                    Box::new(since.as_second()),
-                    Box::new(now.as_second()),
-                    Box::new(json(&policy.complaint_kinds)),
-                    Box::new(json(&policy.resolution_kinds)),
-                ],
-            ),
-            (
-                "departure",
-                format!(
-                    "SELECT {CUSTOMER_COLUMNS}, {interaction} FROM interactions o
-                     JOIN customers c ON c.id = o.customer_id
-                     WHERE o.kind IN (SELECT value FROM json_each(?3))
-                       AND unixepoch(o.at) BETWEEN ?1 AND ?2
-                     GROUP BY c.id ORDER BY c.id"
-                ),
-                vec![
-                    Box::new(since.as_second()),
-                    Box::new(now.as_second()),
-                    Box::new(json(departure_kinds)),
-                ],
-            ),
-            (
-                "anniversary",
-                format!(
-                    "SELECT {CUSTOMER_COLUMNS}, NULL, NULL, NULL, NULL, NULL, NULL FROM customers c
-                     WHERE strftime('%m-%d', c.created_at) = ?1
-                       AND CAST(strftime('%Y', c.created_at) AS INTEGER) <= ?2
-                       AND coalesce(c.status, '') != 'departed'
-                     ORDER BY c.id"
-                ),
-                vec![
-                    Box::new(format!("{:02}-{:02}", today.month(), today.day())),
-                    Box::new(i64::from(today.year()) - i64::from(min_years)),
-                ],
-            ),
-        ];
-        let mut out = Vec::new();
-        for (kind, sql, params) in &queries {
-            let mut stmt = self.conn.prepare(sql)?;
-            let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| p.as_ref()).collect();
-            let mut rows = stmt.query(params.as_slice())?;
-            while let Some(row) = rows.next()? {
-                out.push((
-                    *kind,
-                    CustomerRow::read(row)?,
-                    InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?,
-                ));
-            }
-        }
-        Ok(out)
+    ) -> Result<Vec<CustomerRow>, LogError> {
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers c
+             WHERE strftime('%m-%d', c.created_at) = ?1
+               AND CAST(strftime('%Y', c.created_at) AS INTEGER) <= ?2
+               AND coalesce(c.status, '') != 'departed'
+             ORDER BY c.id"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(
+            rusqlite::params![
+                format!("{:02}-{:02}", today.month(), today.day()),
+                i64::from(today.year()) - i64::from(min_years)
+            ],
+            CustomerRow::read,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// One customer by id (as typed on the command line), with their latest interaction.
@@ -471,10 +411,6 @@ impl Log {
         }
     }
 }
-
-/// A customer for the staff digest: why ("resolved", "departure" or "anniversary"), who, and the
-/// interaction behind it.
-pub(crate) type CardWorthy = (&'static str, CustomerRow, Option<InteractionRow>);
 
 /// Where a customer stands, for the policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
