@@ -42,7 +42,11 @@ impl Watcher {
 
     /// Handles what arrived since the last call: returns the number of notes queued. Does
     /// nothing (one PRAGMA) when the log has not changed.
-    pub(super) fn poll(&mut self, loaded: &Loaded, now: Timestamp) -> Result<u64, Error> {
+    ///
+    /// Each chunk is evaluated at the time it was read, not when the poll began: a row
+    /// committed while an earlier chunk was being handled is stamped later than that, and a
+    /// rule's window (complaints up to now) would pass it over while the watermark moved on.
+    pub(super) fn poll(&mut self, loaded: &Loaded) -> Result<u64, Error> {
         let config = &loaded.config;
         let rules: Vec<&Rule> = config
             .rules
@@ -58,6 +62,7 @@ impl Watcher {
         let mut watermark = match outbox.meta(WATERMARK)?.and_then(|v| v.parse::<i64>().ok()) {
             Some(w) => w,
             None => {
+                let now = Timestamp::now();
                 let since = now.checked_sub(config.daemon.event_lookback).unwrap_or(now);
                 let w = self.log.rowid_before(since)?;
                 info!(
@@ -72,7 +77,7 @@ impl Watcher {
         while let Some(new) = self.log.new_interactions(watermark, CHUNK)? {
             let pass = Pass {
                 only: Some(&new.customers),
-                ..Pass::new(&rules, now)
+                ..Pass::new(&rules, Timestamp::now())
             };
             let reports = cycle::evaluate(config, &loaded.templates, &self.log, &outbox, &pass)?;
             for r in reports.iter().filter(|r| r.matched > 0) {

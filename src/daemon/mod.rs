@@ -252,7 +252,7 @@ async fn watch_events(shared: Arc<Shared>) {
                     Some(w) => w,
                     None => events::Watcher::open(&loaded.loaded)?,
                 };
-                let queued = w.poll(&loaded.loaded, Timestamp::now());
+                let queued = w.poll(&loaded.loaded);
                 Ok((w, queued))
             })
             .await;
