@@ -592,24 +592,18 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
         let since = now.checked_sub(window).unwrap_or(now);
         let points = log.touch_points(&row.id, &config.touchpoints, since)?;
         let notes = outbox.notes_to(&row.id_text, since)?;
-        let sum = |class: &str| {
-            points
-                .iter()
-                .filter(|p| p.1 == class)
-                .map(|p| p.2)
-                .sum::<i64>()
-        };
-        let (positive, negative) = (sum("positive") + notes, sum("negative"));
+        let ledger = rules::Ledger::total(&points, notes);
+        let (positive, negative) = (ledger.positive, ledger.negative);
         let ratio = if negative == 0 {
             "no negative touch points".to_string()
         } else {
             format!(
                 "{:.1} : 1 (target {target} : 1){}",
                 positive as f64 / negative as f64,
-                if (positive as f64) < target * negative as f64 {
-                    ", below target"
-                } else {
+                if ledger.meets(target) {
                     ""
+                } else {
+                    ", below target"
                 }
             )
         };

@@ -16,7 +16,7 @@ use crate::deliver::message_id;
 use crate::log::{Log, LogError};
 use crate::outbox::{NewNote, Outbox, OutboxError};
 use crate::policy::{self, Skip};
-use crate::rules::{self, Candidate};
+use crate::rules::{self, Candidate, Ledger};
 
 /// A problem that stops a cycle (a bad row never does).
 #[derive(Debug, thiserror::Error)]
@@ -251,10 +251,13 @@ fn consider(
     }
     if let (RuleKind::Ratio { window, target }, Some(ledger)) = (&rule.kind, candidate.ledger) {
         let since = now.checked_sub(*window).unwrap_or(now);
-        let positive = ledger.positive + outbox.notes_to(&customer.id_text, since)?;
-        if positive as f64 >= target * ledger.negative as f64 {
+        let ledger = Ledger {
+            positive: ledger.positive + outbox.notes_to(&customer.id_text, since)?,
+            ..ledger
+        };
+        if ledger.meets(*target) {
             return Ok(Err(Skip::RatioMet {
-                positive,
+                positive: ledger.positive,
                 negative: ledger.negative,
             }));
         }

@@ -264,21 +264,14 @@ daily_limit = 300
                 let points = log
                     .touch_points(&id, &config.touchpoints, since)
                     .expect("ledger");
-                let sum = |class: &str| {
-                    points
-                        .iter()
-                        .filter(|p| p.1 == class)
-                        .map(|p| p.2)
-                        .sum::<i64>()
-                };
                 let notes = planned
                     .iter()
                     .filter(|(_, c, t)| c == customer && *t < start.as_second() + notes_for)
                     .count() as i64;
-                let negative = sum("negative");
-                if negative > 0 {
+                let ledger = crate::rules::Ledger::total(&points, notes);
+                if ledger.negative > 0 {
                     with_negatives += 1;
-                    if sum("positive") + notes >= 10 * negative {
+                    if ledger.meets(10.0) {
                         meeting += 1;
                     }
                 }

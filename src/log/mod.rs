@@ -309,14 +309,12 @@ impl Log {
         since: jiff::Timestamp,
     ) -> Result<Vec<(String, &'static str, i64)>, LogError> {
         let json = |kinds: &[String]| serde_json::to_string(kinds).unwrap_or_default();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT kind,
-                    CASE WHEN sentiment < ?5 OR kind IN (SELECT value FROM json_each(?4)) THEN 1
-                         WHEN kind IN (SELECT value FROM json_each(?3)) THEN 0 ELSE 2 END AS class,
-                    count(*)
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT kind, {} AS class, count(*)
              FROM interactions WHERE customer_id = ?1 AND unixepoch(at) >= ?2
              GROUP BY kind, class ORDER BY class, count(*) DESC, kind",
-        )?;
+            crate::rules::touch_class("?3", "?4", "?5")
+        ))?;
         let rows = stmt.query_map(
             rusqlite::params![
                 id,

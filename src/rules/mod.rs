@@ -42,6 +42,23 @@ pub(crate) struct Ledger {
     pub negative: i64,
 }
 
+impl Ledger {
+    /// The totals of the per-kind counts [`Log::touch_points`] reads, plus `notes` of
+    /// rekindle's own (each a positive touch point).
+    pub(crate) fn total(points: &[(String, &'static str, i64)], notes: i64) -> Ledger {
+        let sum = |class: &str| points.iter().filter(|p| p.1 == class).map(|p| p.2).sum();
+        Ledger {
+            positive: sum("positive") + notes,
+            negative: sum("negative"),
+        }
+    }
+
+    /// Whether there are at least `target` positive touch points for every negative one.
+    pub(crate) fn meets(&self, target: f64) -> bool {
+        self.positive as f64 >= target * self.negative as f64
+    }
+}
+
 const DAY: i64 = 86_400;
 
 /// Streams the candidates of `rule` at `now` to `each`, which may stop the scan early. With
@@ -219,9 +236,11 @@ pub(crate) fn select(
             )
         }
         RuleKind::Ratio { window, target } => {
+            let class = touch_class("?4", "?5", "?6");
             let sql = format!(
                 "SELECT {CUSTOMER_COLUMNS}, s.pos, s.neg FROM (
-                   SELECT customer_id, {TOUCH_SUMS} FROM interactions i
+                   SELECT customer_id, sum({class} = 0) AS pos, sum({class} = 1) AS neg
+                   FROM interactions i
                    WHERE i.at >= ?1 AND unixepoch(i.at) BETWEEN ?2 AND ?3 GROUP BY customer_id
                  ) s JOIN customers c ON c.id = s.customer_id
                  WHERE s.neg > 0 AND s.pos < ?7 * s.neg AND coalesce(c.status, '') != 'departed'
@@ -299,14 +318,15 @@ pub(crate) fn select(
     }
 }
 
-/// Positive and negative touch points of the interactions `i` in a query, as columns `pos` and
-/// `neg`. `?4` positive kinds and `?5` negative kinds (JSON arrays), `?6` the sentiment below
-/// which anything is negative.
-pub(crate) const TOUCH_SUMS: &str = "
-    sum(CASE WHEN i.sentiment < ?6 OR i.kind IN (SELECT value FROM json_each(?5)) THEN 0
-             WHEN i.kind IN (SELECT value FROM json_each(?4)) THEN 1 ELSE 0 END) AS pos,
-    sum(CASE WHEN i.sentiment < ?6 OR i.kind IN (SELECT value FROM json_each(?5)) THEN 1
-             ELSE 0 END) AS neg";
+/// How the ratio rule counts an interaction (columns `kind` and `sentiment`): 0 positive,
+/// 1 negative, 2 neutral. `positive` and `negative` are the SQL parameters holding the kinds
+/// (JSON arrays), `below` the one holding the sentiment below which anything is negative.
+pub(crate) fn touch_class(positive: &str, negative: &str, below: &str) -> String {
+    format!(
+        "CASE WHEN sentiment < {below} OR kind IN (SELECT value FROM json_each({negative})) THEN 1
+              WHEN kind IN (SELECT value FROM json_each({positive})) THEN 0 ELSE 2 END"
+    )
+}
 
 /// Each customer's latest interaction in the window `[?2, ?3]` that passes `filter`, preferring
 /// rows that pass `prefer`. `?1` is a date-only lower bound that lets SQLite use the `at` index.
