@@ -70,6 +70,7 @@ impl Watcher {
                     lookback = %humantime::format_duration(config.daemon.event_lookback.unsigned_abs()),
                     "first start: interactions within the lookback window count as new"
                 );
+                outbox.set_meta(WATERMARK, &w.to_string())?;
                 w
             }
         };
@@ -97,7 +98,6 @@ impl Watcher {
                 break;
             }
         }
-        outbox.set_meta(WATERMARK, &watermark.to_string())?;
         self.data_version = Some(version);
         Ok(queued)
     }
