@@ -119,6 +119,14 @@ pub enum Command {
         /// Seed of the generator (the same seed gives the same log).
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// About how many interactions the log holds in all (customers visit more or less
+        /// often to match); by default about 33 per customer. 1,000,000 customers with
+        /// 20,000,000 interactions is the benchmarks' large log.
+        #[arg(long)]
+        interactions: Option<usize>,
+        /// Only write the log, templates and config; do not run the rules.
+        #[arg(long)]
+        generate_only: bool,
     },
 }
 

@@ -166,10 +166,7 @@ daily_limit = 300
     fn a_synthetic_year_keeps_the_cap_reaches_everyone_each_quarter_and_lifts_the_ratio() {
         let dir = tempfile::tempdir().expect("dir");
         let start: Timestamp = "2027-01-04T07:00:00Z".parse().expect("start");
-        let spec = DemoSpec {
-            customers: CUSTOMERS,
-            seed: 2027,
-        };
+        let spec = DemoSpec::new(CUSTOMERS, 2027);
         generate_log(&dir.path().join("log.sqlite"), &spec, start).expect("log");
         let templates = dir.path().join("templates");
         std::fs::create_dir_all(&templates).expect("templates");

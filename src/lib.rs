@@ -69,7 +69,9 @@ pub fn run(cli: cli::Cli) -> ExitCode {
             dir,
             customers,
             seed,
-        } => demo::run(&dir, customers, seed),
+            interactions,
+            generate_only,
+        } => demo::run(&dir, customers, seed, interactions, generate_only),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

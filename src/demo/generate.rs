@@ -20,6 +20,50 @@ pub(crate) struct DemoSpec {
     pub customers: usize,
     /// The generator's seed: the same seed and `now` give the same log.
     pub seed: u64,
+    /// How busy customers are: visits come `activity` times as often as in the bakery's
+    /// natural rhythm (about 33 interactions per customer a year at 1.0).
+    pub activity: f64,
+}
+
+impl DemoSpec {
+    /// `customers` at the natural rhythm.
+    pub(crate) fn new(customers: usize, seed: u64) -> DemoSpec {
+        DemoSpec {
+            customers,
+            seed,
+            activity: 1.0,
+        }
+    }
+
+    /// `customers` busy enough that the log holds about `interactions` rows in all: the
+    /// activity is found by generating two small samples in memory (visits grow in proportion
+    /// to activity; invoices, complaints and departures do not).
+    pub(crate) fn with_interactions(
+        customers: usize,
+        seed: u64,
+        interactions: usize,
+        now: Timestamp,
+    ) -> Result<DemoSpec, rusqlite::Error> {
+        let sample = customers.clamp(1, 2000);
+        let rows = |activity: f64| -> Result<f64, rusqlite::Error> {
+            let spec = DemoSpec {
+                customers: sample,
+                seed,
+                activity,
+            };
+            let conn = Connection::open_in_memory()?;
+            Ok(fill(conn, &spec, now)?.interactions as f64)
+        };
+        let (at_one, at_two) = (rows(1.0)?, rows(2.0)?);
+        let per_activity = (at_two - at_one).max(1.0);
+        let fixed = at_one - per_activity;
+        let wanted = interactions as f64 * sample as f64 / customers.max(1) as f64;
+        Ok(DemoSpec {
+            customers,
+            seed,
+            activity: ((wanted - fixed) / per_activity).clamp(0.05, 100.0),
+        })
+    }
 }
 
 /// What was generated.
@@ -199,7 +243,17 @@ pub(crate) fn generate_log(
         p.push(suffix);
         let _ = std::fs::remove_file(p);
     }
-    let mut conn = Connection::open(path)?;
+    let conn = Connection::open(path)?;
+    let stats = fill(conn, spec, now)?;
+    Ok(stats)
+}
+
+/// Writes the schema and the log into `conn`.
+fn fill(
+    mut conn: Connection,
+    spec: &DemoSpec,
+    now: Timestamp,
+) -> Result<DemoStats, rusqlite::Error> {
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.execute_batch(crate::log::SCHEMA)?;
@@ -224,7 +278,7 @@ pub(crate) fn generate_log(
         )?;
         for i in 0..spec.customers {
             let id = i as i64 + 1;
-            let profile = profile(&mut rng, now);
+            let profile = profile(&mut rng, now, spec.activity);
             let first = FIRST[rng.usize(..FIRST.len())];
             let last = LAST[rng.usize(..LAST.len())];
             let email = format!("{}.{}.{id}@example.com", ascii(first), ascii(last));
@@ -336,7 +390,7 @@ pub(crate) fn generate_log(
     Ok(stats)
 }
 
-fn profile(rng: &mut fastrand::Rng, now: i64) -> Profile {
+fn profile(rng: &mut fastrand::Rng, now: i64, activity: f64) -> Profile {
     let roll = rng.u32(..100);
     let archetype = match roll {
         0..50 => Archetype::Regular,
@@ -360,7 +414,7 @@ fn profile(rng: &mut fastrand::Rng, now: i64) -> Profile {
         Archetype::Occasional => 30.0 + rng.f64() * 20.0,
         Archetype::New => 10.0 + rng.f64() * 10.0,
         _ => 5.0 + rng.f64() * 12.0,
-    };
+    } / activity;
     Profile {
         archetype,
         created,
@@ -582,10 +636,7 @@ mod tests {
     #[test]
     fn the_demo_log_is_deterministic_and_has_every_kind_of_customer() {
         let dir = tempfile::tempdir().expect("dir");
-        let spec = DemoSpec {
-            customers: 300,
-            seed: 7,
-        };
+        let spec = DemoSpec::new(300, 7);
         let a = generate_log(&dir.path().join("a.sqlite"), &spec, now()).expect("generate");
         let b = generate_log(&dir.path().join("b.sqlite"), &spec, now()).expect("generate");
         assert_eq!(a, b);
@@ -652,5 +703,26 @@ mod tests {
              WHERE unixepoch(b.at) < unixepoch(a.at)",
         );
         assert_eq!(out_of_order, 0);
+    }
+
+    #[test]
+    fn a_log_of_a_given_size_is_within_a_few_percent_of_it_and_keeps_its_mix() {
+        let dir = tempfile::tempdir().expect("dir");
+        for (customers, interactions) in [(3000, 60_000), (1000, 80_000)] {
+            let spec =
+                DemoSpec::with_interactions(customers, 7, interactions, now()).expect("spec");
+            let path = dir.path().join(format!("{interactions}.sqlite"));
+            let stats = generate_log(&path, &spec, now()).expect("generate");
+            let off = stats.interactions as f64 / interactions as f64 - 1.0;
+            assert!(off.abs() < 0.05, "{stats:?} for {interactions}: {off:+.3}");
+            // The same share of unhappy customers, whatever their activity.
+            let conn = Connection::open(&path).expect("open");
+            let complained = count(
+                &conn,
+                "SELECT count(DISTINCT customer_id) FROM interactions WHERE kind = 'complaint'",
+            );
+            let share = complained as f64 / customers as f64;
+            assert!((0.07..0.14).contains(&share), "complaints: {share}");
+        }
     }
 }

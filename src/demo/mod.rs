@@ -35,7 +35,13 @@ pub(crate) const TEMPLATES: [(&str, &str); 8] = [
 ];
 
 /// Runs the demo in `dir`.
-pub(crate) fn run(dir: &Path, customers: usize, seed: u64) -> Result<(), Error> {
+pub(crate) fn run(
+    dir: &Path,
+    customers: usize,
+    seed: u64,
+    interactions: Option<usize>,
+    generate_only: bool,
+) -> Result<(), Error> {
     let io = |what: &str, path: &Path, e: std::io::Error| {
         Error::Runtime(format!("cannot {what} {}: {e}", path.display()))
     };
@@ -44,12 +50,17 @@ pub(crate) fn run(dir: &Path, customers: usize, seed: u64) -> Result<(), Error> 
     let now = Timestamp::now();
     let log_path = dir.join("interactions.sqlite");
     let started = Instant::now();
-    let stats = generate_log(&log_path, &DemoSpec { customers, seed }, now).map_err(|e| {
+    let cannot = |e: rusqlite::Error| {
         Error::Runtime(format!(
             "cannot write the demo log {}: {e}",
             log_path.display()
         ))
-    })?;
+    };
+    let spec = match interactions {
+        Some(n) => DemoSpec::with_interactions(customers, seed, n, now).map_err(cannot)?,
+        None => DemoSpec::new(customers, seed),
+    };
+    let stats = generate_log(&log_path, &spec, now).map_err(cannot)?;
     let templates = dir.join("templates");
     std::fs::create_dir_all(&templates).map_err(|e| io("create", &templates, e))?;
     for (name, text) in TEMPLATES {
@@ -71,11 +82,20 @@ pub(crate) fn run(dir: &Path, customers: usize, seed: u64) -> Result<(), Error> 
     let config = demo_config(&log_path, &state, &templates, &maildir)?;
     std::fs::write(&config_path, config).map_err(|e| io("write", &config_path, e))?;
     println!(
-        "demo log: {} ({} customers, {} interactions)",
+        "demo log: {} ({} customers, {} interactions, written in {:.1}s)",
         log_path.display(),
         stats.customers,
-        stats.interactions
+        stats.interactions,
+        started.elapsed().as_secs_f64()
     );
+    if generate_only {
+        println!(
+            "config: {}\nnext:\n  rekindle --config {} run --once",
+            config_path.display(),
+            config_path.display()
+        );
+        return Ok(());
+    }
     let loaded = commands::load(&config_path)?;
     let (reports, delivery) = commands::evaluate_and_deliver(&loaded, now)?;
     for r in &reports {
