@@ -167,7 +167,7 @@ pub(crate) fn evaluate_and_deliver(
         &cycle::Pass::new(&rules, now),
     )?;
     for r in &reports {
-        tracing::info!(rule = %r.rule, "{}", r.summary());
+        tracing::info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, "{}", r.summary());
     }
     crate::digest::queue(config, &loaded.templates, &log, &outbox, now)?;
     let runtime = deliver::runtime().map_err(Error::Runtime)?;

@@ -53,6 +53,8 @@ pub(crate) struct RuleReport {
     pub skipped: BTreeMap<&'static str, u64>,
     /// Every decision, when asked for (plan).
     pub decisions: Vec<Decision>,
+    /// How long selecting and composing took.
+    pub elapsed: std::time::Duration,
 }
 
 impl RuleReport {
@@ -112,13 +114,23 @@ pub(crate) fn evaluate(
     pass: &Pass<'_>,
 ) -> Result<Vec<RuleReport>, CycleError> {
     if pass.report_bad_rows && pass.only.is_none() {
+        let started = std::time::Instant::now();
         report_bad_timestamps(log)?;
+        debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "timestamps checked"
+        );
     }
     let mut ordered: Vec<&Rule> = pass.rules.iter().copied().filter(|r| r.enabled).collect();
     ordered.sort_by_key(|r| std::cmp::Reverse(r.priority));
     let mut reports = Vec::new();
     for rule in ordered {
-        let report = evaluate_rule(config, templates, log, outbox, rule, pass);
+        let started = std::time::Instant::now();
+        let report =
+            evaluate_rule(config, templates, log, outbox, rule, pass).map(|r| RuleReport {
+                elapsed: started.elapsed(),
+                ..r
+            });
         // What was queued before a failure is good: keep it.
         outbox.flush()?;
         reports.push(report?);

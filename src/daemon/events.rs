@@ -82,7 +82,7 @@ impl Watcher {
             };
             let reports = cycle::evaluate(config, &loaded.templates, &self.log, &outbox, &pass)?;
             for r in reports.iter().filter(|r| r.matched > 0) {
-                info!(rule = %r.rule, trigger = "interaction", "{}", r.summary());
+                info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, trigger = "interaction", "{}", r.summary());
             }
             queued += reports.iter().map(|r| r.queued).sum::<u64>();
             debug!(

@@ -402,7 +402,7 @@ async fn tick(shared: Arc<Shared>, at: Timestamp) {
             &cycle::Pass::new(&rules, Timestamp::now()),
         )?;
         for r in &reports {
-            info!(rule = %r.rule, matched = r.matched, queued = r.queued, "{}", r.summary());
+            info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, matched = r.matched, queued = r.queued, "{}", r.summary());
         }
         let digest = if digest_due {
             crate::digest::queue(
