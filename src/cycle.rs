@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 use crate::compose::{NoteContext, Templates, recipient};
 use crate::config::{Config, Rule, RuleKind};
 use crate::deliver::message_id;
-use crate::log::{Log, LogError};
+use crate::log::{Log, LogError, Standings};
 use crate::outbox::{NewNote, Outbox, OutboxError};
 use crate::policy::{self, Skip};
 use crate::rules::{self, Candidate, Ledger};
@@ -122,15 +122,29 @@ pub(crate) fn evaluate(
         );
     }
     let mut ordered: Vec<&Rule> = pass.rules.iter().copied().filter(|r| r.enabled).collect();
+    // Over everyone, where each customer stands is read once for all (a few selective
+    // queries); for a few customers (new interactions), per candidate.
+    let standings = match pass.only {
+        None if !ordered.is_empty() => Some(log.standings(&config.policy, pass.now)?),
+        _ => None,
+    };
     ordered.sort_by_key(|r| std::cmp::Reverse(r.priority));
     let mut reports = Vec::new();
     for rule in ordered {
         let started = std::time::Instant::now();
-        let report =
-            evaluate_rule(config, templates, log, outbox, rule, pass).map(|r| RuleReport {
-                elapsed: started.elapsed(),
-                ..r
-            });
+        let report = evaluate_rule(
+            config,
+            templates,
+            log,
+            outbox,
+            rule,
+            pass,
+            standings.as_ref(),
+        )
+        .map(|r| RuleReport {
+            elapsed: started.elapsed(),
+            ..r
+        });
         // What was queued before a failure is good: keep it.
         outbox.flush()?;
         reports.push(report?);
@@ -145,6 +159,7 @@ fn evaluate_rule(
     outbox: &Outbox,
     rule: &Rule,
     pass: &Pass<'_>,
+    standings: Option<&Standings>,
 ) -> Result<RuleReport, CycleError> {
     let now = pass.now;
     let mut report = RuleReport {
@@ -183,6 +198,7 @@ fn evaluate_rule(
             now,
             cap_since,
             queued_today,
+            standings,
         ) {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -238,6 +254,7 @@ fn consider(
     now: Timestamp,
     cap_since: Timestamp,
     queued_today: u32,
+    standings: Option<&Standings>,
 ) -> Result<Result<(String, String), Skip>, CycleError> {
     let customer = &candidate.customer;
     let recipient = match recipient(customer, config, now) {
@@ -247,7 +264,10 @@ fn consider(
     if outbox.suppressed(&customer.id_text, recipient.address.as_ref())? {
         return Ok(Err(Skip::Suppressed));
     }
-    let standing = log.standing(&customer.id, &config.policy, now)?;
+    let standing = match standings {
+        Some(all) => all.of(customer),
+        None => log.standing(&customer.id, &config.policy, now)?,
+    };
     if standing.unsubscribed {
         return Ok(Err(Skip::Unsubscribed));
     }

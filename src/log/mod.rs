@@ -300,6 +300,49 @@ impl Log {
         }))
     }
 
+    /// Everyone's standing at `now` (see [`Standings`]); the same rules as [`Log::standing`].
+    pub(crate) fn standings(
+        &self,
+        policy: &crate::config::Policy,
+        now: jiff::Timestamp,
+    ) -> Result<Standings, LogError> {
+        let json = |kinds: &[String]| serde_json::to_string(kinds).unwrap_or_default();
+        let since = now
+            .checked_sub(policy.open_complaint_window)
+            .unwrap_or(now)
+            .as_second();
+        let ids = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<_, LogError> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let mut rows = stmt.query(params)?;
+            let mut ids = std::collections::HashSet::new();
+            while let Some(row) = rows.next()? {
+                ids.insert(id_text(row.get_ref(0)?));
+            }
+            Ok(ids)
+        };
+        Ok(Standings {
+            unsubscribed: ids(
+                "SELECT DISTINCT customer_id FROM interactions
+                 WHERE kind IN (SELECT value FROM json_each(?1))",
+                &[&json(&policy.unsubscribe_kinds)],
+            )?,
+            open_complaint: ids(
+                "SELECT DISTINCT i.customer_id FROM interactions i
+                 WHERE i.kind IN (SELECT value FROM json_each(?1))
+                   AND i.at >= ?3 AND unixepoch(i.at) >= ?4
+                   AND NOT EXISTS (SELECT 1 FROM interactions r WHERE r.customer_id = i.customer_id
+                       AND r.kind IN (SELECT value FROM json_each(?2))
+                       AND unixepoch(r.at) >= unixepoch(i.at))",
+                &[
+                    &json(&policy.complaint_kinds),
+                    &json(&policy.resolution_kinds),
+                    &crate::rules::day_before(since),
+                    &since,
+                ],
+            )?,
+        })
+    }
+
     /// One customer's touch points since `since`, per kind: (kind, "positive" | "negative" |
     /// "neutral", count), as the ratio rule counts them.
     pub(crate) fn touch_points(
@@ -406,6 +449,27 @@ impl Log {
                 InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?,
             ))),
             None => Ok(None),
+        }
+    }
+}
+
+/// Everyone's standing at one moment, for a full evaluation: the customers who unsubscribed
+/// by an interaction and those with an open complaint, read in two selective queries (by
+/// kind) instead of one read of every candidate's history. Delivery looks again, per note.
+#[derive(Debug, Default)]
+pub(crate) struct Standings {
+    unsubscribed: std::collections::HashSet<String>,
+    open_complaint: std::collections::HashSet<String>,
+}
+
+impl Standings {
+    /// Where `customer` stands (as [`Log::standing`] would say at the snapshot's moment).
+    pub(crate) fn of(&self, customer: &CustomerRow) -> Standing {
+        Standing {
+            opted_out: customer.opted_out,
+            unsubscribed: self.unsubscribed.contains(&customer.id_text),
+            open_complaint: self.open_complaint.contains(&customer.id_text),
+            gone: false,
         }
     }
 }
@@ -549,5 +613,73 @@ fn truthy(value: ValueRef<'_>) -> bool {
             "1" | "true" | "yes" | "y" | "t"
         ),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The snapshot a full evaluation reads says what the per-customer lookup says, for every
+    /// customer of a demo log with unsubscribes, open and resolved complaints, a resolution in
+    /// the same second as its complaint and timestamps with offsets.
+    #[test]
+    fn everyones_standing_at_once_matches_each_customers_own() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("log.sqlite");
+        let now: jiff::Timestamp = "2026-11-24T09:00:00Z".parse().expect("now");
+        crate::demo::generate_log(&path, &crate::demo::DemoSpec::new(1500, 11), now).expect("log");
+        let writer = Connection::open(&path).expect("writer");
+        writer
+            .execute_batch(
+                "INSERT INTO interactions (customer_id, at, kind) VALUES
+                   (3, '2026-10-01T10:00:00Z', 'unsubscribe'),
+                   (4, '2026-11-20T10:00:00Z', 'complaint'),
+                   (4, '2026-11-20T10:00:00Z', 'resolution'),
+                   (5, '2026-11-23T23:30:00-05:00', 'complaint'),
+                   (6, '2026-11-23T12:00:00+09:00', 'complaint'),
+                   (6, '2026-11-23T02:00:00Z', 'resolution'),
+                   (7, '2026-09-01T10:00:00Z', 'complaint');",
+            )
+            .expect("rows");
+        let policy = crate::config::Policy {
+            cap: 1,
+            cap_window: jiff::SignedDuration::from_hours(7 * 24),
+            calendar: crate::policy::Calendar::default(),
+            unsubscribe_kinds: vec!["unsubscribe".into()],
+            complaint_kinds: vec!["complaint".into()],
+            resolution_kinds: vec!["resolution".into()],
+            open_complaint_window: jiff::SignedDuration::from_hours(30 * 24),
+        };
+        let log = Log::open(&path).expect("open");
+        let all = log.standings(&policy, now).expect("standings");
+        let mut stmt = log
+            .conn()
+            .prepare(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers c"))
+            .expect("customers");
+        let customers: Vec<CustomerRow> = stmt
+            .query_map([], CustomerRow::read)
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let (mut open, mut unsubscribed) = (0, 0);
+        for customer in &customers {
+            let one = log.standing(&customer.id, &policy, now).expect("standing");
+            assert_eq!(all.of(customer), one, "customer {}", customer.id_text);
+            open += usize::from(one.open_complaint);
+            unsubscribed += usize::from(one.unsubscribed);
+        }
+        assert!(open > 50, "open complaints: {open}");
+        assert_eq!(unsubscribed, 1);
+        let by_id = |id: i64| {
+            let c = customers
+                .iter()
+                .find(|c| c.id_text == id.to_string())
+                .expect("customer");
+            all.of(c)
+        };
+        assert!(by_id(5).open_complaint, "{:?}", by_id(5));
+        assert!(by_id(6).open_complaint, "{:?}", by_id(6));
+        assert!(!by_id(4).open_complaint && !by_id(7).open_complaint);
     }
 }

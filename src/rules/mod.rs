@@ -364,7 +364,9 @@ fn sql_text(text: &str) -> String {
 
 /// The date (UTC) of the day before `second`, as text: every ISO-8601 timestamp of that moment or
 /// later, whatever its offset, sorts after it.
-fn day_before(second: i64) -> String {
+/// The date (UTC) the day before `second`: a text lower bound on `at` that lets SQLite use an
+/// index on it whatever the offset a timestamp was written with.
+pub(crate) fn day_before(second: i64) -> String {
     Timestamp::from_second(second - DAY)
         .map(|t| t.to_zoned_datetime(TimeZone::UTC).date().to_string())
         .unwrap_or_default()
