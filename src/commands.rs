@@ -100,7 +100,7 @@ fn environment_problems(config: &Config) -> Vec<Diagnostic> {
 pub(crate) fn check(path: &Path) -> Result<(), Error> {
     let loaded = load(path)?;
     let config = &loaded.config;
-    println!(
+    say!(
         "{}: ok: {} rule(s), log {}, state {}, transport {}",
         config.file.display(),
         config.rules.len(),
@@ -127,7 +127,7 @@ pub(crate) fn check(path: &Path) -> Result<(), Error> {
         if rule.on_interaction {
             when.push("on new interactions".into());
         }
-        println!(
+        say!(
             "  rule {:<20} {:<9} {}, priority {}, template {}{}",
             rule.name,
             rule.kind.name(),
@@ -195,11 +195,11 @@ pub(crate) fn park_interrupted(outbox: &Outbox) -> Result<(), Error> {
 fn print_summary(reports: &[RuleReport], delivery: &DeliveryReport) {
     for r in reports {
         match delivery.for_rule(&r.rule) {
-            Some(sent) => println!("{:<24} {}; {sent}", r.rule, r.summary()),
-            None => println!("{:<24} {}", r.rule, r.summary()),
+            Some(sent) => say!("{:<24} {}; {sent}", r.rule, r.summary()),
+            None => say!("{:<24} {}", r.rule, r.summary()),
         }
     }
-    println!(
+    say!(
         "delivery: sent {}, retrying {}, failed {}, unknown {} in {:.3} s",
         delivery.sent,
         delivery.retried,
@@ -247,23 +247,25 @@ pub(crate) fn plan(path: &Path, at: Option<&str>, days: Option<u32>) -> Result<(
         ..cycle::Pass::new(&rules, now)
     };
     let reports = cycle::evaluate(config, &loaded.templates, &log, &outbox, &pass)?;
-    println!(
+    say!(
         "plan at {} ({}): nothing is sent or written",
         now.to_zoned_datetime(config.timezone.clone())
             .strftime("%Y-%m-%d %H:%M %Z"),
         config.timezone_name
     );
     for r in &reports {
-        println!("\nrule {}: {}", r.rule, r.summary());
+        say!("\nrule {}: {}", r.rule, r.summary());
         for d in &r.decisions {
             match &d.outcome {
-                Ok((subject, to)) => println!(
+                Ok((subject, to)) => say!(
                     "  send  customer {} ({}) <{to}>: {subject:?}",
-                    d.customer_id, d.occasion
+                    d.customer_id,
+                    d.occasion
                 ),
-                Err(skip) => println!(
+                Err(skip) => say!(
                     "  skip  customer {} ({}): {skip}",
-                    d.customer_id, d.occasion
+                    d.customer_id,
+                    d.occasion
                 ),
             }
         }
@@ -274,7 +276,7 @@ pub(crate) fn plan(path: &Path, at: Option<&str>, days: Option<u32>) -> Result<(
 /// `rekindle plan --days N`.
 fn print_forecast(loaded: &Loaded, start: Timestamp, days: u32) -> Result<(), Error> {
     let config = &loaded.config;
-    println!(
+    say!(
         "forecast of {days} day(s) from {} ({}), each rule at its first scheduled minute of the day, on the log as it is now: nothing is sent or written",
         start
             .to_zoned_datetime(config.timezone.clone())
@@ -286,17 +288,17 @@ fn print_forecast(loaded: &Loaded, start: Timestamp, days: u32) -> Result<(), Er
     for day in crate::forecast::forecast(loaded, &outbox, start, days)? {
         let queued: u64 = day.reports.iter().map(|r| r.queued).sum();
         total += queued;
-        println!(
+        say!(
             "
 {} {}: {queued} note(s)",
             day.date,
             day.date.strftime("%a")
         );
         for r in day.reports.iter().filter(|r| r.matched > 0) {
-            println!("  {:<24} {}", r.rule, r.summary());
+            say!("  {:<24} {}", r.rule, r.summary());
         }
     }
-    println!(
+    say!(
         "
 {total} note(s) in {days} day(s)"
     );
@@ -384,13 +386,10 @@ pub(crate) fn preview(
         timezone: None,
     };
     let message = deliver::build_message(&note, &config.sender, now).map_err(Error::Runtime)?;
-    print!(
-        "{}",
-        String::from_utf8_lossy(&message.headers().to_string().into_bytes())
-    );
-    println!("\n--- text ---\n{}", note.body_text.trim_end());
+    say!("{}", message.headers().to_string().trim_end());
+    say!("\n--- text ---\n{}", note.body_text.trim_end());
     if let Some(html) = &note.body_html {
-        println!("\n--- html ---\n{html}");
+        say!("\n--- html ---\n{html}");
     }
     Ok(())
 }
@@ -403,23 +402,23 @@ pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
     };
     let outbox = Outbox::open_dry_run(&config.state_path)?;
     let now = Timestamp::now();
-    println!("state database: {}", config.state_path.display());
+    say!("state database: {}", config.state_path.display());
     let counts = outbox.counts()?;
     if counts.is_empty() {
-        println!("no notes yet");
+        say!("no notes yet");
     }
     for (state, n) in &counts {
-        println!("  {state:<10} {n}");
+        say!("  {state:<10} {n}");
     }
     let show = |s: i64| local_time(&config, s, "%Y-%m-%d %H:%M %Z");
     if let Some(oldest) = outbox.oldest_waiting()? {
-        println!("oldest waiting note queued {}", show(oldest));
+        say!("oldest waiting note queued {}", show(oldest));
     }
     let hour = outbox.sent_since(now - jiff::SignedDuration::from_hours(1))?;
     let day = outbox.sent_since(now - jiff::SignedDuration::from_hours(24))?;
-    println!("sent in the last hour: {hour}, last 24 hours: {day}");
+    say!("sent in the last hour: {hour}, last 24 hours: {day}");
     if let Some((id, at, text)) = outbox.last_error()? {
-        println!("last error: note {id} at {}: {text}", show(at));
+        say!("last error: note {id} at {}: {text}", show(at));
     }
     // Include everyone: how many active customers felt some love lately.
     let since = now - jiff::SignedDuration::from_hours(24 * i64::from(coverage_days));
@@ -431,7 +430,7 @@ pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
     } else {
         0.0
     };
-    println!(
+    say!(
         "coverage: {touched} of {active} active customers ({share:.0}%) had a positive touch point in the last {coverage_days} days"
     );
     Ok(())
@@ -450,14 +449,14 @@ pub(crate) fn outbox(path: &Path, action: crate::cli::OutboxAction) -> Result<()
             let outbox = Outbox::open_dry_run(&config.state_path)?;
             let notes = outbox.list(state.as_deref(), limit)?;
             if notes.is_empty() {
-                println!(
+                say!(
                     "no notes{}",
                     state.map(|s| format!(" in state {s}")).unwrap_or_default()
                 );
             }
             for n in notes {
                 let when = local_time(&config, n.updated_at, "%Y-%m-%d %H:%M");
-                println!(
+                say!(
                     "{:>6}  {:<9} {when}  {:<20} customer {:<8} <{}> {:?} attempts {}{}",
                     n.id,
                     n.state,
@@ -491,7 +490,7 @@ pub(crate) fn outbox(path: &Path, action: crate::cli::OutboxAction) -> Result<()
 /// Applies an operator's resend or cancel to each note; fails if any was refused.
 fn decide_notes(outbox: &Outbox, ids: &[i64], resend: bool, now: Timestamp) -> Result<(), Error> {
     if ids.is_empty() {
-        println!("no notes to change");
+        say!("no notes to change");
         return Ok(());
     }
     let mut refused = 0;
@@ -500,7 +499,7 @@ fn decide_notes(outbox: &Outbox, ids: &[i64], resend: bool, now: Timestamp) -> R
             Ok(was) => {
                 let done = if resend { "queued again" } else { "cancelled" };
                 tracing::info!(note_id = id, previous = %was, "note {done} by an operator");
-                println!("note {id}: {was} -> {done}");
+                say!("note {id}: {was} -> {done}");
             }
             Err(why) => {
                 eprintln!("note {id}: {why}");
@@ -525,7 +524,7 @@ pub(crate) fn suppress(path: &Path, action: crate::cli::SuppressAction) -> Resul
         SuppressAction::Add { keys, reason } => {
             let outbox = Outbox::open(&config.state_path)?;
             let added = outbox.suppress(&keys, &reason, Timestamp::now())?;
-            println!(
+            say!(
                 "{added} added to the suppression list ({} already there); their queued notes will be cancelled before sending",
                 keys.len() - added
             );
@@ -533,17 +532,17 @@ pub(crate) fn suppress(path: &Path, action: crate::cli::SuppressAction) -> Resul
         SuppressAction::Remove { keys } => {
             let outbox = Outbox::open(&config.state_path)?;
             let removed = outbox.unsuppress(&keys)?;
-            println!("{removed} removed from the suppression list");
+            say!("{removed} removed from the suppression list");
         }
         SuppressAction::List => {
             let outbox = Outbox::open_dry_run(&config.state_path)?;
             let list = outbox.suppressions()?;
             if list.is_empty() {
-                println!("the suppression list is empty");
+                say!("the suppression list is empty");
             }
             for (key, reason, at) in list {
                 let when = local_time(&config, at, "%Y-%m-%d %H:%M");
-                println!("{key:<32} {when}  {reason}");
+                say!("{key:<32} {when}  {reason}");
             }
         }
     }
@@ -563,7 +562,7 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
         )));
     };
     let outbox = Outbox::open_dry_run(&config.state_path)?;
-    println!(
+    say!(
         "customer {} <{}> {}, at {}",
         row.id_text,
         row.email.as_deref().unwrap_or("no email"),
@@ -607,15 +606,15 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
                 }
             )
         };
-        println!(
+        say!(
             "\nledger, last {}: {positive} positive, {negative} negative: {ratio}",
             crate::config::format_duration(window)
         );
         for (kind, class, n) in &points {
-            println!("  {class:<8} {kind:<16} {n}");
+            say!("  {class:<8} {kind:<16} {n}");
         }
         if notes > 0 {
-            println!("  positive rekindle notes  {notes}");
+            say!("  positive rekindle notes  {notes}");
         }
     }
 
@@ -634,7 +633,7 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
     if standing.open_complaint {
         flags.push("a complaint is open");
     }
-    println!(
+    say!(
         "\nstanding: {}",
         if flags.is_empty() {
             "nothing holds notes back".to_string()
@@ -653,7 +652,7 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
         ..cycle::Pass::new(&rules, now)
     };
     let reports = cycle::evaluate(config, &loaded.templates, &log, &outbox, &pass)?;
-    println!("\nrules (highest priority first):");
+    say!("\nrules (highest priority first):");
     for report in &reports {
         let Some(rule) = config.rule(&report.rule) else {
             continue;
@@ -665,7 +664,7 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
             },
             None => format!("not selected now: needs {}", rule.kind.describe()),
         };
-        println!("  {:<24} {verdict}", report.rule);
+        say!("  {:<24} {verdict}", report.rule);
     }
     let disabled: Vec<&str> = config
         .rules
@@ -674,7 +673,7 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
         .map(|r| r.name.as_str())
         .collect();
     if !disabled.is_empty() {
-        println!("  disabled: {}", disabled.join(", "));
+        say!("  disabled: {}", disabled.join(", "));
     }
     Ok(())
 }

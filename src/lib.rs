@@ -23,6 +23,27 @@
 //! - `daemon`: cron ticks, the delivery loop, signals, systemd notifications.
 //! - `commands`: `check`, `plan`, `preview`, `status`, `run --once`; `demo` builds a demo.
 
+/// `println!` for a command's output: when the reader went away (`rekindle plan | head`) the
+/// command ends quietly, as command-line tools do, instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(err) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::output_failed(err);
+        }
+    }};
+}
+
+/// Standard output could not be written: a closed pipe ends the process with success (all a
+/// reader asked for was written), anything else with an error.
+fn output_failed(err: std::io::Error) -> ! {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("rekindle: cannot write to standard output: {err}");
+    std::process::exit(1);
+}
+
 pub mod cli;
 mod commands;
 mod compose;

@@ -408,3 +408,32 @@ fn a_writer_is_not_held_up_while_notes_are_composed_and_queued() {
     assert!(insert.is_ok(), "the writer was held up: {insert:?}");
     assert!(queued() == 3000);
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_plan_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let f = Fixture::new();
+    // Far more output than a pipe holds, so plan is still writing when the reader leaves.
+    f.complaints(1, 3000);
+    f.config(Fixture::maildir_transport(), SORRY_RULE);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rekindle"))
+        .arg("--config")
+        .arg(f.path("rekindle.toml"))
+        .arg("plan")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a line");
+    // `rekindle plan | head -1`: the pipe is closed here.
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!first.is_empty());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}\n{stderr}", out.status);
+}

@@ -81,7 +81,7 @@ pub(crate) fn run(
     let config_path = dir.join("rekindle.toml");
     let config = demo_config(&log_path, &state, &templates, &maildir)?;
     std::fs::write(&config_path, config).map_err(|e| io("write", &config_path, e))?;
-    println!(
+    say!(
         "demo log: {} ({} customers, {} interactions, written in {:.1}s)",
         log_path.display(),
         stats.customers,
@@ -89,7 +89,7 @@ pub(crate) fn run(
         started.elapsed().as_secs_f64()
     );
     if generate_only {
-        println!(
+        say!(
             "config: {}\nnext:\n  rekindle --config {} run --once",
             config_path.display(),
             config_path.display()
@@ -99,15 +99,15 @@ pub(crate) fn run(
     let loaded = commands::load(&config_path)?;
     let (reports, delivery) = commands::evaluate_and_deliver(&loaded, now)?;
     for r in &reports {
-        println!("{:<20} {}", r.rule, r.summary());
+        say!("{:<20} {}", r.rule, r.summary());
     }
-    println!(
+    say!(
         "delivered {} note(s) in {:.1}s to {}",
         delivery.sent,
         started.elapsed().as_secs_f64(),
         maildir.join("new").display()
     );
-    println!(
+    say!(
         "\nnext:\n  ls {}\n  rekindle --config {} plan\n  rekindle --config {} preview --rule sorry --customer ID\n  rekindle --config {} status",
         maildir.join("new").display(),
         config_path.display(),
