@@ -1,0 +1,830 @@
+//! rekindle on a large interaction log, beside bare SQLite making the rules' selections on the
+//! same file in the same run.
+//!
+//! `cargo bench --bench scale`
+//!
+//! `REKINDLE_SCALE` names the sizes, comma-separated: `100k` (the default: 100,000 customers,
+//! about 2,000,000 interactions), `1m` (1,000,000 and 20,000,000) or `tiny` (2,000 and 40,000,
+//! to try the bench itself). `REKINDLE_SCALE_DIR=DIR` keeps each generated log in `DIR/SIZE`
+//! between runs: it is generated again only when it is missing or was made for another size
+//! (the marker `scale-size.txt` says which); without it everything lives in a temporary
+//! directory.
+//!
+//! For each size, with the real binary, each step on a fresh state database and maildir:
+//! - generation: `rekindle demo --generate-only` writes the log, the templates and the config
+//!   (the shipped rules, a maildir transport);
+//! - full evaluation: `rekindle run --once` (every rule, and delivery to the maildir);
+//! - steady state: right after it, 10,000 new interactions, then `run --once` again;
+//! - `rekindle plan`;
+//! - the daemon, `rekindle run` with the apology rule on `trigger = "interaction"`: its CPU use
+//!   over 10 idle seconds, and for 50 complaints the time from the commit to the log to the
+//!   apology's row in the state database.
+//!
+//! Each child's wall time and peak RSS (VmHWM, sampled every 10 ms). Beside them, bare SQL doing
+//! the rules' selections (quiet, unhappy, ratio, departed, followup; parameters read from the
+//! generated config), warm, on a read-only connection: the floor for anything reading this log.
+//! Rows the bench adds to the log are deleted again afterwards.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags, params};
+
+type Result<T> = std::result::Result<T, String>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rekindle");
+const SEED: u64 = 7;
+const LOG: &str = "interactions.sqlite";
+const CONFIG: &str = "rekindle.toml";
+/// Which size the log beside it was generated for, and how that went.
+const MARKER: &str = "scale-size.txt";
+/// (name, customers, interactions).
+const SIZES: [(&str, u64, u64); 3] = [
+    ("tiny", 2_000, 40_000),
+    ("100k", 100_000, 2_000_000),
+    ("1m", 1_000_000, 20_000_000),
+];
+/// Interactions added for the steady-state run.
+const STEADY_ROWS: usize = 10_000;
+/// Complaints whose latency is measured.
+const EVENTS: usize = 50;
+const DAY: i64 = 86_400;
+
+fn main() {
+    if let Err(why) = run() {
+        eprintln!("scale: {why}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let wanted = std::env::var("REKINDLE_SCALE").unwrap_or_else(|_| "100k".into());
+    let sizes = wanted
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            SIZES
+                .iter()
+                .find(|z| z.0 == s)
+                .ok_or_else(|| format!("REKINDLE_SCALE: unknown size {s:?}; use 100k, 1m or tiny"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (dir, _temp) = match std::env::var_os("REKINDLE_SCALE_DIR") {
+        Some(dir) => (PathBuf::from(dir), None),
+        None => {
+            let temp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+            (temp.path().to_path_buf(), Some(temp))
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(on(&dir))?;
+    println!("machine: {}", machine());
+    for size in sizes {
+        // One directory per size, so a kept log of each survives a run over both.
+        let dir = dir.join(size.0);
+        std::fs::create_dir_all(&dir).map_err(on(&dir))?;
+        bench(&dir, size)?;
+    }
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+/// An error about `path`, for `map_err`.
+fn on<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(on(path))
+}
+
+fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
+    println!("\n== {} ==", size.0);
+    println!("{}", ensure_log(dir, size)?);
+    let (log, config) = (dir.join(LOG), dir.join(CONFIG));
+    let bare = baselines(&log, &bare_queries(&config)?)?;
+    let floor: f64 = bare.iter().map(|b| b.2).sum();
+    fresh_state(dir)?;
+    let once = |out: &str| timed(rekindle(&config, &["run", "--once"]), &dir.join(out));
+    let full = once("scale-run.out")?;
+    let steady = with_added_rows(dir, |log| {
+        add_steady_rows(log)?;
+        once("scale-steady.out")
+    })?;
+    fresh_state(dir)?;
+    let plan = timed(rekindle(&config, &["plan"]), &dir.join("scale-plan.out"))?;
+    let daemon = with_added_rows(dir, |log| daemon(dir, &config, log))?;
+
+    println!(
+        "\n{:<40} {:>11} {:>14} {:>7} {:>13}",
+        "measurement", "rekindle s", "bare SQLite s", "ratio", "peak RSS MiB"
+    );
+    let row = |what: &str, ours: Option<f64>, floor: Option<f64>, mib: f64| {
+        let secs = |s: Option<f64>| s.map_or("-".into(), |s| format!("{s:.3}"));
+        let ratio = match (ours, floor) {
+            (Some(o), Some(f)) if f > 0.0 => format!("{:.1}x", o / f),
+            _ => "-".into(),
+        };
+        let (ours, floor) = (secs(ours), secs(floor));
+        println!("{what:<40} {ours:>11} {floor:>14} {ratio:>7} {mib:>13.0}");
+    };
+    let steady_label = format!("steady state (+{STEADY_ROWS} rows, run --once)");
+    row(
+        "full evaluation (run --once)",
+        Some(full.0),
+        Some(floor),
+        full.1,
+    );
+    row("plan", Some(plan.0), Some(floor), plan.1);
+    row(&steady_label, Some(steady.0), None, steady.1);
+    row("daemon (run), its whole life", None, None, daemon.peak_mib);
+
+    println!("\nbare SQLite, warm, read-only connection (rows counted, seconds):");
+    for (name, rows, secs) in &bare {
+        println!("  {name:<10} {rows:>10} {secs:>9.3}");
+    }
+    for (what, out) in [
+        ("full evaluation", "scale-run.out"),
+        ("steady state", "scale-steady.out"),
+    ] {
+        println!("\nrun --once, {what}, said:");
+        for line in read(&dir.join(out))?.lines() {
+            println!("  {line}");
+        }
+    }
+    daemon.print();
+    Ok(())
+}
+
+/// Generates the log with the real binary unless `dir` holds one for this size already; says
+/// how it went, and how large the log is.
+fn ensure_log(dir: &Path, (name, customers, interactions): &(&str, u64, u64)) -> Result<String> {
+    let key = format!("size={name} customers={customers} interactions={interactions} seed={SEED}");
+    let marker = dir.join(MARKER);
+    let kept = std::fs::read_to_string(&marker).ok().and_then(|text| {
+        let (first, said) = text.split_once('\n')?;
+        let there = dir.join(LOG).exists() && dir.join(CONFIG).exists();
+        (first == key && there).then(|| format!("{said} (kept from an earlier run)"))
+    });
+    let said = match kept {
+        Some(said) => said,
+        None => {
+            remove_if_there(&marker)?;
+            let mut demo = Command::new(BIN);
+            demo.args(["demo", "--dir"])
+                .arg(dir)
+                .args(["--customers", &customers.to_string()])
+                .args(["--interactions", &interactions.to_string()])
+                .args(["--seed", &SEED.to_string(), "--generate-only"])
+                .env("RUST_LOG", "error");
+            let (secs, mib) = timed(demo, &dir.join("scale-generate.out"))?;
+            let out = read(&dir.join("scale-generate.out"))?;
+            let line = out
+                .lines()
+                .find(|l| l.starts_with("demo log:"))
+                .ok_or_else(|| format!("no `demo log:` line in the demo's output: {out}"))?;
+            let at = Timestamp::now().strftime("%Y-%m-%d %H:%M UTC");
+            let said = format!("{line}\ngenerated in {secs:.1} s, peak RSS {mib:.0} MiB, at {at}");
+            std::fs::write(&marker, format!("{key}\n{said}")).map_err(on(&marker))?;
+            said
+        }
+    };
+    // Rows added and deleted again by earlier runs leave free pages: count what is in use.
+    let log = read_only(&dir.join(LOG))?;
+    let (pages, free, page): (i64, i64, i64) = log
+        .query_row(
+            "SELECT * FROM pragma_page_count, pragma_freelist_count, pragma_page_size",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(on(&dir.join(LOG)))?;
+    let mb = |pages: i64| (pages * page) as f64 / 1e6;
+    Ok(format!(
+        "{said}\nlog: {:.0} MB ({:.0} MB file)",
+        mb(pages - free),
+        mb(pages)
+    ))
+}
+
+fn rekindle(config: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config").arg(config).args(args);
+    cmd.env("RUST_LOG", "error");
+    cmd
+}
+
+fn read_only(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(on(path))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(on(path))?;
+    Ok(conn)
+}
+
+/// Deletes the state database and the maildir: the next command starts as on a new install.
+fn fresh_state(dir: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        remove_if_there(&dir.join(format!("state.sqlite{suffix}")))?;
+    }
+    match std::fs::remove_dir_all(dir.join("maildir")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(on(&dir.join("maildir"))(e)),
+        _ => Ok(()),
+    }
+}
+
+fn remove_if_there(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(on(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `cmd` to the end with its stdout in `out` (stderr in `out` with `.err`): wall seconds
+/// and peak RSS in MiB.
+fn timed(mut cmd: Command, out: &Path) -> Result<(f64, f64)> {
+    let err = out.with_extension("err");
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(File::create(out).map_err(on(out))?)
+        .stderr(File::create(&err).map_err(on(&err))?)
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let rss = RssWatch::start(child.id());
+    let status = child.wait().map_err(|e| format!("{cmd:?}: {e}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    let mib = rss.stop()?;
+    if !status.success() {
+        let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+        return Err(format!("{cmd:?} failed ({status}): {stderr}"));
+    }
+    Ok((secs, mib))
+}
+
+/// Samples a child's peak resident set (VmHWM) every 10 ms: the last value read before it exits.
+struct RssWatch {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<u64>,
+}
+
+impl RssWatch {
+    fn start(pid: u32) -> RssWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut kib = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                // Gone, or a zombie without memory, once it has exited: keep the last value.
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+                let hwm = status.ok().and_then(|s| {
+                    let line = s.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+                    line.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                });
+                kib = kib.max(hwm.unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            kib
+        });
+        RssWatch { stop, thread }
+    }
+
+    /// Peak RSS in MiB.
+    fn stop(self) -> Result<f64> {
+        self.stop.store(true, Ordering::Relaxed);
+        let kib = self.thread.join().map_err(|_| "the RSS sampler panicked")?;
+        Ok(kib as f64 / 1024.0)
+    }
+}
+
+/// The rules' selections as bare SQL: (name, SQL, cutoff for `?1`), with the parameters of the
+/// first rule of each kind and of `[touchpoints]` in `config` (defaults as documented there).
+/// Times are compared as text, as an index can serve them.
+fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, String)>> {
+    let table: toml::Table = toml::from_str(&read(config)?).map_err(on(config))?;
+    let rule = |kind: &str| {
+        let rules = table.get("rule").and_then(|r| r.as_array());
+        let mut tables = rules.into_iter().flatten().filter_map(|r| r.as_table());
+        tables
+            .find(|r| r.get("kind").and_then(|k| k.as_str()) == Some(kind))
+            .ok_or_else(|| format!("{}: no rule of kind {kind:?}", config.display()))
+    };
+    let none = toml::Table::new();
+    let touch = table.get("touchpoints").and_then(|t| t.as_table());
+    let touch = touch.unwrap_or(&none);
+    let (quiet, unhappy, ratio) = (rule("quiet")?, rule("unhappy")?, rule("ratio")?);
+    let (departed, followup) = (rule("departed")?, rule("followup")?);
+    let negative = format!(
+        "sentiment < {} OR kind IN ({})",
+        number(touch, "negative_sentiment", -0.3),
+        kinds(touch, "negative", &["invoice", "complaint", "cancellation"])
+    );
+    let positive = kinds(
+        touch,
+        "positive",
+        &["purchase", "review", "resolution", "thank_you"],
+    );
+    let recent = |r: &toml::Table, default: &str| {
+        let kinds = kinds(r, "kinds", &[default]);
+        format!("SELECT count(*) FROM interactions WHERE kind IN ({kinds}) AND at >= ?1")
+    };
+    Ok(vec![
+        (
+            "quiet",
+            format!(
+                "SELECT count(*) FROM (SELECT customer_id, count(*) n, max(at) m FROM interactions
+                 GROUP BY customer_id) WHERE n >= {} AND m < ?1",
+                number(quiet, "min_interactions", 3.0)
+            ),
+            cutoff(quiet, "quiet_for", "60d")?,
+        ),
+        (
+            "unhappy",
+            format!(
+                "SELECT count(DISTINCT customer_id) FROM interactions
+                 WHERE at >= ?1 AND (kind IN ({}) OR sentiment < {})",
+                kinds(unhappy, "kinds", &["complaint"]),
+                number(unhappy, "sentiment_below", -0.3)
+            ),
+            cutoff(unhappy, "within", "14d")?,
+        ),
+        (
+            "ratio",
+            format!(
+                "SELECT count(*) FROM (SELECT customer_id,
+                   sum(CASE WHEN {negative} THEN 0 WHEN kind IN ({positive}) THEN 1 ELSE 0 END) pos,
+                   sum(CASE WHEN {negative} THEN 1 ELSE 0 END) neg
+                 FROM interactions WHERE at >= ?1 GROUP BY customer_id)
+                 WHERE neg > 0 AND pos < {} * neg",
+                number(ratio, "target", 10.0)
+            ),
+            cutoff(ratio, "window", "90d")?,
+        ),
+        (
+            "departed",
+            recent(departed, "cancellation"),
+            cutoff(departed, "within", "30d")?,
+        ),
+        (
+            "followup",
+            recent(followup, "resolution"),
+            cutoff(followup, "within", "14d")?,
+        ),
+    ])
+}
+
+/// A list of kinds as SQL literals for `IN`.
+fn kinds(table: &toml::Table, key: &str, default: &[&str]) -> String {
+    let list: Vec<&str> = match table.get(key).and_then(|v| v.as_array()) {
+        Some(list) => list.iter().filter_map(|v| v.as_str()).collect(),
+        None => default.to_vec(),
+    };
+    let quoted: Vec<String> = list
+        .iter()
+        .map(|k| format!("'{}'", k.replace('\'', "''")))
+        .collect();
+    quoted.join(", ")
+}
+
+fn number(table: &toml::Table, key: &str, default: f64) -> f64 {
+    match table.get(key) {
+        Some(toml::Value::Float(f)) => *f,
+        Some(toml::Value::Integer(i)) => *i as f64,
+        _ => default,
+    }
+}
+
+/// Now minus the duration under `key`, formatted like the log's `at` column.
+fn cutoff(table: &toml::Table, key: &str, default: &str) -> Result<String> {
+    let text = table.get(key).and_then(|v| v.as_str()).unwrap_or(default);
+    let d = humantime::parse_duration(text).map_err(|e| format!("{key} = {text:?}: {e}"))?;
+    Ok(ago(d.as_secs() as i64))
+}
+
+/// The time `secs` ago, formatted like the log's `at` column (`2026-01-02T10:00:00Z`).
+fn ago(secs: i64) -> String {
+    let t = Timestamp::from_second(Timestamp::now().as_second() - secs);
+    t.unwrap_or(Timestamp::UNIX_EPOCH)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Runs each query twice and times the second (warm) run: (name, rows counted, seconds).
+fn baselines(
+    log: &Path,
+    queries: &[(&'static str, String, String)],
+) -> Result<Vec<(&'static str, i64, f64)>> {
+    let conn = read_only(log)?;
+    let mut timings = Vec::new();
+    for (name, sql, cutoff) in queries {
+        let count = || {
+            let rows = conn.query_row(sql, [cutoff], |r| r.get::<_, i64>(0));
+            rows.map_err(|e| format!("bare {name} query: {e}"))
+        };
+        count()?;
+        let start = Instant::now();
+        let rows = count()?;
+        timings.push((*name, rows, start.elapsed().as_secs_f64()));
+    }
+    Ok(timings)
+}
+
+/// Lends `f` a writable connection to the log, then deletes every interaction it added (ids
+/// above the largest before). The marker is gone meanwhile, so should the bench die in between,
+/// the next run generates the log again rather than reuse an altered one.
+fn with_added_rows<T>(dir: &Path, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    let (marker, path) = (dir.join(MARKER), dir.join(LOG));
+    let said = read(&marker)?;
+    remove_if_there(&marker)?;
+    let log = Connection::open(&path).map_err(on(&path))?;
+    log.busy_timeout(Duration::from_secs(30))
+        .map_err(on(&path))?;
+    let last = "SELECT coalesce(max(id), 0) FROM interactions";
+    let before: i64 = log.query_row(last, [], |r| r.get(0)).map_err(on(&path))?;
+    let result = f(&log);
+    let delete = "DELETE FROM interactions WHERE id > ?1";
+    log.execute(delete, [before]).map_err(on(&path))?;
+    std::fs::write(&marker, said).map_err(on(&marker))?;
+    result
+}
+
+/// A day's business: random existing customers, a mix of kinds, about 5% complaints.
+fn add_steady_rows(log: &Connection) -> Result<()> {
+    let sql = |e: rusqlite::Error| format!("adding interactions: {e}");
+    let last = "SELECT max(id) FROM customers";
+    let customers: i64 = log.query_row(last, [], |r| r.get(0)).map_err(sql)?;
+    let (at, mut rng) = (ago(0), fastrand::Rng::with_seed(SEED));
+    let tx = log.unchecked_transaction().map_err(sql)?;
+    let mut insert = tx
+        .prepare(
+            "INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note)
+             VALUES (?1, ?2, ?3, ?4, 'web', ?5)",
+        )
+        .map_err(sql)?;
+    for _ in 0..STEADY_ROWS {
+        let (kind, sentiment, note) = match rng.u32(..100) {
+            0..78 => ("purchase", None, None),
+            78..86 => ("review", Some(0.8), Some("Lovely bread, as always.")),
+            86..91 => ("invoice", None, None),
+            91..96 => (
+                "complaint",
+                Some(-0.6),
+                Some("The buns were cold and late."),
+            ),
+            96..98 => ("resolution", Some(0.3), Some("Refunded and apologised.")),
+            98 => ("cancellation", None, None),
+            _ => ("support_ticket", Some(0.0), None),
+        };
+        let customer = rng.i64(1..=customers);
+        let row = params![customer, at, kind, sentiment, note];
+        insert.execute(row).map_err(sql)?;
+    }
+    drop(insert);
+    tx.commit().map_err(sql)
+}
+
+/// What the daemon showed.
+struct Daemon {
+    event_poll: String,
+    ready_secs: f64,
+    idle_cpu: f64,
+    idle_lines: usize,
+    latencies: Vec<f64>,
+    missed: usize,
+    scheduled: usize,
+    peak_mib: f64,
+}
+
+impl Daemon {
+    fn print(&self) {
+        println!(
+            "\ndaemon (event_poll {}): started and first event poll done in {:.2} s",
+            self.event_poll, self.ready_secs
+        );
+        println!(
+            "  idle CPU: {:.2}% of one core over 10 s ({} log lines meanwhile)",
+            self.idle_cpu, self.idle_lines
+        );
+        let mut l = self.latencies.clone();
+        l.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            let rank = (p * l.len() as f64).ceil() as usize;
+            let at = l.get(rank.clamp(1, l.len().max(1)) - 1);
+            at.map_or("-".into(), |s| format!("{:.0} ms", s * 1000.0))
+        };
+        let (p50, p90, p99, max) = (pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+        println!(
+            "  complaint committed to the log -> apology in the state DB, {} complaints: \
+             p50 {p50}, p90 {p90}, p99 {p99}, max {max}",
+            l.len()
+        );
+        if self.missed > 0 {
+            println!("  {} complaint(s) got no apology within 30 s", self.missed);
+        }
+        if self.scheduled > 0 {
+            let n = self.scheduled;
+            println!("  note: {n} scheduled evaluation(s) ran during the latency measurement");
+        }
+    }
+}
+
+type Lines = Receiver<(Instant, String)>;
+
+/// Starts `rekindle run` on a fresh state and measures it; stops it with SIGTERM in any case.
+fn daemon(dir: &Path, config: &Path, log: &Connection) -> Result<Daemon> {
+    let (config, event_poll, every) = daemon_config(dir, config)?;
+    fresh_state(dir)?;
+    let start = Instant::now();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start rekindle run: {e}"))?;
+    let pid = child.id();
+    let rss = RssWatch::start(pid);
+    let lines = child.stderr.take().map(|stderr| {
+        let (tx, rx) = mpsc::channel();
+        // Drains stderr to the end, so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                let _ = tx.send((Instant::now(), line));
+            }
+        });
+        rx
+    });
+    let measured = match &lines {
+        Some(lines) => measure_daemon(dir, log, pid, lines, every, start),
+        None => Err("no stderr from rekindle run".into()),
+    };
+    let stopped = stop(&mut child, pid);
+    let peak_mib = rss.stop()?;
+    let measured = measured?;
+    stopped?;
+    Ok(Daemon {
+        event_poll,
+        peak_mib,
+        ..measured
+    })
+}
+
+fn measure_daemon(
+    dir: &Path,
+    log: &Connection,
+    pid: u32,
+    lines: &Lines,
+    every: Option<i64>,
+    start: Instant,
+) -> Result<Daemon> {
+    let ten_min = Duration::from_secs(600);
+    // On a fresh state, the first event poll sets the watermark from the lookback window; it
+    // may say so before or after the start-up line.
+    let ready = wait_for(lines, ten_min, &["rekindle started", "first start"])?;
+    settle(lines, ten_min)?;
+    // A rule on a "*/N" minute schedule (the apology rule's, every 5 minutes) evaluates every
+    // customer: begin right after one of its runs rather than let one land in the middle.
+    if let Some(minutes) = every {
+        while minutes * 60 - Timestamp::now().as_second().rem_euclid(minutes * 60) < 150 {
+            wait_for(lines, ten_min, &["matched="])?;
+            settle(lines, ten_min)?;
+        }
+    }
+
+    let (cpu, since) = (cpu_ticks(pid)?, Instant::now());
+    std::thread::sleep(Duration::from_secs(10));
+    let used = (cpu_ticks(pid)? - cpu) as f64 / clock_ticks();
+    let idle_cpu = 100.0 * used / since.elapsed().as_secs_f64();
+    let idle_lines = lines.try_iter().filter(|(at, _)| *at >= since).count();
+
+    let path = dir.join("state.sqlite");
+    let state = read_only(&path)?;
+    let mut noted = state
+        .prepare("SELECT EXISTS (SELECT 1 FROM notes WHERE customer_id = ?1 AND rule LIKE ?2)")
+        .map_err(on(&path))?;
+    let mut has_note = |customer: &str, rule: &str| {
+        let exists = noted.query_row([customer, rule], |r| r.get::<_, bool>(0));
+        exists.map_err(on(&path))
+    };
+    let mut rng = fastrand::Rng::with_seed(SEED);
+    let mut candidates = without_recent_complaint(log)?;
+    rng.shuffle(&mut candidates);
+    let phase = Instant::now();
+    let (mut latencies, mut missed) = (Vec::new(), 0);
+    for customer in candidates {
+        if latencies.len() + missed == EVENTS {
+            break;
+        }
+        // Any note this week would take the customer's cap: pick someone without one.
+        let key = customer.to_string();
+        if has_note(&key, "%")? {
+            continue;
+        }
+        // Commit at a random phase of the daemon's event poll.
+        std::thread::sleep(Duration::from_millis(rng.u64(0..1000)));
+        log.execute(
+            "INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note)
+             VALUES (?1, ?2, 'complaint', -0.8, 'email', 'The rye loaf was mouldy inside.')",
+            params![customer, ago(0)],
+        )
+        .map_err(|e| format!("adding a complaint: {e}"))?;
+        let committed = Instant::now();
+        loop {
+            if has_note(&key, "sorry")? {
+                latencies.push(committed.elapsed().as_secs_f64());
+                break;
+            }
+            if committed.elapsed() > Duration::from_secs(30) {
+                missed += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    if latencies.len() + missed < EVENTS {
+        return Err(format!(
+            "fewer than {EVENTS} customers without a complaint or a note"
+        ));
+    }
+    let ticks = lines
+        .try_iter()
+        .filter(|(at, line)| *at >= phase && line.contains("matched="));
+    Ok(Daemon {
+        event_poll: String::new(),
+        ready_secs: ready.duration_since(start).as_secs_f64(),
+        idle_cpu,
+        idle_lines,
+        latencies,
+        missed,
+        scheduled: ticks.count(),
+        peak_mib: 0.0,
+    })
+}
+
+/// The generated config with the apology rule ("sorry", kind unhappy) on
+/// `trigger = "interaction"`: its path, the event poll in force, and the shortest "*/N" minute
+/// schedule among the rules.
+fn daemon_config(dir: &Path, config: &Path) -> Result<(PathBuf, String, Option<i64>)> {
+    let mut table: toml::Table = toml::from_str(&read(config)?).map_err(on(config))?;
+    let no = |what: &str| format!("{}: {what}", config.display());
+    let rules = table.get_mut("rule").and_then(|r| r.as_array_mut());
+    let rules = rules.ok_or_else(|| no("no [[rule]]"))?;
+    let sorry = rules
+        .iter_mut()
+        .filter_map(|r| r.as_table_mut())
+        .find(|r| r.get("name").and_then(|n| n.as_str()) == Some("sorry"))
+        .ok_or_else(|| no("no rule named \"sorry\""))?;
+    if sorry.get("kind").and_then(|k| k.as_str()) != Some("unhappy") {
+        return Err(no("the rule \"sorry\" is not of kind unhappy"));
+    }
+    sorry.insert("trigger".into(), "interaction".into());
+    let every = rules
+        .iter()
+        .filter_map(|r| r.get("schedule")?.as_str())
+        .filter_map(|s| match s.split_whitespace().collect::<Vec<_>>()[..] {
+            [minute, "*", "*", "*", "*"] => minute.strip_prefix("*/")?.parse().ok(),
+            _ => None,
+        })
+        .min();
+    let event_poll = table.get("daemon").and_then(|d| d.get("event_poll"));
+    let event_poll = event_poll
+        .and_then(|v| v.as_str())
+        .unwrap_or("500ms, the default");
+    let event_poll = event_poll.to_string();
+    let path = dir.join("scale-daemon.toml");
+    let text = toml::to_string(&table).map_err(on(&path))?;
+    std::fs::write(&path, text).map_err(on(&path))?;
+    Ok((path, event_poll, every))
+}
+
+/// Active customers who may be written to, without a complaint in the last 30 days.
+fn without_recent_complaint(log: &Connection) -> Result<Vec<i64>> {
+    let sql = |e: rusqlite::Error| format!("picking customers: {e}");
+    let mut select = log
+        .prepare(
+            "SELECT id FROM customers c WHERE status = 'active' AND opted_out = 0
+             AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
+                             AND i.kind = 'complaint' AND i.at >= ?1)
+             ORDER BY id",
+        )
+        .map_err(sql)?;
+    let ids = select
+        .query_map([ago(30 * DAY)], |r| r.get(0))
+        .map_err(sql)?;
+    ids.collect::<rusqlite::Result<Vec<i64>>>().map_err(sql)
+}
+
+/// Waits until the daemon has logged a line containing each of `texts`: when the last came.
+fn wait_for(lines: &Lines, max: Duration, texts: &[&str]) -> Result<Instant> {
+    let give_up = Instant::now() + max;
+    let mut missing: Vec<&str> = texts.to_vec();
+    loop {
+        match lines.recv_timeout(give_up.saturating_duration_since(Instant::now())) {
+            Ok((at, line)) => {
+                missing.retain(|text| !line.contains(text));
+                if missing.is_empty() {
+                    return Ok(at);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(format!("rekindle run: no {missing:?} line in {max:?}"));
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(format!("rekindle run exited before saying {missing:?}"));
+            }
+        }
+    }
+}
+
+/// Waits until the daemon has logged nothing (no note queued or sent) for 3 s.
+fn settle(lines: &Lines, max: Duration) -> Result<()> {
+    let give_up = Instant::now() + max;
+    let mut last = Instant::now();
+    loop {
+        let (now, quiet_until) = (Instant::now(), last + Duration::from_secs(3));
+        if now >= quiet_until {
+            return Ok(());
+        }
+        if now >= give_up {
+            return Err(format!("rekindle run still busy after {max:?}"));
+        }
+        match lines.recv_timeout(quiet_until.min(give_up) - now) {
+            Ok((at, _)) => last = at,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err("rekindle run exited".into()),
+        }
+    }
+}
+
+/// CPU time (user + system) of a process so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let path = PathBuf::from(format!("/proc/{pid}/stat"));
+    let stat = read(&path)?;
+    // After the command name in parentheses, utime and stime are the 12th and 13th fields
+    // (fields 14 and 15 in proc(5)).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    match (tick(11), tick(12)) {
+        (Some(user), Some(system)) => Ok(user + system),
+        _ => Err(format!("cannot read {}", path.display())),
+    }
+}
+
+fn clock_ticks() -> f64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output();
+    let ticks = out
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok());
+    ticks.unwrap_or(100.0)
+}
+
+/// SIGTERM, then up to 60 s for a clean exit; killed otherwise.
+fn stop(child: &mut Child, pid: u32) -> Result<()> {
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("rekindle run exited with {status}")),
+            Ok(None) if matches!(&sent, Ok(s) if s.success()) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "rekindle run did not stop on SIGTERM ({sent:?}): killed"
+                ));
+            }
+        }
+    }
+}
