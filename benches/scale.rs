@@ -25,6 +25,8 @@
 //! generated config), warm, on a read-only connection: the floor for anything reading this log.
 //! Rows the bench adds to the log are deleted again afterwards.
 
+mod support;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -86,7 +88,7 @@ fn run() -> Result<()> {
         }
     };
     std::fs::create_dir_all(&dir).map_err(on(&dir))?;
-    println!("machine: {}", machine());
+    println!("machine: {}", support::machine());
     for size in sizes {
         // One directory per size, so a kept log of each survives a run over both.
         let dir = dir.join(size.0);
@@ -94,20 +96,6 @@ fn run() -> Result<()> {
         bench(&dir, size)?;
     }
     Ok(())
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores, {cpu}")
 }
 
 /// An error about `path`, for `map_err`.

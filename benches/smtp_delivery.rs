@@ -7,6 +7,8 @@
 //! the same size over the same number of connections into the same sink. Installs Postfix (for
 //! the two tools) when they are missing.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,7 +35,7 @@ fn run() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     write_log(dir.path(), notes)?;
     copy_templates(dir.path())?;
-    println!("machine: {}", machine());
+    println!("machine: {}", support::machine());
     println!("notes per run: {notes}\n");
     println!(
         "{:>4}  {:>20}  {:>20}  {:>6}",
@@ -96,20 +98,6 @@ fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores, {cpu}")
 }
 
 fn free_port() -> Result<u16> {
