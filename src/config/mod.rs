@@ -386,6 +386,15 @@ pub(crate) struct Policy {
     pub open_complaint_window: SignedDuration,
 }
 
+impl Policy {
+    /// Unix second from which an unresolved complaint still counts as open at `now`.
+    pub(crate) fn complaints_open_since(&self, now: jiff::Timestamp) -> i64 {
+        now.checked_sub(self.open_complaint_window)
+            .unwrap_or(now)
+            .as_second()
+    }
+}
+
 /// `[digest]`: one email a day to the staff, listing the customers who deserve a handwritten
 /// card today.
 #[derive(Debug, Clone)]

@@ -249,10 +249,7 @@ impl Log {
         now: jiff::Timestamp,
     ) -> Result<Standing, LogError> {
         let json = |kinds: &[String]| serde_json::to_string(kinds).unwrap_or_default();
-        let since = now
-            .checked_sub(policy.open_complaint_window)
-            .unwrap_or(now)
-            .as_second();
+        let since = policy.complaints_open_since(now);
         let sql = |filter: &str| {
             format!(
                 "SELECT coalesce(max(c.opted_out), 0),
@@ -307,10 +304,7 @@ impl Log {
         now: jiff::Timestamp,
     ) -> Result<Standings, LogError> {
         let json = |kinds: &[String]| serde_json::to_string(kinds).unwrap_or_default();
-        let since = now
-            .checked_sub(policy.open_complaint_window)
-            .unwrap_or(now)
-            .as_second();
+        let since = policy.complaints_open_since(now);
         let ids = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<_, LogError> {
             let mut stmt = self.conn.prepare(sql)?;
             let mut rows = stmt.query(params)?;
