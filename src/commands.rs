@@ -269,6 +269,14 @@ pub(crate) fn plan(path: &Path, at: Option<&str>, days: Option<u32>) -> Result<(
                 ),
             }
         }
+        let waiting = r.matched - r.decisions.len() as u64;
+        if waiting > 0 {
+            let limit = config.rule(&r.rule).and_then(|rule| rule.daily_limit);
+            say!(
+                "  and {waiting} more wait for another day: the daily limit of {} is reached",
+                limit.map_or("?".to_string(), |l| l.to_string())
+            );
+        }
     }
     Ok(())
 }

@@ -177,10 +177,11 @@ fn evaluate_rule(
     rules::select(log, config, rule, now, pass.only, |candidate| {
         report.matched += 1;
         // Once the daily limit is reached the rest of the selection waits for tomorrow: count
-        // it without composing anything (a season over many customers stays cheap).
+        // it without composing anything (a season over many customers stays cheap). Only
+        // `explain`, about one customer, looks further, for that customer's other reasons.
         if let Some(limit) = rule.daily_limit
             && queued_today >= limit
-            && !pass.keep_decisions
+            && !(pass.keep_decisions && pass.only.is_some())
         {
             *report
                 .skipped

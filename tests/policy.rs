@@ -452,6 +452,12 @@ fn a_daily_limit_starts_with_those_who_went_longest_without_a_positive_touch() {
     let days = forecast(&f, 5);
     let (stdout, _) = text(&f.rekindle(&["plan"]));
     assert!(stdout.contains("send  customer 2"), "{stdout}");
+    // The others, one line (a season over a million customers is not a million lines).
+    assert!(
+        stdout.contains("and 2 more wait for another day: the daily limit of 1 is reached"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("customer 3"), "{stdout}");
     assert_eq!(days.len(), 3, "{days:?}");
     // Ben (last positive touch 200 days ago), then Cat (50), then Ann (2).
     let (plan, _) = text(&f.rekindle(&["run", "--once"]));
