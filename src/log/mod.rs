@@ -248,19 +248,15 @@ impl Log {
         policy: &crate::config::Policy,
         now: jiff::Timestamp,
     ) -> Result<Standing, LogError> {
-        let json = |kinds: &[String]| serde_json::to_string(kinds).unwrap_or_default();
         let since = policy.complaints_open_since(now);
         let sql = |filter: &str| {
             format!(
                 "SELECT coalesce(max(c.opted_out), 0),
                         EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
                                 AND i.kind IN (SELECT value FROM json_each(?2))),
-                        EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
-                                AND i.kind IN (SELECT value FROM json_each(?3)) AND unixepoch(i.at) >= ?5
-                                AND NOT EXISTS (SELECT 1 FROM interactions r WHERE r.customer_id = c.id
-                                    AND r.kind IN (SELECT value FROM json_each(?4))
-                                    AND unixepoch(r.at) >= unixepoch(i.at)))
-                 FROM customers c WHERE {filter} GROUP BY c.id LIMIT 1"
+                        EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND {})
+                 FROM customers c WHERE {filter} GROUP BY c.id LIMIT 1",
+                open_complaint("?3", "?4", "?5")
             )
         };
         // By the id's own type first (an index lookup); only if that finds nobody, by its text
@@ -271,9 +267,9 @@ impl Log {
                 .query_row(
                     rusqlite::params![
                         id,
-                        json(&policy.unsubscribe_kinds),
-                        json(&policy.complaint_kinds),
-                        json(&policy.resolution_kinds),
+                        json_list(&policy.unsubscribe_kinds),
+                        json_list(&policy.complaint_kinds),
+                        json_list(&policy.resolution_kinds),
                         since
                     ],
                     |r| {
@@ -303,7 +299,6 @@ impl Log {
         policy: &crate::config::Policy,
         now: jiff::Timestamp,
     ) -> Result<Standings, LogError> {
-        let json = |kinds: &[String]| serde_json::to_string(kinds).unwrap_or_default();
         let since = policy.complaints_open_since(now);
         let ids = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<_, LogError> {
             let mut stmt = self.conn.prepare(sql)?;
@@ -318,18 +313,17 @@ impl Log {
             unsubscribed: ids(
                 "SELECT DISTINCT customer_id FROM interactions
                  WHERE kind IN (SELECT value FROM json_each(?1))",
-                &[&json(&policy.unsubscribe_kinds)],
+                &[&json_list(&policy.unsubscribe_kinds)],
             )?,
+            // `i.at >= ?3` (a date) lets SQLite read the recent complaints by the kind index.
             open_complaint: ids(
-                "SELECT DISTINCT i.customer_id FROM interactions i
-                 WHERE i.kind IN (SELECT value FROM json_each(?1))
-                   AND i.at >= ?3 AND unixepoch(i.at) >= ?4
-                   AND NOT EXISTS (SELECT 1 FROM interactions r WHERE r.customer_id = i.customer_id
-                       AND r.kind IN (SELECT value FROM json_each(?2))
-                       AND unixepoch(r.at) >= unixepoch(i.at))",
+                &format!(
+                    "SELECT DISTINCT i.customer_id FROM interactions i WHERE i.at >= ?3 AND {}",
+                    open_complaint("?1", "?2", "?4")
+                ),
                 &[
-                    &json(&policy.complaint_kinds),
-                    &json(&policy.resolution_kinds),
+                    &json_list(&policy.complaint_kinds),
+                    &json_list(&policy.resolution_kinds),
                     &crate::rules::day_before(since),
                     &since,
                 ],
@@ -345,7 +339,6 @@ impl Log {
         touchpoints: &crate::config::Touchpoints,
         since: jiff::Timestamp,
     ) -> Result<Vec<(String, &'static str, i64)>, LogError> {
-        let json = |kinds: &[String]| serde_json::to_string(kinds).unwrap_or_default();
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT kind, {} AS class, count(*)
              FROM interactions WHERE customer_id = ?1 AND unixepoch(at) >= ?2
@@ -356,8 +349,8 @@ impl Log {
             rusqlite::params![
                 id,
                 since.as_second(),
-                json(&touchpoints.positive),
-                json(&touchpoints.negative),
+                json_list(&touchpoints.positive),
+                json_list(&touchpoints.negative),
                 touchpoints.negative_sentiment
             ],
             |r| {
@@ -385,7 +378,6 @@ impl Log {
         positive: &[String],
         notes_to: &[String],
     ) -> Result<(i64, i64), LogError> {
-        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
         Ok(self.conn.query_row(
             "SELECT count(*), coalesce(sum(
                  EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
@@ -393,7 +385,7 @@ impl Log {
                  OR CAST(c.id AS TEXT) IN (SELECT value FROM json_each(?3))), 0)
              FROM customers c
              WHERE coalesce(c.status, '') != 'departed' AND coalesce(c.opted_out, 0) = 0",
-            rusqlite::params![since.as_second(), json(positive), json(notes_to)],
+            rusqlite::params![since.as_second(), json_list(positive), json_list(notes_to)],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
     }
@@ -445,6 +437,23 @@ impl Log {
             None => Ok(None),
         }
     }
+}
+
+/// A list of kinds (or ids) as the JSON array the queries read with `json_each`.
+pub(crate) fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_default()
+}
+
+/// The interaction `i` is a complaint still open: of a kind in the JSON array `complaints`, at or
+/// after `since`, with no interaction of a kind in `resolutions` at or after it. The three are
+/// SQL parameters; one definition for [`Log::standing`] and [`Log::standings`].
+fn open_complaint(complaints: &str, resolutions: &str, since: &str) -> String {
+    format!(
+        "i.kind IN (SELECT value FROM json_each({complaints})) AND unixepoch(i.at) >= {since}
+         AND NOT EXISTS (SELECT 1 FROM interactions r WHERE r.customer_id = i.customer_id
+             AND r.kind IN (SELECT value FROM json_each({resolutions}))
+             AND unixepoch(r.at) >= unixepoch(i.at))"
+    )
 }
 
 /// Everyone's standing at one moment, for a full evaluation: the customers who unsubscribed

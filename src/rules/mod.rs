@@ -11,7 +11,7 @@ use rusqlite::ToSql;
 
 use crate::config::{Config, Rule, RuleKind};
 use crate::log::{
-    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError,
+    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError, json_list,
 };
 
 /// A customer a rule matched, with the occasion that makes this note unique.
@@ -136,7 +136,7 @@ pub(crate) fn select(
                 "0",
             );
             let since = now_s - within.as_secs();
-            let kinds = serde_json::to_string(kinds).unwrap_or_default();
+            let kinds = json_list(kinds);
             let params: [&dyn ToSql; 5] =
                 [&day_before(since), &since, &now_s, &kinds, sentiment_below];
             query(
@@ -165,7 +165,7 @@ pub(crate) fn select(
                 "i.kind IN (SELECT value FROM json_each(?4))",
             );
             let since = now_s - within.as_secs();
-            let kinds_json = serde_json::to_string(kinds).unwrap_or_default();
+            let kinds_json = json_list(kinds);
             let params: [&dyn ToSql; 4] = [&day_before(since), &since, &now_s, &kinds_json];
             query(
                 log,
@@ -213,8 +213,8 @@ pub(crate) fn select(
                  ) WHERE rn = 1 ORDER BY t, id"
             );
             let since = now_s - within.as_secs();
-            let kinds = serde_json::to_string(kinds).unwrap_or_default();
-            let after = serde_json::to_string(after).unwrap_or_default();
+            let kinds = json_list(kinds);
+            let after = json_list(after);
             let params: [&dyn ToSql; 5] = [&day_before(since), &since, &now_s, &kinds, &after];
             query(
                 log,
@@ -249,8 +249,8 @@ pub(crate) fn select(
             );
             let since = now_s - window.as_secs();
             let t = &config.touchpoints;
-            let positive = serde_json::to_string(&t.positive).unwrap_or_default();
-            let negative = serde_json::to_string(&t.negative).unwrap_or_default();
+            let positive = json_list(&t.positive);
+            let negative = json_list(&t.negative);
             let params: [&dyn ToSql; 7] = [
                 &day_before(since),
                 &since,
@@ -296,7 +296,7 @@ pub(crate) fn select(
                  WHERE coalesce(c.status, '') != 'departed' AND {segment}
                  ORDER BY coalesce(p.last_positive, 0), c.id"
             );
-            let positive = serde_json::to_string(&config.touchpoints.positive).unwrap_or_default();
+            let positive = json_list(&config.touchpoints.positive);
             query(
                 log,
                 &sql,
@@ -363,9 +363,8 @@ fn sql_text(text: &str) -> String {
 }
 
 /// The date (UTC) of the day before `second`, as text: every ISO-8601 timestamp of that moment or
-/// later, whatever its offset, sorts after it.
-/// The date (UTC) the day before `second`: a text lower bound on `at` that lets SQLite use an
-/// index on it whatever the offset a timestamp was written with.
+/// later, whatever its offset, sorts after it (a lower bound on `at` that lets SQLite use an
+/// index on it).
 pub(crate) fn day_before(second: i64) -> String {
     Timestamp::from_second(second - DAY)
         .map(|t| t.to_zoned_datetime(TimeZone::UTC).date().to_string())
