@@ -269,12 +269,13 @@ pub(crate) fn plan(path: &Path, at: Option<&str>, days: Option<u32>) -> Result<(
                 ),
             }
         }
+        // Only a reached daily limit leaves customers without a decision.
         let waiting = r.matched - r.decisions.len() as u64;
-        if waiting > 0 {
-            let limit = config.rule(&r.rule).and_then(|rule| rule.daily_limit);
+        if let Some(limit) = config.rule(&r.rule).and_then(|rule| rule.daily_limit)
+            && waiting > 0
+        {
             say!(
-                "  and {waiting} more wait for another day: the daily limit of {} is reached",
-                limit.map_or("?".to_string(), |l| l.to_string())
+                "  and {waiting} more wait for another day: the daily limit of {limit} is reached"
             );
         }
     }

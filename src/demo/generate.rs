@@ -243,9 +243,7 @@ pub(crate) fn generate_log(
         p.push(suffix);
         let _ = std::fs::remove_file(p);
     }
-    let conn = Connection::open(path)?;
-    let stats = fill(conn, spec, now)?;
-    Ok(stats)
+    fill(Connection::open(path)?, spec, now)
 }
 
 /// Writes the schema and the log into `conn`.
