@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 use crate::compose::{NoteContext, Templates, recipient};
 use crate::config::{Config, Rule, RuleKind};
 use crate::deliver::message_id;
-use crate::log::{Log, LogError, Standings};
+use crate::log::{BadTimestamp, Horizon, Log, LogError, Standings};
 use crate::outbox::{NewNote, Outbox, OutboxError};
 use crate::policy::{self, Skip};
 use crate::rules::{self, Candidate, Ledger};
@@ -113,13 +113,20 @@ pub(crate) fn evaluate(
     outbox: &Outbox,
     pass: &Pass<'_>,
 ) -> Result<Vec<RuleReport>, CycleError> {
-    if pass.report_bad_rows && pass.only.is_none() {
+    if pass.only.is_none() {
         let started = std::time::Instant::now();
-        report_bad_timestamps(log)?;
+        let horizon = refresh_horizon(config, log, outbox, pass.now)?;
         debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "timestamps checked"
+            "log read up to date"
         );
+        if pass.report_bad_rows {
+            let bad = match &horizon {
+                Some(horizon) => horizon.bad_timestamps(log)?,
+                None => log.bad_timestamps(BAD_ROWS_SHOWN)?,
+            };
+            report_bad_timestamps(bad);
+        }
     }
     let mut ordered: Vec<&Rule> = pass.rules.iter().copied().filter(|r| r.enabled).collect();
     // Over everyone, where each customer stands is read once for all (a few selective
@@ -356,9 +363,44 @@ fn due_at(rule: &Rule, candidate: &Candidate, now: Timestamp) -> Timestamp {
     from.checked_add(rule.delay).unwrap_or(now).max(now)
 }
 
-/// Logs interactions whose timestamp cannot be read: every rule skips them.
-fn report_bad_timestamps(log: &Log) -> Result<(), LogError> {
-    let (count, rows) = log.bad_timestamps(10)?;
+/// The state database's key for what the last evaluation learnt of the log.
+const HORIZON_KEY: &str = "log_horizon";
+
+/// Unreadable timestamps shown in the log, at most.
+const BAD_ROWS_SHOWN: usize = 10;
+
+/// Brings what rekindle knows of the log's layout (see [`Horizon`]) up to date, reading only
+/// the rows added since the last evaluation (or the whole log, `daemon.reconcile` after the
+/// last time), and keeps it in the state database (a dry run only in memory). A log whose
+/// `interactions` has no rowid (a view) has none: every rule then reads the whole table.
+fn refresh_horizon(
+    config: &Config,
+    log: &Log,
+    outbox: &Outbox,
+    now: Timestamp,
+) -> Result<Option<Horizon>, CycleError> {
+    if log.rowid_problem().is_some() {
+        return Ok(None);
+    }
+    let known = match log.horizon() {
+        Some(known) => Some(known),
+        None => outbox
+            .meta(HORIZON_KEY)?
+            .and_then(|text| serde_json::from_str(&text).ok()),
+    };
+    let reconcile = config.daemon.reconcile.as_secs();
+    let horizon = Horizon::refresh(known, log, now.as_second(), reconcile)?;
+    if !outbox.is_dry_run() {
+        let text = serde_json::to_string(&horizon).unwrap_or_default();
+        outbox.set_meta(HORIZON_KEY, &text)?;
+    }
+    log.set_horizon(horizon.clone());
+    Ok(Some(horizon))
+}
+
+/// Logs interactions whose timestamp cannot be read (how many, and the first few): every rule
+/// skips them.
+fn report_bad_timestamps((count, rows): (u64, Vec<BadTimestamp>)) {
     for row in &rows {
         warn!(interaction_id = %row.interaction_id, customer_id = %row.customer_id, at = %row.at, "interaction skipped: unreadable timestamp (use ISO-8601, e.g. 2026-03-14T09:12:00Z)");
     }
@@ -368,5 +410,4 @@ fn report_bad_timestamps(log: &Log) -> Result<(), LogError> {
             "more interactions with unreadable timestamps skipped"
         );
     }
-    Ok(())
 }

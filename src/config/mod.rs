@@ -204,6 +204,8 @@ struct RawDaemon {
     event_lookback: Spanned<String>,
     /// After SIGTERM, how long notes in flight may take to finish.
     grace: Spanned<String>,
+    /// How often the whole log is read again (catching edited and deleted rows).
+    reconcile: Spanned<String>,
 }
 
 impl Default for RawDaemon {
@@ -212,6 +214,7 @@ impl Default for RawDaemon {
             event_poll: Spanned::new(0..0, "500ms".to_string()),
             event_lookback: Spanned::new(0..0, "1h".to_string()),
             grace: Spanned::new(0..0, "30s".to_string()),
+            reconcile: Spanned::new(0..0, "1d".to_string()),
         }
     }
 }
@@ -420,6 +423,8 @@ pub(crate) struct Daemon {
     pub event_lookback: SignedDuration,
     /// Time for notes in flight to finish after a stop signal.
     pub grace: SignedDuration,
+    /// How often a full evaluation reads the whole log again instead of only its new rows.
+    pub reconcile: SignedDuration,
 }
 
 /// Delivery retries.
@@ -878,10 +883,12 @@ impl Validator<'_> {
         let event_poll = self.duration("daemon.event_poll", &raw.event_poll);
         let event_lookback = self.duration("daemon.event_lookback", &raw.event_lookback);
         let grace = self.duration("daemon.grace", &raw.grace);
+        let reconcile = self.duration("daemon.reconcile", &raw.reconcile);
         Some(Daemon {
             event_poll: event_poll?.max(SignedDuration::from_millis(50)),
             event_lookback: event_lookback?,
             grace: grace?,
+            reconcile: reconcile?,
         })
     }
 

@@ -12,6 +12,9 @@ use rusqlite::OptionalExtension;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, Row};
 
+mod horizon;
+pub(crate) use horizon::Horizon;
+
 /// The canonical schema, also used by `demo` and the tests to create logs.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
 
@@ -81,6 +84,10 @@ pub(crate) struct NewRows {
 /// A read-only connection to the interaction log.
 pub(crate) struct Log {
     conn: Connection,
+    /// The path it was opened with.
+    path: PathBuf,
+    /// Where recent rows begin, once a full evaluation has learnt it.
+    horizon: std::cell::RefCell<Option<Horizon>>,
 }
 
 impl Log {
@@ -97,7 +104,11 @@ impl Log {
             Ok(conn)
         };
         open()
-            .map(|conn| Log { conn })
+            .map(|conn| Log {
+                conn,
+                path: path.to_path_buf(),
+                horizon: Default::default(),
+            })
             .map_err(|source| LogError::Open {
                 path: path.to_path_buf(),
                 source,
@@ -107,6 +118,30 @@ impl Log {
     /// The underlying connection, for the rule queries.
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The log's path, as given.
+    pub(crate) fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// What the last full evaluation learnt of where each day's rows begin.
+    pub(crate) fn horizon(&self) -> Option<Horizon> {
+        self.horizon.borrow().clone()
+    }
+
+    /// Remembers `horizon` for the window rules (see [`Log::first_rowid_since`]).
+    pub(crate) fn set_horizon(&self, horizon: Horizon) {
+        *self.horizon.borrow_mut() = Some(horizon);
+    }
+
+    /// The smallest rowid an interaction stamped at or after `since` (Unix seconds) can have:
+    /// the window rules read from there. 0 (the whole table) until a horizon is known.
+    pub(crate) fn first_rowid_since(&self, since: i64) -> i64 {
+        self.horizon
+            .borrow()
+            .as_ref()
+            .map_or(0, |h| h.first_rowid_since(since))
     }
 
     /// Every missing table or column, as a sentence that says what to do.

@@ -234,6 +234,11 @@ impl Outbox {
         })
     }
 
+    /// Whether this is a dry run (nothing is written).
+    pub(crate) fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
     fn err(&self, source: rusqlite::Error) -> OutboxError {
         OutboxError {
             path: self.path.clone(),

@@ -130,12 +130,13 @@ pub(crate) fn select(
             sentiment_below,
             kinds,
         } => {
+            let since = now_s - within.as_secs();
             let sql = latest_interaction_sql(
                 &segment,
+                &window(log, "i", since),
                 "(i.kind IN (SELECT value FROM json_each(?4)) OR i.sentiment < ?5)",
                 "0",
             );
-            let since = now_s - within.as_secs();
             let kinds = json_list(kinds);
             let params: [&dyn ToSql; 5] =
                 [&day_before(since), &since, &now_s, &kinds, sentiment_below];
@@ -159,12 +160,15 @@ pub(crate) fn select(
             )
         }
         RuleKind::Departed { within, kinds } => {
+            let since = now_s - within.as_secs();
             let sql = latest_interaction_sql(
                 &segment,
-                "(i.kind IN (SELECT value FROM json_each(?4)) OR c.status = 'departed')",
+                &window(log, "i", since),
+                // Departed customers read once, not one customer lookup per recent row.
+                "(i.kind IN (SELECT value FROM json_each(?4))
+                  OR i.customer_id IN (SELECT id FROM customers WHERE status = 'departed'))",
                 "i.kind IN (SELECT value FROM json_each(?4))",
             );
-            let since = now_s - within.as_secs();
             let kinds_json = json_list(kinds);
             let params: [&dyn ToSql; 4] = [&day_before(since), &since, &now_s, &kinds_json];
             query(
@@ -195,6 +199,8 @@ pub(crate) fn select(
         } => {
             // The latest earlier interaction of an `after` kind, for each follow-up in the window;
             // one note per original (several resolutions of one complaint make one thank-you).
+            let since = now_s - within.as_secs();
+            let recent = window(log, "f", since);
             let sql = format!(
                 "SELECT * FROM (
                    SELECT {CUSTOMER_COLUMNS}, o.id, unixepoch(o.at) AS t, o.kind, o.sentiment, o.channel, o.note,
@@ -208,11 +214,9 @@ pub(crate) fn select(
                          AND p.kind IN (SELECT value FROM json_each(?5))
                          AND unixepoch(p.at) <= unixepoch(f.at)
                        ORDER BY unixepoch(p.at) DESC, p.id DESC LIMIT 1)
-                   WHERE f.at >= ?1 AND unixepoch(f.at) BETWEEN ?2 AND ?3
-                     AND f.kind IN (SELECT value FROM json_each(?4)) AND {segment}
+                   WHERE {recent} AND f.kind IN (SELECT value FROM json_each(?4)) AND {segment}
                  ) WHERE rn = 1 ORDER BY t, id"
             );
-            let since = now_s - within.as_secs();
             let kinds = json_list(kinds);
             let after = json_list(after);
             let params: [&dyn ToSql; 5] = [&day_before(since), &since, &now_s, &kinds, &after];
@@ -237,17 +241,19 @@ pub(crate) fn select(
         }
         RuleKind::Ratio { window, target } => {
             let class = touch_class("?4", "?5", "?6");
+            let since = now_s - window.as_secs();
+            // `+customer_id`: SQLite reads the recent rows by rowid and groups them aside,
+            // rather than walking every row in customer order for a window of a few percent.
+            let recent = self::window(log, "i", since);
             let sql = format!(
                 "SELECT {CUSTOMER_COLUMNS}, s.pos, s.neg FROM (
                    SELECT customer_id, sum({class} = 0) AS pos, sum({class} = 1) AS neg
-                   FROM interactions i
-                   WHERE i.at >= ?1 AND unixepoch(i.at) BETWEEN ?2 AND ?3 GROUP BY customer_id
+                   FROM interactions i WHERE {recent} GROUP BY +customer_id
                  ) s JOIN customers c ON c.id = s.customer_id
                  WHERE s.neg > 0 AND s.pos < ?7 * s.neg AND coalesce(c.status, '') != 'departed'
                    AND {segment}
                  ORDER BY ?7 * s.neg - s.pos DESC, c.id"
             );
-            let since = now_s - window.as_secs();
             let t = &config.touchpoints;
             let positive = json_list(&t.positive);
             let negative = json_list(&t.negative);
@@ -328,16 +334,26 @@ pub(crate) fn touch_class(positive: &str, negative: &str, below: &str) -> String
     )
 }
 
-/// Each customer's latest interaction in the window `[?2, ?3]` that passes `filter`, preferring
-/// rows that pass `prefer`. `?1` is a date-only lower bound that lets SQLite use the `at` index.
-fn latest_interaction_sql(segment: &str, filter: &str, prefer: &str) -> String {
+/// The interactions `alias` stamped within `[?2, ?3]` (Unix seconds), `since` being `?2`. They
+/// are read from the rowid where rows that recent begin (see [`Log::first_rowid_since`]); `?1`,
+/// the day before `since` as text (see [`day_before`]), lets SQLite use an index on `at` too.
+fn window(log: &Log, alias: &str, since: i64) -> String {
+    format!(
+        "{alias}.rowid >= {} AND {alias}.at >= ?1 AND unixepoch({alias}.at) BETWEEN ?2 AND ?3",
+        log.first_rowid_since(since)
+    )
+}
+
+/// Each customer's latest interaction in `window` (see [`window`]) that passes `filter`,
+/// preferring rows that pass `prefer`.
+fn latest_interaction_sql(segment: &str, window: &str, filter: &str, prefer: &str) -> String {
     format!(
         "SELECT * FROM (
            SELECT {CUSTOMER_COLUMNS}, i.id, unixepoch(i.at) AS t, i.kind, i.sentiment, i.channel, i.note,
                   row_number() OVER (PARTITION BY i.customer_id
                                      ORDER BY ({prefer}) DESC, unixepoch(i.at) DESC, i.id DESC) AS rn
            FROM interactions i JOIN customers c ON c.id = i.customer_id
-           WHERE i.at >= ?1 AND unixepoch(i.at) BETWEEN ?2 AND ?3 AND {filter} AND {segment}
+           WHERE {window} AND {filter} AND {segment}
          ) WHERE rn = 1 ORDER BY t, id"
     )
 }

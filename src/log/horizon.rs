@@ -1,0 +1,252 @@
+//! Where each day's interactions begin in the log, so the window rules read only recent rows.
+//!
+//! A business appends to its log, so the rows of the last 14 or 90 days are its last few
+//! percent of rowids. For every day (UTC) the horizon keeps the smallest rowid of an interaction
+//! stamped that day; the rows stamped at or after a moment then all lie at or after one rowid,
+//! and a rule reads them as a rowid range instead of scanning the whole table. It is learnt by
+//! reading the log once, then kept up to date from the rows added since (by rowid), and kept in
+//! the state database between runs. A row added later but stamped in the past (an import) is
+//! still found: new rows always lie past the watermark. Rows edited or deleted in place are
+//! caught when the whole log is read again (`daemon.reconcile`, daily by default).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{BadTimestamp, Log, LogError, id_text, text_lossy};
+
+const DAY: i64 = 86_400;
+
+/// Rows read per short read transaction: the business's writers never wait long.
+const CHUNK: i64 = 50_000;
+
+/// Unreadable timestamps kept as examples for the log.
+const SAMPLE: usize = 10;
+
+/// What one reading of the log learnt (see the module documentation).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Horizon {
+    /// The log it describes (a different log is read from the start).
+    log: String,
+    /// Every row up to this rowid has been read.
+    watermark: i64,
+    /// When the whole log was last read (Unix seconds).
+    reconciled_at: i64,
+    /// Days since 1970-01-01 (UTC) with interactions → the smallest rowid among them.
+    days: BTreeMap<i64, i64>,
+    /// Interactions whose timestamp cannot be read.
+    bad: u64,
+    /// The first few of them (rowids).
+    bad_sample: Vec<i64>,
+}
+
+impl Horizon {
+    /// `known` (from the state database) brought up to date at `now`: its new rows read, or
+    /// the whole log read again when `known` is missing, describes another log, is older than
+    /// `reconcile`, or the log has fewer rows than it saw (restored from a backup).
+    pub(crate) fn refresh(
+        known: Option<Horizon>,
+        log: &Log,
+        now: i64,
+        reconcile: i64,
+    ) -> Result<Horizon, LogError> {
+        let last: i64 = log.conn().query_row(
+            "SELECT coalesce(max(rowid), 0) FROM interactions",
+            [],
+            |r| r.get(0),
+        )?;
+        let name = log.name();
+        let current = known
+            .filter(|h| h.log == name && now - h.reconciled_at < reconcile && h.watermark <= last);
+        let mut horizon = current.unwrap_or_else(|| Horizon {
+            log: name,
+            reconciled_at: now,
+            ..Horizon::default()
+        });
+        horizon.read_until(log, last)?;
+        Ok(horizon)
+    }
+
+    /// The smallest rowid an interaction stamped at or after `since` (Unix seconds) can have.
+    pub(crate) fn first_rowid_since(&self, since: i64) -> i64 {
+        let seen = self.days.range(since.div_euclid(DAY)..).map(|(_, r)| *r);
+        seen.min()
+            .unwrap_or(i64::MAX)
+            .min(self.watermark.saturating_add(1))
+    }
+
+    /// How many interactions have an unreadable timestamp, and the first few (as they read now).
+    pub(crate) fn bad_timestamps(&self, log: &Log) -> Result<(u64, Vec<BadTimestamp>), LogError> {
+        let mut stmt = log.conn().prepare_cached(
+            "SELECT id, customer_id, at FROM interactions WHERE rowid = ?1 AND unixepoch(at) IS NULL",
+        )?;
+        let mut rows = Vec::new();
+        for rowid in &self.bad_sample {
+            let mut found = stmt.query([rowid])?;
+            if let Some(row) = found.next()? {
+                rows.push(BadTimestamp {
+                    interaction_id: id_text(row.get_ref(0)?),
+                    customer_id: id_text(row.get_ref(1)?),
+                    at: text_lossy(row.get_ref(2)?).unwrap_or_default(),
+                });
+            }
+        }
+        Ok((self.bad, rows))
+    }
+
+    /// Reads the rows after the watermark up to rowid `last`, in short chunks.
+    fn read_until(&mut self, log: &Log, last: i64) -> Result<(), LogError> {
+        let mut stmt = log.conn().prepare_cached(
+            "SELECT rowid, unixepoch(at) FROM interactions
+             WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid LIMIT ?3",
+        )?;
+        while self.watermark < last {
+            let mut rows = stmt.query([self.watermark, last, CHUNK])?;
+            let mut read = false;
+            while let Some(row) = rows.next()? {
+                let rowid: i64 = row.get(0)?;
+                match row.get::<_, Option<i64>>(1)? {
+                    // Rows come in rowid order: the first one of a day is its smallest.
+                    Some(at) => {
+                        self.days.entry(at.div_euclid(DAY)).or_insert(rowid);
+                    }
+                    None => {
+                        self.bad += 1;
+                        if self.bad_sample.len() < SAMPLE {
+                            self.bad_sample.push(rowid);
+                        }
+                    }
+                }
+                self.watermark = rowid;
+                read = true;
+            }
+            if !read {
+                break;
+            }
+        }
+        self.watermark = self.watermark.max(last);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_with(rows: &[(i64, &str)]) -> (tempfile::TempDir, Log) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.sqlite");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(crate::log::SCHEMA).unwrap();
+        conn.execute(
+            "INSERT INTO customers (id, created_at) VALUES (1, '2025-01-01')",
+            [],
+        )
+        .unwrap();
+        for (id, at) in rows {
+            conn.execute(
+                "INSERT INTO interactions (id, customer_id, at, kind) VALUES (?1, 1, ?2, 'purchase')",
+                rusqlite::params![id, at],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let log = Log::open(&path).unwrap();
+        (dir, log)
+    }
+
+    fn append(dir: &tempfile::TempDir, id: i64, at: &str) {
+        let conn = rusqlite::Connection::open(dir.path().join("log.sqlite")).unwrap();
+        conn.execute(
+            "INSERT INTO interactions (id, customer_id, at, kind) VALUES (?1, 1, ?2, 'purchase')",
+            rusqlite::params![id, at],
+        )
+        .unwrap();
+    }
+
+    /// Every row stamped at or after `since` lies at or after the horizon's rowid.
+    fn covers(log: &Log, horizon: &Horizon, since: i64) -> bool {
+        let first: Option<i64> = log
+            .conn()
+            .query_row(
+                "SELECT min(rowid) FROM interactions WHERE unixepoch(at) >= ?1",
+                [since],
+                |r| r.get(0),
+            )
+            .unwrap();
+        first.is_none_or(|f| f >= horizon.first_rowid_since(since))
+    }
+
+    #[test]
+    fn every_row_in_a_window_lies_past_the_horizon_also_rows_added_later_but_backdated() {
+        let (dir, log) = log_with(&[
+            (1, "2026-01-01T10:00:00Z"),
+            (2, "2026-01-02T10:00:00+05:00"),
+            (3, "not a date"),
+            (5, "2026-01-05T23:59:59Z"),
+            (6, "2026-01-03T00:00:00Z"), // an import: later row, earlier day
+            (7, "2026-01-06T08:00:00Z"),
+        ]);
+        let day = |d: u32| {
+            let first: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+            first.as_second() + (d as i64 - 1) * DAY
+        };
+        let horizon = Horizon::refresh(None, &log, day(7), 7 * DAY).unwrap();
+        assert_eq!(horizon.first_rowid_since(day(4)), 5);
+        assert_eq!(horizon.first_rowid_since(day(3)), 5);
+        assert_eq!(horizon.first_rowid_since(day(2)), 2);
+        assert_eq!(
+            horizon.first_rowid_since(day(8)),
+            8,
+            "nothing yet: only new rows"
+        );
+        assert_eq!(horizon.bad, 1);
+        // Later: new rows, one of them stamped long ago; read by rowid only.
+        append(&dir, 9, "2026-01-01T12:00:00Z");
+        append(&dir, 10, "2026-01-08T12:00:00Z");
+        append(&dir, 11, "yesterday");
+        let later = Horizon::refresh(Some(horizon.clone()), &log, day(8), 7 * DAY).unwrap();
+        assert_eq!(
+            later.reconciled_at, horizon.reconciled_at,
+            "caught up, not reread"
+        );
+        assert_eq!(later.watermark, 11);
+        assert_eq!(later.bad, 2);
+        for d in 1..=9 {
+            for hour in [0, 13] {
+                assert!(
+                    covers(&log, &later, day(d) + hour * 3600),
+                    "day {d} {hour}h"
+                );
+            }
+        }
+        let (count, rows) = later.bad_timestamps(&log).unwrap();
+        assert_eq!(count, 2);
+        assert_eq!(
+            rows.iter().map(|r| r.at.as_str()).collect::<Vec<_>>(),
+            ["not a date", "yesterday"]
+        );
+    }
+
+    #[test]
+    fn the_whole_log_is_read_again_when_old_for_another_log_or_after_a_restore() {
+        let (_dir, log) = log_with(&[(1, "2026-01-01T10:00:00Z"), (2, "2026-01-02T10:00:00Z")]);
+        let first = Horizon::refresh(None, &log, 1_000, 100).unwrap();
+        let same = Horizon::refresh(Some(first.clone()), &log, 1_050, 100).unwrap();
+        assert_eq!(same.reconciled_at, 1_000);
+        let old = Horizon::refresh(Some(first.clone()), &log, 1_100, 100).unwrap();
+        assert_eq!(old.reconciled_at, 1_100, "reconciled after `reconcile`");
+        let restored = Horizon {
+            watermark: 5,
+            ..first.clone()
+        };
+        let reread = Horizon::refresh(Some(restored), &log, 1_050, 100).unwrap();
+        assert_eq!((reread.reconciled_at, reread.watermark), (1_050, 2));
+        let other = Horizon {
+            log: "elsewhere.sqlite".into(),
+            ..first
+        };
+        let reread = Horizon::refresh(Some(other), &log, 1_050, 100).unwrap();
+        assert_eq!(reread.reconciled_at, 1_050);
+    }
+}
