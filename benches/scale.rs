@@ -21,7 +21,8 @@
 //!   apology's row in the state database.
 //!
 //! Each child's wall time and peak RSS (VmHWM, sampled every 10 ms). Beside them, bare SQL doing
-//! the rules' selections (quiet, unhappy, ratio, departed, followup; parameters read from the
+//! the rules' selections (quiet, unhappy, ratio, departed, followup, the seasonal one while a
+//! season is open, and who is opted out or has a complaint open; parameters read from the
 //! generated config), warm, on a read-only connection: the floor for anything reading this log.
 //! Rows the bench adds to the log are deleted again afterwards.
 
@@ -159,6 +160,12 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
         println!("\nrun --once, {what}, said:");
         for line in read(&dir.join(out))?.lines() {
             println!("  {line}");
+        }
+        // Its log: how long reading the log and each rule took.
+        let log = read(&dir.join(out).with_extension("err"))?;
+        for line in log.lines().filter(|l| l.contains("elapsed_ms=")) {
+            let said = line.split_once("  INFO ").map_or(line, |(_, said)| said);
+            println!("  | {said}");
         }
     }
     daemon.print();
@@ -308,10 +315,11 @@ impl RssWatch {
     }
 }
 
-/// The rules' selections as bare SQL: (name, SQL, cutoff for `?1`), with the parameters of the
-/// first rule of each kind and of `[touchpoints]` in `config` (defaults as documented there).
+/// The rules' selections as bare SQL: (name, SQL, cutoff for `?1` if it has one), with the
+/// parameters of the first rule of each kind, `[touchpoints]` and `[policy]` in `config`
+/// (defaults as documented there).
 /// Times are compared as text, as an index can serve them.
-fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, String)>> {
+fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, Option<String>)>> {
     let table: toml::Table = toml::from_str(&read(config)?).map_err(on(config))?;
     let rule = |kind: &str| {
         let rules = table.get("rule").and_then(|r| r.as_array());
@@ -325,6 +333,8 @@ fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, String)>> {
     let touch = touch.unwrap_or(&none);
     let (quiet, unhappy, ratio) = (rule("quiet")?, rule("unhappy")?, rule("ratio")?);
     let (departed, followup) = (rule("departed")?, rule("followup")?);
+    let policy = table.get("policy").and_then(|t| t.as_table());
+    let policy = policy.unwrap_or(&none);
     let negative = format!(
         "sentiment < {} OR kind IN ({})",
         number(touch, "negative_sentiment", -0.3),
@@ -335,11 +345,7 @@ fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, String)>> {
         "positive",
         &["purchase", "review", "resolution", "thank_you"],
     );
-    let recent = |r: &toml::Table, default: &str| {
-        let kinds = kinds(r, "kinds", &[default]);
-        format!("SELECT count(*) FROM interactions WHERE kind IN ({kinds}) AND at >= ?1")
-    };
-    Ok(vec![
+    let mut queries = vec![
         (
             "quiet",
             format!(
@@ -347,7 +353,7 @@ fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, String)>> {
                  GROUP BY customer_id) WHERE n >= {} AND m < ?1",
                 number(quiet, "min_interactions", 3.0)
             ),
-            cutoff(quiet, "quiet_for", "60d")?,
+            Some(cutoff(quiet, "quiet_for", "60d")?),
         ),
         (
             "unhappy",
@@ -357,7 +363,7 @@ fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, String)>> {
                 kinds(unhappy, "kinds", &["complaint"]),
                 number(unhappy, "sentiment_below", -0.3)
             ),
-            cutoff(unhappy, "within", "14d")?,
+            Some(cutoff(unhappy, "within", "14d")?),
         ),
         (
             "ratio",
@@ -369,19 +375,75 @@ fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, String)>> {
                  WHERE neg > 0 AND pos < {} * neg",
                 number(ratio, "target", 10.0)
             ),
-            cutoff(ratio, "window", "90d")?,
+            Some(cutoff(ratio, "window", "90d")?),
         ),
         (
             "departed",
-            recent(departed, "cancellation"),
-            cutoff(departed, "within", "30d")?,
+            format!(
+                "SELECT count(DISTINCT customer_id) FROM interactions WHERE at >= ?1 AND (kind IN ({})
+                 OR customer_id IN (SELECT id FROM customers WHERE status = 'departed'))",
+                kinds(departed, "kinds", &["cancellation"])
+            ),
+            Some(cutoff(departed, "within", "30d")?),
         ),
         (
             "followup",
-            recent(followup, "resolution"),
-            cutoff(followup, "within", "14d")?,
+            format!(
+                "SELECT count(*) FROM interactions WHERE kind IN ({}) AND at >= ?1",
+                kinds(followup, "kinds", &["resolution"])
+            ),
+            Some(cutoff(followup, "within", "14d")?),
         ),
-    ])
+        // Who may not be written to, or not now: every rule leaves them out.
+        (
+            "opted-out",
+            format!(
+                "SELECT count(*) FROM (SELECT id FROM customers WHERE opted_out = 1 UNION
+                 SELECT customer_id FROM interactions WHERE kind IN ({}))",
+                kinds(policy, "unsubscribe_kinds", &["unsubscribe"])
+            ),
+            None,
+        ),
+        (
+            "unhappy-open",
+            format!(
+                "SELECT count(DISTINCT customer_id) FROM interactions i
+                 WHERE kind IN ({}) AND at >= ?1 AND NOT EXISTS (SELECT 1 FROM interactions r
+                   WHERE r.customer_id = i.customer_id AND r.kind IN ({}) AND r.at >= i.at)",
+                kinds(policy, "complaint_kinds", &["complaint"]),
+                kinds(policy, "resolution_kinds", &["resolution"])
+            ),
+            Some(cutoff(policy, "open_complaint_window", "30d")?),
+        ),
+    ];
+    // A season open today selects everyone not departed, longest without a positive touch first.
+    if open_season(&table) {
+        queries.push((
+            "seasonal",
+            format!(
+                "SELECT count(*) FROM customers c LEFT JOIN (SELECT customer_id, max(at) AS last
+                   FROM interactions WHERE kind IN ({positive}) GROUP BY customer_id) p
+                 ON p.customer_id = c.id WHERE c.status != 'departed'"
+            ),
+            None,
+        ));
+    }
+    Ok(queries)
+}
+
+/// Whether a seasonal rule's window ("MM-DD" to "MM-DD", maybe across new year) is open today.
+fn open_season(config: &toml::Table) -> bool {
+    let today = Timestamp::now().strftime("%m-%d").to_string();
+    let rules = config.get("rule").and_then(|r| r.as_array());
+    rules.into_iter().flatten().any(|rule| {
+        let field = |key: &str| rule.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+        let (start, end) = (field("start"), field("end"));
+        field("kind") == "seasonal"
+            && match start <= end {
+                true => start <= today.as_str() && today.as_str() <= end,
+                false => start <= today.as_str() || today.as_str() <= end,
+            }
+    })
 }
 
 /// A list of kinds as SQL literals for `IN`.
@@ -423,13 +485,14 @@ fn ago(secs: i64) -> String {
 /// Runs each query twice and times the second (warm) run: (name, rows counted, seconds).
 fn baselines(
     log: &Path,
-    queries: &[(&'static str, String, String)],
+    queries: &[(&'static str, String, Option<String>)],
 ) -> Result<Vec<(&'static str, i64, f64)>> {
     let conn = read_only(log)?;
     let mut timings = Vec::new();
     for (name, sql, cutoff) in queries {
         let count = || {
-            let rows = conn.query_row(sql, [cutoff], |r| r.get::<_, i64>(0));
+            let params: Vec<&dyn rusqlite::ToSql> = cutoff.iter().map(|c| c as _).collect();
+            let rows = conn.query_row(sql, params.as_slice(), |r| r.get::<_, i64>(0));
             rows.map_err(|e| format!("bare {name} query: {e}"))
         };
         count()?;

@@ -114,12 +114,7 @@ pub(crate) fn evaluate(
     pass: &Pass<'_>,
 ) -> Result<Vec<RuleReport>, CycleError> {
     if pass.only.is_none() {
-        let started = std::time::Instant::now();
         let horizon = refresh_horizon(config, log, outbox, pass.now)?;
-        debug!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "log read up to date"
-        );
         if pass.report_bad_rows {
             let bad = match &horizon {
                 Some(horizon) => horizon.bad_timestamps(log)?,
@@ -314,7 +309,10 @@ fn consider(
     for warning in &recipient.warnings {
         warn!(rule = %rule.name, customer_id = %customer.id_text, "{warning}");
     }
-    let interactions = log.interaction_count(&customer.id)?;
+    let interactions = match templates.shows_interaction_count(&rule.template) {
+        true => log.interaction_count(&customer.id)?,
+        false => 0,
+    };
     let ctx = NoteContext::new(config, rule, candidate, &recipient, interactions);
     let rendered = match templates.render(&rule.template, &ctx) {
         Ok(r) => r,
@@ -389,7 +387,18 @@ fn refresh_horizon(
             .and_then(|text| serde_json::from_str(&text).ok()),
     };
     let reconcile = config.daemon.reconcile.as_secs();
+    let started = std::time::Instant::now();
+    let before = known.as_ref().map(Horizon::reconciled_at);
     let horizon = Horizon::refresh(known, log, now.as_second(), reconcile)?;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    if before == Some(horizon.reconciled_at()) {
+        debug!(elapsed_ms, "new interactions read");
+    } else {
+        info!(
+            elapsed_ms,
+            "whole interaction log read (new, or `daemon.reconcile` since the last time)"
+        );
+    }
     if !outbox.is_dry_run() {
         let text = serde_json::to_string(&horizon).unwrap_or_default();
         outbox.set_meta(HORIZON_KEY, &text)?;

@@ -437,3 +437,29 @@ fn a_reader_that_stops_early_ends_plan_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "{:?}\n{stderr}", out.status);
 }
+
+#[test]
+fn a_template_that_shows_the_number_of_interactions_gets_it() {
+    let f = Fixture::new();
+    f.customer(1, "ann@example.com", Some("Ann"), None, None)
+        .interaction(1, &ago(40.0), "purchase", Some(0.8), None)
+        .interaction(1, &ago(20.0), "purchase", Some(0.8), None)
+        .interaction(1, &ago(1.0), "complaint", Some(-0.9), Some("Cold bread"))
+        .interaction(1, "some day", "purchase", None, None);
+    std::fs::write(
+        f.path("templates/counted.j2"),
+        "{% block subject %}Sorry, {{ customer.first_name }}{% endblock %}\n\
+         {% block text %}After {{ customer.interactions }} visits, you deserved better.{% endblock %}\n",
+    )
+    .expect("template");
+    f.config(
+        Fixture::maildir_transport(),
+        &SORRY_RULE.replace("unhappy.j2", "counted.j2"),
+    );
+    let out = f.rekindle(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let messages = f.maildir_messages();
+    assert_eq!(messages.len(), 1);
+    // Three readable interactions; the one whose date cannot be read does not count.
+    assert!(messages[0].contains("After 3 visits"), "{}", messages[0]);
+}

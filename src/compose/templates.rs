@@ -28,6 +28,8 @@ pub(crate) struct Rendered {
 pub(crate) struct Templates {
     env: Environment<'static>,
     dir: PathBuf,
+    /// Templates that may show `customer.interactions` (a count read from the log per note).
+    counting: Vec<String>,
 }
 
 impl Templates {
@@ -62,6 +64,7 @@ impl Templates {
             ));
         }
         let mut loaded: Vec<&str> = Vec::new();
+        let mut counting = Vec::new();
         for (template, owner, span) in wanted {
             if loaded.contains(&template) {
                 continue;
@@ -83,6 +86,9 @@ impl Templates {
                 }
             };
             loaded.push(template);
+            if source.contains("interactions") {
+                counting.push(template.to_string());
+            }
             for suffix in [TEXT, HTML] {
                 let name = format!("{template}{suffix}");
                 if let Err(err) = env.add_template_owned(name, source.clone()) {
@@ -94,6 +100,7 @@ impl Templates {
         let templates = Templates {
             env,
             dir: config.templates_dir.clone(),
+            counting,
         };
         if diagnostics.is_empty() {
             let samples = NoteContext::samples(config);
@@ -125,6 +132,11 @@ impl Templates {
         } else {
             (None, diagnostics)
         }
+    }
+
+    /// Whether `template` may show `customer.interactions`: if not, nobody needs the count.
+    pub(crate) fn shows_interaction_count(&self, template: &str) -> bool {
+        self.counting.iter().any(|t| t == template)
     }
 
     /// Renders the note `template` for `ctx`.

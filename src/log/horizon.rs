@@ -67,6 +67,11 @@ impl Horizon {
         Ok(horizon)
     }
 
+    /// When the whole log was last read (Unix seconds).
+    pub(crate) fn reconciled_at(&self) -> i64 {
+        self.reconciled_at
+    }
+
     /// The smallest rowid an interaction stamped at or after `since` (Unix seconds) can have.
     pub(crate) fn first_rowid_since(&self, since: i64) -> i64 {
         let seen = self.days.range(since.div_euclid(DAY)..).map(|(_, r)| *r);

@@ -254,31 +254,29 @@ impl Outbox {
         occasion: &str,
         cap_since: Timestamp,
     ) -> Result<History, OutboxError> {
+        // One statement for the three questions: asked for every candidate of every rule.
         let q = || -> rusqlite::Result<History> {
-            let occasion_state = self
-                .conn
-                .prepare_cached(
-                    "SELECT state FROM all_notes WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3",
-                )?
-                .query_row(params![rule, customer, occasion], |r| r.get(0))
-                .optional()?;
-            let last_from_rule: Option<i64> = self
-                .conn
+            self.conn
                 .prepare_cached(&format!(
-                    "SELECT max(created_at) FROM all_notes WHERE rule = ?1 AND customer_id = ?2 AND state IN {COUNTING}"
+                    "SELECT (SELECT state FROM all_notes
+                             WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3),
+                            (SELECT max(created_at) FROM all_notes
+                             WHERE rule = ?1 AND customer_id = ?2 AND state IN {COUNTING}),
+                            (SELECT count(*) FROM all_notes
+                             WHERE customer_id = ?2 AND created_at >= ?4 AND state IN {COUNTING})"
                 ))?
-                .query_row(params![rule, customer], |r| r.get(0))?;
-            let in_cap_window: u32 = self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT count(*) FROM all_notes WHERE customer_id = ?1 AND created_at >= ?2 AND state IN {COUNTING}"
-                ))?
-                .query_row(params![customer, cap_since.as_second()], |r| r.get(0))?;
-            Ok(History {
-                occasion_state,
-                last_from_rule: last_from_rule.and_then(|s| Timestamp::from_second(s).ok()),
-                in_cap_window,
-            })
+                .query_row(
+                    params![rule, customer, occasion, cap_since.as_second()],
+                    |r| {
+                        Ok(History {
+                            occasion_state: r.get(0)?,
+                            last_from_rule: r
+                                .get::<_, Option<i64>>(1)?
+                                .and_then(|s| Timestamp::from_second(s).ok()),
+                            in_cap_window: r.get(2)?,
+                        })
+                    },
+                )
         };
         q().map_err(|e| self.err(e))
     }
