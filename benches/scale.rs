@@ -163,7 +163,7 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
         }
         // Its log: how long reading the log and each rule took.
         let log = read(&dir.join(out).with_extension("err"))?;
-        for line in log.lines().filter(|l| l.contains("elapsed_ms=")) {
+        for line in log.lines().filter(|l| l.contains("elapsed_ms")) {
             let said = line.split_once("  INFO ").map_or(line, |(_, said)| said);
             println!("  | {said}");
         }
@@ -225,7 +225,11 @@ fn ensure_log(dir: &Path, (name, customers, interactions): &(&str, u64, u64)) ->
 fn rekindle(config: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg("--config").arg(config).args(args);
-    cmd.env("RUST_LOG", "error");
+    // Each rule's summary and the whole-log reading, not a line per note.
+    cmd.env(
+        "RUST_LOG",
+        "error,rekindle::commands=info,rekindle::log=info",
+    );
     cmd
 }
 
@@ -409,7 +413,7 @@ fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, Option<Strin
             format!(
                 "SELECT count(DISTINCT customer_id) FROM interactions i
                  WHERE kind IN ({}) AND at >= ?1 AND NOT EXISTS (SELECT 1 FROM interactions r
-                   WHERE r.customer_id = i.customer_id AND r.kind IN ({}) AND r.at >= i.at)",
+                   WHERE r.customer_id = i.customer_id AND r.at >= i.at AND +r.kind IN ({}))",
                 kinds(policy, "complaint_kinds", &["complaint"]),
                 kinds(policy, "resolution_kinds", &["resolution"])
             ),

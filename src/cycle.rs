@@ -114,7 +114,7 @@ pub(crate) fn evaluate(
     pass: &Pass<'_>,
 ) -> Result<Vec<RuleReport>, CycleError> {
     if pass.only.is_none() {
-        let horizon = refresh_horizon(config, log, outbox, pass.now)?;
+        let horizon = refresh_horizon(config, log, outbox)?;
         if pass.report_bad_rows {
             let bad = match &horizon {
                 Some(horizon) => horizon.bad_timestamps(log)?,
@@ -369,14 +369,15 @@ const BAD_ROWS_SHOWN: usize = 10;
 
 /// Brings what rekindle knows of the log's layout (see [`Horizon`]) up to date, reading only
 /// the rows added since the last evaluation (or the whole log, `daemon.reconcile` after the
-/// last time), and keeps it in the state database (a dry run only in memory). A log whose
-/// `interactions` has no rowid (a view) has none: every rule then reads the whole table.
+/// last time, by the wall clock: a plan for another day reads nothing more), and keeps it in the
+/// state database (a dry run only in memory). A log whose `interactions` has no rowid (a view)
+/// has none: every rule then reads the whole table.
 fn refresh_horizon(
     config: &Config,
     log: &Log,
     outbox: &Outbox,
-    now: Timestamp,
 ) -> Result<Option<Horizon>, CycleError> {
+    let now = Timestamp::now();
     if log.rowid_problem().is_some() {
         return Ok(None);
     }
@@ -387,18 +388,7 @@ fn refresh_horizon(
             .and_then(|text| serde_json::from_str(&text).ok()),
     };
     let reconcile = config.daemon.reconcile.as_secs();
-    let started = std::time::Instant::now();
-    let before = known.as_ref().map(Horizon::reconciled_at);
     let horizon = Horizon::refresh(known, log, now.as_second(), reconcile)?;
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    if before == Some(horizon.reconciled_at()) {
-        debug!(elapsed_ms, "new interactions read");
-    } else {
-        info!(
-            elapsed_ms,
-            "whole interaction log read (new, or `daemon.reconcile` since the last time)"
-        );
-    }
     if !outbox.is_dry_run() {
         let text = serde_json::to_string(&horizon).unwrap_or_default();
         outbox.set_meta(HORIZON_KEY, &text)?;

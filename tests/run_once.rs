@@ -463,3 +463,35 @@ fn a_template_that_shows_the_number_of_interactions_gets_it() {
     // Three readable interactions; the one whose date cannot be read does not count.
     assert!(messages[0].contains("After 3 visits"), "{}", messages[0]);
 }
+
+#[test]
+fn a_row_edited_in_place_is_seen_once_the_whole_log_is_read_again() {
+    let f = Fixture::new();
+    f.customer(1, "ann@example.com", Some("Ann"), None, None)
+        .customer(2, "bob@example.com", Some("Bob"), None, None)
+        .interaction(1, &ago(60.0), "complaint", Some(-0.9), Some("Cold bread"))
+        .interaction(2, &ago(2.0), "purchase", Some(0.8), None);
+    let rules = |reconcile: &str| format!("{SORRY_RULE}\n[daemon]\nreconcile = \"{reconcile}\"\n");
+    f.config(Fixture::maildir_transport(), &rules("1d"));
+    let out = f.rekindle(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(f.maildir_messages().is_empty(), "a complaint 60 days old");
+    // The business corrects the complaint's date in place: its rowid is older than the rows
+    // of the last days, so only reading the whole log again finds it.
+    f.sql(&format!(
+        "UPDATE interactions SET at = '{}' WHERE customer_id = 1",
+        ago(1.0)
+    ));
+    f.rekindle(&["run", "--once"]);
+    assert!(
+        f.maildir_messages().is_empty(),
+        "within a day of the last whole reading, only new rows are read"
+    );
+    f.config(Fixture::maildir_transport(), &rules("0s"));
+    let out = f.rekindle(&["run", "--once"]);
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("whole interaction log read"), "{stderr}");
+    let messages = f.maildir_messages();
+    assert_eq!(messages.len(), 1, "{stderr}");
+    assert!(messages[0].contains("Cold bread"), "{}", messages[0]);
+}

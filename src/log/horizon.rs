@@ -58,18 +58,25 @@ impl Horizon {
         let name = log.name();
         let current = known
             .filter(|h| h.log == name && now - h.reconciled_at < reconcile && h.watermark <= last);
+        let started = std::time::Instant::now();
+        let whole = current.is_none();
         let mut horizon = current.unwrap_or_else(|| Horizon {
             log: name,
             reconciled_at: now,
             ..Horizon::default()
         });
-        horizon.read_until(log, last)?;
+        let rows = horizon.read_until(log, last)?;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        if whole {
+            tracing::info!(
+                rows,
+                elapsed_ms,
+                "whole interaction log read (first run, or `daemon.reconcile` since the last time)"
+            );
+        } else {
+            tracing::debug!(rows, elapsed_ms, "new interactions read");
+        }
         Ok(horizon)
-    }
-
-    /// When the whole log was last read (Unix seconds).
-    pub(crate) fn reconciled_at(&self) -> i64 {
-        self.reconciled_at
     }
 
     /// The smallest rowid an interaction stamped at or after `since` (Unix seconds) can have.
@@ -99,16 +106,18 @@ impl Horizon {
         Ok((self.bad, rows))
     }
 
-    /// Reads the rows after the watermark up to rowid `last`, in short chunks.
-    fn read_until(&mut self, log: &Log, last: i64) -> Result<(), LogError> {
+    /// Reads the rows after the watermark up to rowid `last`, in short chunks; how many.
+    fn read_until(&mut self, log: &Log, last: i64) -> Result<u64, LogError> {
         let mut stmt = log.conn().prepare_cached(
             "SELECT rowid, unixepoch(at) FROM interactions
              WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid LIMIT ?3",
         )?;
+        let mut count = 0;
         while self.watermark < last {
             let mut rows = stmt.query([self.watermark, last, CHUNK])?;
             let mut read = false;
             while let Some(row) = rows.next()? {
+                count += 1;
                 let rowid: i64 = row.get(0)?;
                 match row.get::<_, Option<i64>>(1)? {
                     // Rows come in rowid order: the first one of a day is its smallest.
@@ -130,7 +139,7 @@ impl Horizon {
             }
         }
         self.watermark = self.watermark.max(last);
-        Ok(())
+        Ok(count)
     }
 }
 
