@@ -122,7 +122,11 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
         once("scale-steady.out")
     })?;
     fresh_state(dir)?;
-    let plan = timed(rekindle(&config, &["plan"]), &dir.join("scale-plan.out"))?;
+    let (plan, writer) = with_added_rows(dir, |_| {
+        with_writer(&log, || {
+            timed(rekindle(&config, &["plan"]), &dir.join("scale-plan.out"))
+        })
+    })?;
     let daemon = with_added_rows(dir, |log| daemon(dir, &config, log))?;
 
     println!(
@@ -148,6 +152,15 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
     row("plan", Some(plan.0), Some(floor), plan.1);
     row(&steady_label, Some(steady.0), None, steady.1);
     row("daemon (run), its whole life", None, None, daemon.peak_mib);
+
+    println!(
+        "\na writer inserting an interaction every {} ms during `plan`: {} rows committed, longest wait {:.1} ms, p99 {:.1} ms (log journal mode: {})",
+        WRITER_EVERY.as_millis(),
+        writer.waits.len(),
+        writer.percentile(1.0),
+        writer.percentile(0.99),
+        writer.journal_mode
+    );
 
     println!("\nbare SQLite, warm, read-only connection (rows counted, seconds):");
     for (name, rows, secs) in &bare {
@@ -524,6 +537,71 @@ fn with_added_rows<T>(dir: &Path, f: impl FnOnce(&Connection) -> Result<T>) -> R
     log.execute(delete, [before]).map_err(on(&path))?;
     std::fs::write(&marker, said).map_err(on(&marker))?;
     result
+}
+
+/// How often the writer of [`with_writer`] inserts a row.
+const WRITER_EVERY: Duration = Duration::from_millis(20);
+
+/// What the business's writer saw while rekindle read the log.
+struct Writer {
+    /// Each commit's time, milliseconds (waiting for locks included).
+    waits: Vec<f64>,
+    /// The log's journal mode (a rollback journal makes a writer wait for readers).
+    journal_mode: String,
+}
+
+impl Writer {
+    /// The `p` quantile of the waits (1.0: the longest).
+    fn percentile(&self, p: f64) -> f64 {
+        let mut waits = self.waits.clone();
+        waits.sort_by(f64::total_cmp);
+        let at = ((waits.len() as f64 * p).ceil() as usize).clamp(1, waits.len().max(1)) - 1;
+        waits.get(at).copied().unwrap_or(0.0)
+    }
+}
+
+/// Runs `f` while another connection inserts a purchase every [`WRITER_EVERY`] into the log at
+/// `path`, as the business's own software would, timing each commit. The rows stay: run it
+/// inside [`with_added_rows`].
+fn with_writer<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<(T, Writer)> {
+    let writer = Connection::open(path).map_err(on(path))?;
+    writer
+        .busy_timeout(Duration::from_secs(120))
+        .map_err(on(path))?;
+    let journal_mode: String = writer
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .map_err(on(path))?;
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let timing = scope.spawn(|| {
+            let mut waits = Vec::new();
+            let mut rng = fastrand::Rng::with_seed(SEED);
+            while !done.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                let inserted = writer.execute(
+                    "INSERT INTO interactions (customer_id, at, kind, sentiment, channel)
+                     VALUES (?1, ?2, 'purchase', 0.5, 'shop')",
+                    params![rng.i64(1..1000), ago(0)],
+                );
+                inserted.map_err(|e| format!("the writer failed: {e}"))?;
+                waits.push(start.elapsed().as_secs_f64() * 1000.0);
+                std::thread::sleep(WRITER_EVERY);
+            }
+            Ok::<_, String>(waits)
+        });
+        let result = f();
+        done.store(true, Ordering::Relaxed);
+        let waits = timing
+            .join()
+            .map_err(|_| "the writer panicked".to_string())??;
+        Ok((
+            result?,
+            Writer {
+                waits,
+                journal_mode: journal_mode.clone(),
+            },
+        ))
+    })
 }
 
 /// A day's business: random existing customers, a mix of kinds, about 5% complaints.

@@ -481,12 +481,14 @@ pub(crate) fn json_list(items: &[String]) -> String {
 
 /// The interaction `i` is a complaint still open: of a kind in the JSON array `complaints`, at or
 /// after `since`, with no interaction of a kind in `resolutions` at or after it. The three are
-/// SQL parameters; one definition for [`Log::standing`] and [`Log::standings`].
+/// SQL parameters; one definition for [`Log::standing`] and [`Log::standings`]. `+r.kind` keeps
+/// SQLite on the customer's own rows (by the customer index) rather than reading every
+/// resolution in the log for each complaint (1M customers: 3.9 s → well under one).
 fn open_complaint(complaints: &str, resolutions: &str, since: &str) -> String {
     format!(
         "i.kind IN (SELECT value FROM json_each({complaints})) AND unixepoch(i.at) >= {since}
          AND NOT EXISTS (SELECT 1 FROM interactions r WHERE r.customer_id = i.customer_id
-             AND r.kind IN (SELECT value FROM json_each({resolutions}))
+             AND +r.kind IN (SELECT value FROM json_each({resolutions}))
              AND unixepoch(r.at) >= unixepoch(i.at))"
     )
 }

