@@ -573,10 +573,11 @@ fn with_writer<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<(T, Writ
         .map_err(on(path))?;
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let timing = scope.spawn(|| {
+        let stop = &done;
+        let timing = scope.spawn(move || {
             let mut waits = Vec::new();
             let mut rng = fastrand::Rng::with_seed(SEED);
-            while !done.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 let start = Instant::now();
                 let inserted = writer.execute(
                     "INSERT INTO interactions (customer_id, at, kind, sentiment, channel)
