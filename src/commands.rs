@@ -77,6 +77,13 @@ fn environment_problems(config: &Config) -> Vec<Diagnostic> {
                 let message = format!("rule \"{}\": {problem}", rule.name);
                 problems.push(config.error_at(rule.spans.name.clone(), message));
             }
+            if let Some(mode) = log.rollback_journal() {
+                let message = format!(
+                    "the log uses a rollback journal (journal_mode = {mode}): while rekindle reads it, the programs that write it wait for the read to end (on a large log, seconds; see README, \"Large logs\"). With WAL they never wait: run `sqlite3 {} 'PRAGMA journal_mode=WAL'` once, while nothing else has it open",
+                    config.log_path.display()
+                );
+                problems.push(Diagnostic::error_in(&config.log_path, message).warning());
+            }
         }
     }
     let servers = match &config.transport {

@@ -249,3 +249,24 @@ fn a_world_readable_password_file_is_a_warning_and_the_secret_never_shows() {
     assert_eq!(out.status.code(), Some(78));
     assert!(text(&out).1.contains("cannot read the SMTP password file"));
 }
+
+#[test]
+fn a_rollback_journal_log_is_a_warning_with_the_command_that_switches_it() {
+    let f = Fixture::new();
+    f.sql("PRAGMA journal_mode = DELETE");
+    f.config(Fixture::maildir_transport(), SORRY_RULE);
+    let (code, lines) = check(&f);
+    assert_eq!(code, 0, "a warning, not an error: {lines:?}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("the log uses a rollback journal (journal_mode = delete)"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].contains("log.sqlite 'PRAGMA journal_mode=WAL'`"),
+        "{lines:?}"
+    );
+    f.sql("PRAGMA journal_mode = WAL");
+    let (_, lines) = check(&f);
+    assert!(lines.is_empty(), "{lines:?}");
+}

@@ -167,8 +167,8 @@ fn a_writer_inserting_all_along_never_sees_busy_and_the_daemon_never_errors() {
     for wal in [true, false] {
         let server = TestSmtpServer::start();
         let f = Fixture::new();
-        if wal {
-            f.sql("PRAGMA journal_mode = WAL");
+        if !wal {
+            f.sql("PRAGMA journal_mode = DELETE");
         }
         f.sql("BEGIN");
         for id in 1..=300 {

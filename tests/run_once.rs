@@ -368,6 +368,7 @@ fn a_writer_is_not_held_up_while_notes_are_composed_and_queued() {
     // A rollback-journal log (SQLite's default): a reader blocks a writer's commit, so the
     // selection must be read before the slow part, not streamed through it.
     let f = Fixture::new();
+    f.sql("PRAGMA journal_mode = DELETE");
     f.complaints(1, 3000);
     f.config(
         Fixture::maildir_transport(),

@@ -384,7 +384,8 @@ fn fill(
     }
     tx.commit()?;
     conn.execute_batch(crate::log::SCHEMA)?;
-    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    // WAL, as a log read beside its writers should be: a reader never holds a writer up.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
     Ok(stats)
 }
 

@@ -257,6 +257,15 @@ impl Log {
         )?)
     }
 
+    /// The log's journal mode, if it is a rollback journal (a reader then holds up writers).
+    pub(crate) fn rollback_journal(&self) -> Option<String> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .ok()?;
+        (!mode.eq_ignore_ascii_case("wal")).then_some(mode)
+    }
+
     /// A problem with reading `interactions` by rowid (a view without one), for `check`.
     pub(crate) fn rowid_problem(&self) -> Option<String> {
         self.conn
