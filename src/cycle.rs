@@ -301,6 +301,7 @@ fn consider(
         &rule.name,
         &customer.id_text,
         &candidate.occasion,
+        now.checked_sub(rule.cooldown).unwrap_or(now),
         cap_since,
     )?;
     if let Err(skip) = policy::decide(customer, rule, &history, queued_today, &config.policy, now) {

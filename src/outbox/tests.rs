@@ -70,24 +70,21 @@ fn history_sees_occasions_cooldowns_and_the_cap() {
     outbox
         .enqueue(&note("sorry", "1", "interaction-5"), earlier)
         .expect("enqueue");
+    let week_ago = now() - SignedDuration::from_hours(24 * 7);
     let h = outbox
-        .history(
-            "sorry",
-            "1",
-            "interaction-5",
-            now() - SignedDuration::from_hours(24 * 7),
-        )
+        .history("sorry", "1", "interaction-5", week_ago, week_ago)
         .expect("history");
     assert_eq!(h.occasion_state.as_deref(), Some("queued"));
     assert_eq!(h.last_from_rule, Some(earlier));
     assert_eq!(h.in_cap_window, 1);
+    // A note older than the cooldown no longer matters to it.
+    let h = outbox
+        .history("sorry", "1", "interaction-6", earlier, week_ago)
+        .expect("history");
+    assert_eq!((h.occasion_state, h.last_from_rule), (None, None));
+    let day_ago = now() - SignedDuration::from_hours(24);
     let other = outbox
-        .history(
-            "valentines",
-            "1",
-            "valentines-2027",
-            now() - SignedDuration::from_hours(24),
-        )
+        .history("valentines", "1", "valentines-2027", day_ago, day_ago)
         .expect("history");
     assert_eq!(other, History::default());
 }
@@ -175,8 +172,9 @@ fn a_dry_run_sees_its_own_plans_and_writes_nothing() {
             .expect("plan")
             .is_some()
     );
+    let hour_ago = now() - SignedDuration::from_hours(1);
     let h = dry
-        .history("other", "2", "x", now() - SignedDuration::from_hours(1))
+        .history("other", "2", "x", hour_ago, hour_ago)
         .expect("history");
     assert_eq!(
         h.in_cap_window, 1,

@@ -121,7 +121,8 @@ impl fmt::Display for Skip {
 pub(crate) struct History {
     /// The state of this rule's note for this occasion, if there is one.
     pub occasion_state: Option<String>,
-    /// When this rule last queued a note for this customer (any occasion).
+    /// When this rule last queued a note for this customer (any occasion), if that is within
+    /// the rule's cooldown (older ones do not matter).
     pub last_from_rule: Option<Timestamp>,
     /// Notes (from any rule) queued for this customer within the cap window.
     pub in_cap_window: u32,
