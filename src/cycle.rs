@@ -114,13 +114,9 @@ pub(crate) fn evaluate(
     pass: &Pass<'_>,
 ) -> Result<Vec<RuleReport>, CycleError> {
     if pass.only.is_none() {
-        let horizon = refresh_horizon(config, log, outbox)?;
+        refresh_horizon(config, log, outbox)?;
         if pass.report_bad_rows {
-            let bad = match &horizon {
-                Some(horizon) => horizon.bad_timestamps(log)?,
-                None => log.bad_timestamps(BAD_ROWS_SHOWN)?,
-            };
-            report_bad_timestamps(bad);
+            report_bad_timestamps(log.bad_timestamps(BAD_ROWS_SHOWN)?);
         }
     }
     let mut ordered: Vec<&Rule> = pass.rules.iter().copied().filter(|r| r.enabled).collect();
@@ -310,9 +306,10 @@ fn consider(
     for warning in &recipient.warnings {
         warn!(rule = %rule.name, customer_id = %customer.id_text, "{warning}");
     }
-    let interactions = match templates.shows_interaction_count(&rule.template) {
-        true => log.interaction_count(&customer.id)?,
-        false => 0,
+    let interactions = if templates.shows_interaction_count(&rule.template) {
+        log.interaction_count(&customer.id)?
+    } else {
+        0
     };
     let ctx = NoteContext::new(config, rule, candidate, &recipient, interactions);
     let rendered = match templates.render(&rule.template, &ctx) {
@@ -365,7 +362,7 @@ fn due_at(rule: &Rule, candidate: &Candidate, now: Timestamp) -> Timestamp {
 /// The state database's key for what the last evaluation learnt of the log.
 const HORIZON_KEY: &str = "log_horizon";
 
-/// Unreadable timestamps shown in the log, at most.
+/// Unreadable timestamps shown in the log, at most (the horizon keeps as many).
 const BAD_ROWS_SHOWN: usize = 10;
 
 /// Brings what rekindle knows of the log's layout (see [`Horizon`]) up to date, reading only
@@ -373,14 +370,9 @@ const BAD_ROWS_SHOWN: usize = 10;
 /// last time, by the wall clock: a plan for another day reads nothing more), and keeps it in the
 /// state database (a dry run only in memory). A log whose `interactions` has no rowid (a view)
 /// has none: every rule then reads the whole table.
-fn refresh_horizon(
-    config: &Config,
-    log: &Log,
-    outbox: &Outbox,
-) -> Result<Option<Horizon>, CycleError> {
-    let now = Timestamp::now();
+fn refresh_horizon(config: &Config, log: &Log, outbox: &Outbox) -> Result<(), CycleError> {
     if log.rowid_problem().is_some() {
-        return Ok(None);
+        return Ok(());
     }
     let known = match log.horizon() {
         Some(known) => Some(known),
@@ -389,13 +381,13 @@ fn refresh_horizon(
             .and_then(|text| serde_json::from_str(&text).ok()),
     };
     let reconcile = config.daemon.reconcile.as_secs();
-    let horizon = Horizon::refresh(known, log, now.as_second(), reconcile)?;
+    let horizon = Horizon::refresh(known, log, Timestamp::now().as_second(), reconcile)?;
     if !outbox.is_dry_run() {
         let text = serde_json::to_string(&horizon).unwrap_or_default();
         outbox.set_meta(HORIZON_KEY, &text)?;
     }
-    log.set_horizon(horizon.clone());
-    Ok(Some(horizon))
+    log.set_horizon(horizon);
+    Ok(())
 }
 
 /// Logs interactions whose timestamp cannot be read (how many, and the first few): every rule

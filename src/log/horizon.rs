@@ -13,14 +13,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BadTimestamp, Log, LogError, id_text, text_lossy};
+use super::{Log, LogError};
 
 const DAY: i64 = 86_400;
 
 /// Rows read per short read transaction: the business's writers never wait long.
 const CHUNK: i64 = 50_000;
 
-/// Unreadable timestamps kept as examples for the log.
+/// Unreadable timestamps kept as examples for the log (see [`Log::bad_timestamps`]).
 const SAMPLE: usize = 10;
 
 /// What one reading of the log learnt (see the module documentation).
@@ -87,23 +87,9 @@ impl Horizon {
             .min(self.watermark.saturating_add(1))
     }
 
-    /// How many interactions have an unreadable timestamp, and the first few (as they read now).
-    pub(crate) fn bad_timestamps(&self, log: &Log) -> Result<(u64, Vec<BadTimestamp>), LogError> {
-        let mut stmt = log.conn().prepare_cached(
-            "SELECT id, customer_id, at FROM interactions WHERE rowid = ?1 AND unixepoch(at) IS NULL",
-        )?;
-        let mut rows = Vec::new();
-        for rowid in &self.bad_sample {
-            let mut found = stmt.query([rowid])?;
-            if let Some(row) = found.next()? {
-                rows.push(BadTimestamp {
-                    interaction_id: id_text(row.get_ref(0)?),
-                    customer_id: id_text(row.get_ref(1)?),
-                    at: text_lossy(row.get_ref(2)?).unwrap_or_default(),
-                });
-            }
-        }
-        Ok((self.bad, rows))
+    /// How many interactions had an unreadable timestamp when read, and the first few rowids.
+    pub(crate) fn bad_rows(&self) -> (u64, Vec<i64>) {
+        (self.bad, self.bad_sample.clone())
     }
 
     /// Reads the rows after the watermark up to rowid `last`, in short chunks; how many.
@@ -234,7 +220,8 @@ mod tests {
                 );
             }
         }
-        let (count, rows) = later.bad_timestamps(&log).unwrap();
+        log.set_horizon(later.clone());
+        let (count, rows) = log.bad_timestamps(SAMPLE).unwrap();
         assert_eq!(count, 2);
         assert_eq!(
             rows.iter().map(|r| r.at.as_str()).collect::<Vec<_>>(),

@@ -187,19 +187,35 @@ impl Log {
         }
     }
 
-    /// Interactions whose timestamp SQLite cannot read (skipped by every rule).
+    /// Interactions whose timestamp SQLite cannot read (skipped by every rule): how many, and
+    /// the first `limit` of them. Once a horizon is known it has counted them and kept their
+    /// rowids, so only those rows are read (as they read now); otherwise the whole table.
     pub(crate) fn bad_timestamps(
         &self,
         limit: usize,
     ) -> Result<(u64, Vec<BadTimestamp>), LogError> {
-        let count: i64 = self.conn.query_row(
-            "SELECT count(*) FROM interactions WHERE unixepoch(at) IS NULL",
-            [],
-            |row| row.get(0),
-        )?;
-        let mut stmt = self.conn.prepare(
-            "SELECT id, customer_id, at FROM interactions WHERE unixepoch(at) IS NULL ORDER BY id LIMIT ?1",
-        )?;
+        let known = self.horizon.borrow().as_ref().map(Horizon::bad_rows);
+        let (count, which) = match known {
+            Some((count, rowids)) => (
+                count,
+                format!(
+                    "rowid IN (SELECT value FROM json_each('{}'))",
+                    serde_json::Value::from(rowids)
+                ),
+            ),
+            None => {
+                let count: i64 = self.conn.query_row(
+                    "SELECT count(*) FROM interactions WHERE unixepoch(at) IS NULL",
+                    [],
+                    |row| row.get(0),
+                )?;
+                (count.max(0) as u64, "1".to_string())
+            }
+        };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, customer_id, at FROM interactions
+             WHERE {which} AND unixepoch(at) IS NULL ORDER BY id LIMIT ?1"
+        ))?;
         let rows = stmt
             .query_map([limit as i64], |row| {
                 Ok(BadTimestamp {
@@ -209,7 +225,7 @@ impl Log {
                 })
             })?
             .collect::<Result<_, _>>()?;
-        Ok((count.max(0) as u64, rows))
+        Ok((count, rows))
     }
 
     /// SQLite's `data_version`: changes whenever another connection commits to the log. Cheap
