@@ -154,8 +154,12 @@ fn the_rate_limit_holds_also_across_a_restart() {
 }
 
 /// A connection cut during DATA: the note can neither be called sent nor be resent blindly.
-fn cut_during_data(cut: Cut) -> (Fixture, TestSmtpServer, String) {
-    let server = TestSmtpServer::start();
+/// With `pipelining`, the server offers PIPELINING and the client pipelines.
+fn cut_during_data(cut: Cut, pipelining: bool) -> (Fixture, TestSmtpServer, String) {
+    let mut server = TestSmtpServer::start();
+    if pipelining {
+        server = server.pipelining();
+    }
     let proxy = CutProxy::start(server.port(), cut, 1);
     let f = Fixture::new();
     f.complaints(1, 2);
@@ -188,36 +192,41 @@ fn cut_during_data(cut: Cut) -> (Fixture, TestSmtpServer, String) {
 
 #[test]
 fn a_connection_cut_after_the_message_ends_leaves_the_note_unknown_not_resent() {
-    let (_f, server, listed) = cut_during_data(Cut::AfterEnd);
-    // The server took the note before the cut: resending it would be a duplicate.
-    let ids: Vec<_> = server
-        .received()
-        .iter()
-        .filter_map(|m| m.message_id())
-        .collect();
-    assert_eq!(ids.len(), 2, "{ids:?}");
-    assert!(listed.contains("connection broke during DATA"), "{listed}");
+    for pipelining in [false, true] {
+        let (_f, server, listed) = cut_during_data(Cut::AfterEnd, pipelining);
+        // The server took the note before the cut: resending it would be a duplicate.
+        let ids: Vec<_> = server
+            .received()
+            .iter()
+            .filter_map(|m| m.message_id())
+            .collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(listed.contains("connection broke during DATA"), "{listed}");
+        assert_eq!(server.pipelined() > 0, pipelining);
+    }
 }
 
 #[test]
 fn a_connection_cut_mid_message_is_unknown_and_an_operator_can_resend_it_once() {
-    let (f, server, listed) = cut_during_data(Cut::MidBody);
-    // The server never saw the end of the message, so it kept nothing.
-    assert_eq!(server.received().len(), 1);
-    let id = listed
-        .lines()
-        .find(|l| l.contains(" unknown "))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("the unknown note's id");
-    let (stdout, stderr) = text(&f.rekindle(&["outbox", "resend", id]));
-    assert!(stdout.contains("queued again"), "{stdout}\n{stderr}");
-    let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
-    assert!(stdout.contains("delivery: sent 1,"), "{stdout}");
-    let ids: Vec<_> = server
-        .received()
-        .iter()
-        .filter_map(|m| m.message_id())
-        .collect();
-    assert_eq!(ids.len(), 2);
-    assert_ne!(ids[0], ids[1], "each note arrived once");
+    for pipelining in [false, true] {
+        let (f, server, listed) = cut_during_data(Cut::MidBody, pipelining);
+        // The server never saw the end of the message, so it kept nothing.
+        assert_eq!(server.received().len(), 1);
+        let id = listed
+            .lines()
+            .find(|l| l.contains(" unknown "))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("the unknown note's id");
+        let (stdout, stderr) = text(&f.rekindle(&["outbox", "resend", id]));
+        assert!(stdout.contains("queued again"), "{stdout}\n{stderr}");
+        let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
+        assert!(stdout.contains("delivery: sent 1,"), "{stdout}");
+        let ids: Vec<_> = server
+            .received()
+            .iter()
+            .filter_map(|m| m.message_id())
+            .collect();
+        assert_eq!(ids.len(), 2);
+        assert_ne!(ids[0], ids[1], "each note arrived once");
+    }
 }

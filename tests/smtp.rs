@@ -81,6 +81,58 @@ fn notes_arrive_personalised_with_deterministic_message_ids() {
 }
 
 #[test]
+fn a_recipient_refused_at_rcpt_fails_or_waits_alone_also_when_pipelined() {
+    for pipelining in [false, true] {
+        let mut server = TestSmtpServer::start();
+        if pipelining {
+            server = server.pipelining();
+        }
+        let f = Fixture::new();
+        let emails = [
+            "ann@example.com",
+            "refused@example.com",
+            "greylisted@example.com",
+            "bob@example.com",
+        ];
+        for (id, email) in (1..).zip(emails) {
+            f.customer(id, email, None, None, None).interaction(
+                id,
+                &ago(1.0),
+                "complaint",
+                Some(-0.8),
+                Some("Burnt."),
+            );
+        }
+        // One connection: after each refusal it must still be in step for the next note.
+        let transport = format!(
+            "{}\npool_size = 1\n[delivery]\nconcurrency = 1",
+            smtp_transport(server.port())
+        );
+        f.config(&transport, SORRY_RULE);
+        let out = f.rekindle(&["run", "--once"]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stdout.contains("delivery: sent 2, retrying 1, failed 1"),
+            "pipelining {pipelining}: {stdout}\n{stderr}"
+        );
+        let mut to: Vec<_> = server.received().into_iter().flat_map(|m| m.to).collect();
+        to.sort();
+        assert_eq!(to, ["ann@example.com", "bob@example.com"]);
+        let (failed, _) = text(&f.rekindle(&["outbox", "list", "--state", "failed"]));
+        assert!(
+            failed.contains("550") && failed.contains("no such mailbox"),
+            "pipelining {pipelining}: the server's reply is kept: {failed}"
+        );
+        let (retry, _) = text(&f.rekindle(&["outbox", "list", "--state", "retry"]));
+        assert!(retry.contains("greylisted"), "{retry}");
+        if pipelining {
+            assert!(server.pipelined() >= 4, "{} pipelined", server.pipelined());
+        }
+    }
+}
+
+#[test]
 fn a_4xx_reply_is_retried_later_and_a_5xx_fails_the_note() {
     // The first DATA gets 451, the second 550.
     let server = TestSmtpServer::with_replies(|n| match n {

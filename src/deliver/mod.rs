@@ -189,8 +189,10 @@ impl DeliveryReport {
 /// Delivers every note due at the time `clock` gives, `delivery.concurrency` at a time and
 /// within the rate limit, until none is due or `keep_going` says stop. Right before sending,
 /// each note is checked again against opt-outs (in `log`, when given, and the suppression list)
-/// and the customer's calendar. Runs on a blocking thread; `runtime` (a current-thread runtime,
-/// so the sends and the socket events they wait for share one thread) runs the sends.
+/// and the customer's calendar. Runs on a blocking thread; `runtime` runs the sends.
+///
+/// Notes go in batches: while one batch is on its way, the next is claimed and built, so the
+/// connections never wait for the state database. At most two batches are `sending` at once.
 pub(crate) fn deliver_due(
     outbox: &Outbox,
     log: Option<&Log>,
@@ -203,51 +205,102 @@ pub(crate) fn deliver_due(
     let delivery = &config.delivery;
     let started = std::time::Instant::now();
     let mut report = DeliveryReport::default();
-    let mut bucket = RateLimit::load(outbox, delivery, clock())?;
-    while keep_going() {
-        let now = clock();
-        let allowed = bucket.available(now);
-        if allowed == 0 {
-            // Wait for the next token, in short steps so a shutdown is never held up.
-            let wait = bucket
-                .until_next(now)
-                .min(std::time::Duration::from_millis(200));
-            // Built inside the runtime: a timer needs its context.
-            runtime.block_on(async { tokio::time::sleep(wait).await });
-            continue;
-        }
-        let mut gate = |note: &StoredNote| gate(note, config, outbox, log, now);
-        let (batch, set_aside) =
-            outbox.claim_batch(now, allowed.min(batch_size(delivery)), &mut gate)?;
-        if batch.is_empty() {
-            if set_aside > 0 {
+    // Shared by every batch, so a batch's first sends start while the last ones of the batch
+    // before are still out.
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        delivery.concurrency.max(1) as usize
+    ));
+    let mut in_flight: Option<InFlight> = None;
+    let mut claim_and_send = || -> Result<(), OutboxError> {
+        let mut bucket = RateLimit::load(outbox, delivery, clock())?;
+        while keep_going() {
+            let now = clock();
+            let allowed = bucket.available(now);
+            if allowed == 0 {
+                // Wait for the next token, in short steps so a shutdown is never held up.
+                let wait = bucket
+                    .until_next(now)
+                    .min(std::time::Duration::from_millis(200));
+                // Built inside the runtime: a timer needs its context.
+                runtime.block_on(async { tokio::time::sleep(wait).await });
                 continue;
             }
-            break;
-        }
-        // The tokens are spent (and saved) before anything is sent, so a crash here can never
-        // let a restart exceed the rate.
-        bucket.take(batch.len(), now);
-        bucket.save(outbox)?;
-        // Messages are built here and sent as tasks, so both cores share the work; at most
-        // `concurrency` at once, started in priority order.
-        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(
-            delivery.concurrency.max(1) as usize
-        ));
-        let mut sends = Vec::with_capacity(batch.len());
-        for note in &batch {
-            let message = build_message(note, &config.sender, clock());
-            let permit = runtime.block_on(limit.clone().acquire_owned());
-            let (transport, message_id) = (transport.clone(), note.message_id.clone());
-            sends.push(runtime.spawn(async move {
-                let _permit = permit;
-                match message {
-                    Ok(message) => transport.send(&message, &message_id).await,
-                    Err(why) => (String::new(), Err(SendError::Permanent(why))),
+            let mut gate = |note: &StoredNote| gate(note, config, outbox, log, now);
+            let (batch, set_aside) =
+                outbox.claim_batch(now, allowed.min(batch_size(delivery)), &mut gate)?;
+            if batch.is_empty() {
+                if set_aside > 0 {
+                    continue;
                 }
-            }));
+                break;
+            }
+            // The tokens are spent (and saved) before anything is sent, so a crash here can
+            // never let a restart exceed the rate.
+            bucket.take(batch.len(), now);
+            bucket.save(outbox)?;
+            let previous = in_flight.as_mut().map(|f| f.dispatched.take());
+            let sending = InFlight::start(runtime, transport, config, &limit, batch, now, previous);
+            if let Some(done) = in_flight.replace(sending) {
+                done.finish(outbox, runtime, delivery, clock(), &mut report)?;
+            }
         }
-        let outcomes: Vec<_> = runtime.block_on(async {
+        Ok(())
+    };
+    let outcome = claim_and_send();
+    // Whatever stopped the loop, the batch still out is waited for and recorded.
+    let last = in_flight.map_or(Ok(()), |done| {
+        done.finish(outbox, runtime, delivery, clock(), &mut report)
+    });
+    outcome.and(last)?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// A claimed batch whose sends run on the delivery runtime.
+struct InFlight {
+    batch: Vec<StoredNote>,
+    outcomes: tokio::task::JoinHandle<Vec<(String, Result<String, SendError>)>>,
+    /// Fires once every send of the batch has started: the next batch's sends wait for it, so
+    /// notes start in priority order across batches too.
+    dispatched: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl InFlight {
+    fn start(
+        runtime: &tokio::runtime::Runtime,
+        transport: &std::sync::Arc<Transport>,
+        config: &Config,
+        limit: &std::sync::Arc<tokio::sync::Semaphore>,
+        batch: Vec<StoredNote>,
+        date: Timestamp,
+        after: Option<Option<tokio::sync::oneshot::Receiver<()>>>,
+    ) -> InFlight {
+        let (started, dispatched) = tokio::sync::oneshot::channel();
+        // What the sends need of the notes; each message is built by its own send, off this
+        // thread, which has the state database to look after.
+        let notes: Vec<StoredNote> = batch.clone();
+        let sender = std::sync::Arc::new(config.sender.clone());
+        let (transport, limit) = (transport.clone(), limit.clone());
+        let outcomes = runtime.spawn(async move {
+            if let Some(Some(before)) = after {
+                // An error only means the batch before has no sends left to start.
+                let _ = before.await;
+            }
+            let mut sends = Vec::with_capacity(notes.len());
+            for note in notes {
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    break;
+                };
+                let (transport, sender) = (transport.clone(), sender.clone());
+                sends.push(tokio::spawn(async move {
+                    let _permit = permit;
+                    match build_message(&note, &sender, date) {
+                        Ok(message) => transport.send(&message, &note.message_id).await,
+                        Err(why) => (String::new(), Err(SendError::Permanent(why))),
+                    }
+                }));
+            }
+            let _ = started.send(());
             let mut outcomes = Vec::with_capacity(sends.len());
             for send in sends {
                 outcomes.push(send.await.unwrap_or_else(|e| {
@@ -259,18 +312,42 @@ pub(crate) fn deliver_due(
             }
             outcomes
         });
-        let now = clock();
-        let updates: Vec<Update> = batch
+        InFlight {
+            batch,
+            outcomes,
+            dispatched: Some(dispatched),
+        }
+    }
+
+    /// Waits for the batch's sends and records each outcome.
+    fn finish(
+        self,
+        outbox: &Outbox,
+        runtime: &tokio::runtime::Runtime,
+        delivery: &Delivery,
+        now: Timestamp,
+        report: &mut DeliveryReport,
+    ) -> Result<(), OutboxError> {
+        let mut outcomes = runtime
+            .block_on(self.outcomes)
+            .unwrap_or_default()
+            .into_iter();
+        let updates: Vec<Update> = self
+            .batch
             .iter()
-            .zip(outcomes)
-            .map(|(note, (server, outcome))| {
-                settle(note, server, outcome, delivery, now, &mut report)
+            .map(|note| {
+                // A send that never ran (its task failed): the note may or may not have gone.
+                let (server, outcome) = outcomes.next().unwrap_or_else(|| {
+                    (
+                        String::new(),
+                        Err(SendError::Ambiguous("the send task failed".into())),
+                    )
+                });
+                settle(note, server, outcome, delivery, now, report)
             })
             .collect();
-        outbox.finish_batch(&updates, now)?;
+        outbox.finish_batch(&updates, now)
     }
-    report.elapsed = started.elapsed();
-    Ok(report)
 }
 
 /// The runtime that runs the sends: one thread for the sends and their socket events, so an SMTP
@@ -285,8 +362,8 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// Notes claimed (marked `sending`) at once: several rounds of `concurrency`, so the synced state
-/// transaction around a batch is paid once per many notes, while a crash leaves at most this
-/// many notes `unknown`.
+/// transaction around a batch is paid once per many notes, while a crash leaves at most twice
+/// this many notes `unknown` (one batch on its way, the next just claimed).
 fn batch_size(delivery: &Delivery) -> usize {
     (delivery.concurrency.max(1) as usize * 16).clamp(32, 128)
 }
@@ -319,7 +396,7 @@ fn gate(
     }
     if let Some(log) = log.filter(|_| to_customer) {
         let key = rusqlite::types::Value::Text(customer.clone());
-        match log.standing(&key, &config.policy, now) {
+        match log.opt_outs(&key, &config.policy, now) {
             Ok(s) if s.opted_out => {
                 return cancel("the customer opted out after the note was queued");
             }

@@ -1,12 +1,15 @@
 //! An SMTP client on lettre's connection type, with our own small pool.
 //!
-//! lettre's pooled transport cannot do two things a trustworthy sender needs:
+//! lettre's pooled transport cannot do three things a trustworthy, fast sender needs:
 //! - it cannot set `TCP_NODELAY`, and it writes a message's body and its final `.` separately,
 //!   so Nagle's algorithm and the server's delayed ACK stall every message for ~40 ms;
 //! - its errors do not say *when* a connection broke. Here a transaction runs in stages, so a
 //!   connection lost once the message itself is being sent (after the server's 354 to DATA),
 //!   before the server's final reply, is told apart (the server may have accepted the note) from
-//!   one lost earlier (it cannot have).
+//!   one lost earlier (it cannot have);
+//! - it does not pipeline (RFC 2920): with a server that offers PIPELINING, MAIL, RCPT and DATA
+//!   go out together and the message with its final dot in one write, so a note costs two round
+//!   trips instead of four.
 
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -19,7 +22,7 @@ use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 #[allow(deprecated)]
 use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -47,10 +50,16 @@ pub(crate) struct Server {
     pub credentials: Option<Credentials>,
 }
 
+/// An open connection, and whether its server lets us pipeline.
+struct Conn {
+    smtp: AsyncSmtpConnection,
+    pipelining: bool,
+}
+
 /// Connections to one server: at most `size` open, idle ones kept for the next message.
 pub(crate) struct Client {
     server: Server,
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Conn, Instant)>>,
     slots: tokio::sync::Semaphore,
 }
 
@@ -98,11 +107,14 @@ impl Client {
             }
             Err(Broken::Reply(err)) => {
                 // The server said no; the connection is still good once reset.
-                if conn.command(Rset).await.is_ok() {
+                if conn.smtp.command(Rset).await.is_ok() {
                     self.keep(conn);
                 }
                 Err(classify(err))
             }
+            // The server took DATA although it refused the sender or the recipient: the
+            // connection is closed mid-message, so nothing can arrive.
+            Err(Broken::Desync(err)) => Err(classify(err)),
             Err(Broken::Refused(why)) => Err(SendError::Permanent(why)),
             Err(Broken::BeforeEnd(why)) => Err(SendError::Unreachable(why)),
             Err(Broken::AfterEnd(why)) => Err(SendError::Ambiguous(why)),
@@ -112,7 +124,7 @@ impl Client {
     /// One transaction on `conn`, within the timeout.
     async fn attempt(
         &self,
-        conn: &mut AsyncSmtpConnection,
+        conn: &mut Conn,
         envelope: &Envelope,
         email: &[u8],
     ) -> Result<Response, Broken> {
@@ -131,17 +143,17 @@ impl Client {
     }
 
     /// An idle connection, checked with NOOP if it rested long.
-    async fn reuse(&self) -> Option<AsyncSmtpConnection> {
+    async fn reuse(&self) -> Option<Conn> {
         loop {
             let (mut conn, since) = self.idle.lock().ok()?.pop()?;
-            if since.elapsed() < STALE_AFTER || conn.test_connected().await {
+            if since.elapsed() < STALE_AFTER || conn.smtp.test_connected().await {
                 return Some(conn);
             }
         }
     }
 
-    fn keep(&self, conn: AsyncSmtpConnection) {
-        if !conn.has_broken()
+    fn keep(&self, conn: Conn) {
+        if !conn.smtp.has_broken()
             && let Ok(mut idle) = self.idle.lock()
         {
             idle.push((conn, Instant::now()));
@@ -149,7 +161,7 @@ impl Client {
     }
 
     /// A new connection: TCP with `TCP_NODELAY`, TLS as configured, EHLO and login.
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+    async fn connect(&self) -> Result<Conn, SendError> {
         let s = &self.server;
         let unreachable = |why: String| SendError::Unreachable(why);
         let setup = async {
@@ -183,12 +195,26 @@ impl Client {
                     .await
                     .map_err(|e| unreachable(format!("STARTTLS failed: {e}")))?;
             }
+            // lettre keeps only the EHLO keywords it knows, and PIPELINING is not one of them:
+            // ask again (after STARTTLS, whose EHLO may differ; before AUTH, which EHLO may reset).
+            let ehlo = conn
+                .command(Ehlo::new(s.hello.clone()))
+                .await
+                .map_err(classify)?;
+            let pipelining = ehlo.message().skip(1).any(|line| {
+                line.split_whitespace()
+                    .next()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"))
+            });
             if let Some(credentials) = &s.credentials {
                 conn.auth(DEFAULT_MECHANISMS, credentials)
                     .await
                     .map_err(classify)?;
             }
-            Ok(conn)
+            Ok(Conn {
+                smtp: conn,
+                pipelining,
+            })
         };
         tokio::time::timeout(s.timeout, setup)
             .await
@@ -216,11 +242,15 @@ enum Broken {
     BeforeEnd(String),
     /// The connection failed while or after the message was sent, before the final reply.
     AfterEnd(String),
+    /// Pipelined: the server refused the sender or the recipient, yet accepted DATA. The
+    /// connection is dropped mid-message (so nothing arrives), not reused.
+    Desync(lettre::transport::smtp::Error),
 }
 
-/// MAIL, RCPT, DATA and the message, as lettre's own `send` does, but telling the stages apart.
+/// MAIL, RCPT, DATA and the message, as lettre's own `send` does, but telling the stages apart
+/// and pipelining them when the server allows.
 async fn transaction(
-    conn: &mut AsyncSmtpConnection,
+    conn: &mut Conn,
     envelope: &Envelope,
     email: &[u8],
     end_sent: &mut bool,
@@ -232,10 +262,11 @@ async fn transaction(
             Broken::BeforeEnd(err.to_string())
         }
     };
+    let smtp = &mut conn.smtp;
     let mut options = Vec::new();
     let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
     if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
-        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+        if !smtp.server_info().supports_feature(Extension::SmtpUtfEight) {
             return Err(Broken::Refused(
                 "the address is not ASCII and the server does not support SMTPUTF8".into(),
             ));
@@ -243,26 +274,59 @@ async fn transaction(
         options.push(MailParameter::SmtpUtfEight);
     }
     if !email.is_ascii() {
-        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+        if !smtp.server_info().supports_feature(Extension::EightBitMime) {
             return Err(Broken::Refused(
                 "the message is not ASCII and the server does not support 8BITMIME".into(),
             ));
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    conn.command(Mail::new(envelope.from().cloned(), options))
-        .await
-        .map_err(early)?;
-    for to in envelope.to() {
-        conn.command(Rcpt::new(to.clone(), vec![]))
-            .await
-            .map_err(early)?;
+    let mail = Mail::new(envelope.from().cloned(), options);
+    if conn.pipelining {
+        // One write; then every reply is read, in order, so the connection stays in step
+        // whatever the server said.
+        let mut group = mail.to_string();
+        for to in envelope.to() {
+            group.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
+        }
+        group.push_str(&Data.to_string());
+        let mut refused = None;
+        let mut reply = smtp.command(Raw(&group)).await;
+        for _ in 0..envelope.to().len() + 1 {
+            match reply {
+                Ok(_) => {}
+                Err(err) if err.is_transient() || err.is_permanent() => {
+                    refused.get_or_insert(err);
+                }
+                Err(err) => return Err(Broken::BeforeEnd(err.to_string())),
+            }
+            reply = smtp.read_response().await;
+        }
+        // `reply` is now DATA's.
+        match (reply, refused) {
+            (Ok(_), None) => {}
+            (Ok(_), Some(err)) => return Err(Broken::Desync(err)),
+            (Err(err), None) => return Err(early(err)),
+            (Err(_), Some(err)) => return Err(Broken::Reply(err)),
+        }
+    } else {
+        smtp.command(mail).await.map_err(early)?;
+        for to in envelope.to() {
+            smtp.command(Rcpt::new(to.clone(), vec![]))
+                .await
+                .map_err(early)?;
+        }
+        smtp.command(Data).await.map_err(early)?;
     }
-    conn.command(Data).await.map_err(early)?;
-    // lettre writes the body, then the final dot, then reads the reply. A network error from
-    // here on may come after the server took the message: assume it might have.
+    // A network error from here on may come after the server took the message: assume it might
+    // have.
     *end_sent = true;
-    conn.message(email).await.map_err(|err| {
+    let sent = match std::str::from_utf8(email) {
+        // The message, dot-stuffed, and its final dot in one write.
+        Ok(text) => smtp.command(Raw(&data_block(text))).await,
+        Err(_) => smtp.message(email).await,
+    };
+    sent.map_err(|err| {
         if err.is_transient() || err.is_permanent() {
             Broken::Reply(err)
         } else {
@@ -271,6 +335,27 @@ async fn transaction(
             ))
         }
     })
+}
+
+/// A message as DATA carries it (RFC 5321 4.5.2): a line starting with a dot gets a second one,
+/// and a line with a lone dot ends it. The same bytes as lettre's own `message`.
+fn data_block(text: &str) -> String {
+    let mut block = String::with_capacity(text.len() + text.len() / 64 + 8);
+    if text.starts_with('.') {
+        block.push('.');
+    }
+    block.push_str(&text.replace("\r\n.", "\r\n.."));
+    block.push_str("\r\n.\r\n");
+    block
+}
+
+/// Text written to the server as it is: lettre's `command` writes any `Display` in one go.
+struct Raw<'a>(&'a str);
+
+impl std::fmt::Display for Raw<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
 fn reply_text(response: &Response) -> String {
@@ -333,5 +418,18 @@ impl AsyncWrite for Compat {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::data_block;
+
+    #[test]
+    fn data_doubles_leading_dots_and_ends_with_a_lone_dot() {
+        assert_eq!(
+            data_block(".hidden\r\nline\r\n.\r\n..two\r\nend"),
+            "..hidden\r\nline\r\n..\r\n...two\r\nend\r\n.\r\n"
+        );
     }
 }

@@ -308,15 +308,44 @@ impl Log {
         policy: &crate::config::Policy,
         now: jiff::Timestamp,
     ) -> Result<Standing, LogError> {
+        self.standing_of(id, policy, now, true)
+    }
+
+    /// [`Log::standing`] without the open complaint (always `false`): whether a note may still
+    /// go, as delivery asks right before sending.
+    pub(crate) fn opt_outs(
+        &self,
+        id: &Value,
+        policy: &crate::config::Policy,
+        now: jiff::Timestamp,
+    ) -> Result<Standing, LogError> {
+        self.standing_of(id, policy, now, false)
+    }
+
+    fn standing_of(
+        &self,
+        id: &Value,
+        policy: &crate::config::Policy,
+        now: jiff::Timestamp,
+        complaints: bool,
+    ) -> Result<Standing, LogError> {
         let since = policy.complaints_open_since(now);
         let sql = |filter: &str| {
+            let complaint = if complaints {
+                format!(
+                    "EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND {})",
+                    open_complaint("?3", "?4", "?5")
+                )
+            } else {
+                // Always false; names the parameters so one binding serves both statements.
+                "?3 IS NULL AND ?4 IS NULL AND ?5 IS NULL".into()
+            };
             format!(
                 "SELECT coalesce(max(c.opted_out), 0),
                         EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
                                 AND i.kind IN (SELECT value FROM json_each(?2))),
-                        EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND {})
-                 FROM customers c WHERE {filter} GROUP BY c.id LIMIT 1",
-                open_complaint("?3", "?4", "?5")
+                        {complaint}
+                 FROM customers c WHERE {filter} GROUP BY c.id LIMIT 1"
             )
         };
         // By the id's own type first (an index lookup); only if that finds nobody, by its text

@@ -1,9 +1,13 @@
 #![allow(dead_code)]
 //! A real SMTP server for tests: mailin-embedded on 127.0.0.1 with a random port, recording what
-//! it accepts and answering each DATA with the reply a test asks for (250, 451 or 550).
+//! it accepts and answering each DATA with the reply a test asks for (250, 451 or 550). A
+//! recipient whose address starts with `refused` is refused at RCPT with 550, one starting with
+//! `greylisted` with 450. mailin reads commands line by line, so it copes with pipelined ones,
+//! but does not offer PIPELINING: [`TestSmtpServer::pipelining`] puts a front on it that does.
 
-use std::io;
-use std::net::{IpAddr, TcpListener};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,6 +93,43 @@ impl Handler for Recorder {
     fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
         response::OK
     }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        if to.starts_with("refused") {
+            Response::custom(550, "5.1.1 no such mailbox here".into())
+        } else if to.starts_with("greylisted") {
+            Response::custom(450, "4.2.0 greylisted, try again later".into())
+        } else {
+            response::OK
+        }
+    }
+}
+
+/// Server → client, with PIPELINING added to mailin's EHLO reply, whose keyword lines are
+/// `250-8BITMIME` or, as the last line, `250 8BITMIME` (written at once, so it arrives in one
+/// read).
+fn advertise_pipelining(mut from_server: TcpStream, mut to_client: TcpStream) {
+    let edits: [(&[u8], &[u8]); 2] = [
+        (b"250 8BITMIME\r\n", b"250-8BITMIME\r\n250 PIPELINING\r\n"),
+        (b"250-8BITMIME\r\n", b"250-8BITMIME\r\n250-PIPELINING\r\n"),
+    ];
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = from_server.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let mut chunk = buf[..n].to_vec();
+        for (line, with) in edits {
+            if let Some(at) = chunk.windows(line.len()).position(|w| w == line) {
+                chunk.splice(at..at + line.len(), with.iter().copied());
+                break;
+            }
+        }
+        if to_client.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let _ = to_client.shutdown(Shutdown::Both);
 }
 
 fn closing(mut response: Response) -> Response {
@@ -100,6 +141,8 @@ fn closing(mut response: Response) -> Response {
 pub struct TestSmtpServer {
     port: u16,
     shared: Arc<Mutex<Shared>>,
+    /// Behind a PIPELINING front: how many times a client sent MAIL and DATA in one write.
+    pipelined: Arc<AtomicUsize>,
 }
 
 impl TestSmtpServer {
@@ -147,12 +190,62 @@ impl TestSmtpServer {
                 .with_tcp_listener(listener);
             let _ = server.serve();
         });
-        TestSmtpServer { port, shared }
+        TestSmtpServer {
+            port,
+            shared,
+            pipelined: Arc::default(),
+        }
     }
 
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The same server behind a front that adds PIPELINING (RFC 2920) to its EHLO reply and
+    /// relays everything else as it is: clients that pipeline may do so here.
+    pub fn pipelining(self) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the front");
+        let port = listener.local_addr().expect("front addr").port();
+        let upstream = self.port;
+        let pipelined = self.pipelined.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (Ok(mut from_client), Ok(mut to_server)) =
+                    (client.try_clone(), server.try_clone())
+                else {
+                    continue;
+                };
+                let pipelined = pipelined.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = from_client.read(&mut buf) {
+                        let chunk = &buf[..n];
+                        let has = |word: &[u8]| chunk.windows(word.len()).any(|w| w == word);
+                        if has(b"MAIL FROM:") && has(b"DATA\r\n") {
+                            pipelined.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if n == 0 || to_server.write_all(chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(Shutdown::Write);
+                });
+                std::thread::spawn(move || advertise_pipelining(server, client));
+            }
+        });
+        TestSmtpServer { port, ..self }
+    }
+
+    /// Behind [`TestSmtpServer::pipelining`]: how many transactions a client pipelined (MAIL,
+    /// RCPT and DATA in one write).
+    pub fn pipelined(&self) -> usize {
+        self.pipelined.load(Ordering::SeqCst)
     }
 
     /// Messages accepted so far, in order.
