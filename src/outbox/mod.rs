@@ -258,9 +258,11 @@ impl Outbox {
         cooldown_since: Timestamp,
         cap_since: Timestamp,
     ) -> Result<History, OutboxError> {
-        // Asked for every candidate of every rule. SQLite plans a statement with max() (or
-        // ORDER BY … LIMIT) again on every run (~10 µs): so one statement of cheap questions,
-        // and the time of the rule's last note only for a customer still in its cooldown.
+        // Asked for every candidate of every rule. rusqlite's statement cache clears a
+        // statement's bindings when it takes it back, and SQLite then plans again (~10 µs) any
+        // statement whose plan looked at a parameter, as max() and ORDER BY do: so no max()
+        // here, one statement of cheap questions, and the rule's notes to the customer (a few)
+        // only for a customer still in its cooldown, their latest picked here.
         let q = || -> rusqlite::Result<History> {
             let (occasion_state, in_cooldown, in_cap_window) = self
                 .conn
@@ -287,10 +289,13 @@ impl Outbox {
                 true => self
                     .conn
                     .prepare_cached(&format!(
-                        "SELECT max(created_at) FROM all_notes
+                        "SELECT created_at FROM all_notes
                          WHERE rule = ?1 AND customer_id = ?2 AND state {COUNTING}"
                     ))?
-                    .query_row(params![rule, customer], |r| r.get::<_, Option<i64>>(0))?
+                    .query_map(params![rule, customer], |r| r.get::<_, i64>(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()?
+                    .into_iter()
+                    .max()
                     .and_then(|s| Timestamp::from_second(s).ok()),
             };
             Ok(History {
