@@ -70,16 +70,22 @@ fn an_opt_out_after_queueing_cancels_the_note_before_it_is_sent() {
         .customer(2, "bo@example.com", Some("Bo"), None, None)
         .interaction(2, &ago(0.0), "complaint", Some(-0.8), Some("Late."))
         .customer(3, "cy@example.com", Some("Cy"), None, None)
-        .interaction(3, &ago(0.0), "complaint", Some(-0.8), Some("Late."));
+        .interaction(3, &ago(0.0), "complaint", Some(-0.8), Some("Late."))
+        .customer(4, "di@example.com", Some("Di"), None, None)
+        .interaction(4, &ago(0.0), "complaint", Some(-0.8), Some("Late."))
+        .customer(5, "ed@example.com", Some("Ed"), None, None)
+        .interaction(5, &ago(0.0), "complaint", Some(-0.8), Some("Late."));
     // Queued now, due a moment later.
     f.config(
         Fixture::maildir_transport(),
         &format!("[policy]\ncap = 3\n\n{SORRY_RULE}delay = \"3s\"\n"),
     );
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
-    assert!(stdout.contains("queued 3"), "{stdout}");
+    assert!(stdout.contains("queued 5"), "{stdout}");
     assert!(stdout.contains("delivery: sent 0,"), "{stdout}");
-    // Ada opts out in the shop's system; Bo sends an unsubscribe; Cy is suppressed by hand.
+    // Ada opts out in the shop's system; Bo sends an unsubscribe; Cy is suppressed by hand; Di
+    // is deleted from the log; Ed still wants to hear from us.
+    f.sql("DELETE FROM interactions WHERE customer_id = 4; DELETE FROM customers WHERE id = 4");
     f.sql("UPDATE customers SET opted_out = 1 WHERE id = 1");
     f.interaction(2, &ago(0.0), "unsubscribe", None, None);
     let (out, _) = text(&f.rekindle(&[
@@ -92,15 +98,21 @@ fn an_opt_out_after_queueing_cancels_the_note_before_it_is_sent() {
     assert!(out.contains("1 added"), "{out}");
     std::thread::sleep(std::time::Duration::from_secs(4));
     let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
-    assert!(stdout.contains("delivery: sent 0,"), "{stdout}\n{stderr}");
-    assert!(f.maildir_messages().is_empty());
+    assert!(stdout.contains("delivery: sent 1,"), "{stdout}\n{stderr}");
+    assert_eq!(f.maildir_messages().len(), 1);
     assert_eq!(
         f.notes(),
         [
             "sorry|1|interaction-1|cancelled",
             "sorry|2|interaction-2|cancelled",
-            "sorry|3|interaction-3|cancelled"
+            "sorry|3|interaction-3|cancelled",
+            "sorry|4|interaction-4|cancelled",
+            "sorry|5|interaction-5|sent"
         ]
+    );
+    assert!(
+        stderr.contains("the customer is no longer in the interaction log"),
+        "{stderr}"
     );
     assert!(
         stderr.contains("the customer opted out after the note was queued"),

@@ -225,7 +225,7 @@ pub(crate) fn deliver_due(
                 runtime.block_on(async { tokio::time::sleep(wait).await });
                 continue;
             }
-            let mut gate = |note: &StoredNote| gate(note, config, outbox, log, now);
+            let mut gate = |due: &[StoredNote]| gate(due, config, outbox, log, now);
             let (batch, set_aside) =
                 outbox.claim_batch(now, allowed.min(batch_size(delivery)), &mut gate)?;
             if batch.is_empty() {
@@ -368,66 +368,87 @@ fn batch_size(delivery: &Delivery) -> usize {
     (delivery.concurrency.max(1) as usize * 16).clamp(32, 128)
 }
 
-/// The last look before a note goes: an opt-out that arrived after it was queued cancels it;
-/// quiet hours, a day off or a holiday in the customer's time zone hold it.
+/// The last look before the notes of a batch go: an opt-out that arrived after a note was
+/// queued cancels it; quiet hours, a day off or a holiday in the customer's time zone hold it.
+/// The suppression list and the log are read once for the whole batch.
 fn gate(
-    note: &StoredNote,
+    notes: &[StoredNote],
     config: &Config,
     outbox: &Outbox,
     log: Option<&Log>,
     now: Timestamp,
-) -> Gate {
-    let (id, rule, customer) = (note.id, &note.rule, &note.customer_id);
+) -> Vec<Gate> {
     let retry_soon = now + SignedDuration::from_mins(1);
-    let cancel = |why: &str| {
-        info!(note_id = id, rule = %rule, customer_id = %customer, reason = why, "note cancelled before sending");
-        Gate::Cancel(why.to_string())
-    };
     // The staff digest goes to the staff, not to a customer: only the calendar applies.
-    let to_customer = note.rule != crate::digest::RULE;
-    match outbox.suppressed(customer, &note.recipient) {
-        _ if !to_customer => {}
-        Ok(true) => return cancel("the customer is on the suppression list"),
-        Ok(false) => {}
-        Err(err) => {
-            warn!(note_id = id, error = %err, "cannot read the suppression list; holding the note");
-            return Gate::Hold(retry_soon, err.to_string());
-        }
-    }
-    if let Some(log) = log.filter(|_| to_customer) {
-        let key = rusqlite::types::Value::Text(customer.clone());
-        match log.opt_outs(&key, &config.policy, now) {
-            Ok(s) if s.opted_out => {
-                return cancel("the customer opted out after the note was queued");
+    let to_customers: Vec<&StoredNote> = notes
+        .iter()
+        .filter(|n| n.rule != crate::digest::RULE)
+        .collect();
+    let keys: Vec<String> = to_customers
+        .iter()
+        .flat_map(|n| [n.customer_id.clone(), n.recipient.clone()])
+        .collect();
+    let suppressed = outbox.suppressed_keys(&keys).map_err(|err| {
+        warn!(error = %err, "cannot read the suppression list; holding the notes");
+        err.to_string()
+    });
+    let ids: Vec<String> = to_customers.iter().map(|n| n.customer_id.clone()).collect();
+    let standings = log.map(|log| {
+        log.opt_outs(&ids, &config.policy, now).map_err(|err| {
+            warn!(error = %err, "cannot read the log to check opt-outs; holding the notes");
+            err.to_string()
+        })
+    });
+    notes
+        .iter()
+        .map(|note| {
+            let (id, rule, customer) = (note.id, &note.rule, &note.customer_id);
+            let cancel = |why: &str| {
+                info!(note_id = id, rule = %rule, customer_id = %customer, reason = why, "note cancelled before sending");
+                Gate::Cancel(why.to_string())
+            };
+            if note.rule != crate::digest::RULE {
+                match &suppressed {
+                    Err(why) => return Gate::Hold(retry_soon, why.clone()),
+                    Ok(keys) if keys.contains(customer) || keys.contains(&note.recipient) => {
+                        return cancel("the customer is on the suppression list");
+                    }
+                    Ok(_) => {}
+                }
+                match standings.as_ref().map(|s| s.as_ref().map(|s| s.get(customer))) {
+                    None | Some(Ok(None)) => {}
+                    Some(Err(why)) => return Gate::Hold(retry_soon, why.clone()),
+                    Some(Ok(Some(s))) if s.opted_out => {
+                        return cancel("the customer opted out after the note was queued");
+                    }
+                    Some(Ok(Some(s))) if s.unsubscribed => {
+                        return cancel("the customer unsubscribed after the note was queued");
+                    }
+                    Some(Ok(Some(s))) if s.gone => {
+                        return cancel("the customer is no longer in the interaction log");
+                    }
+                    Some(Ok(Some(_))) => {}
+                }
             }
-            Ok(s) if s.unsubscribed => {
-                return cancel("the customer unsubscribed after the note was queued");
+            let tz = note
+                .timezone
+                .as_deref()
+                .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+                .unwrap_or_else(|| config.timezone.clone());
+            match config.policy.calendar.next_allowed(now, &tz) {
+                Some(at) => {
+                    debug!(note_id = id, customer_id = %customer, until = %at, "note held: quiet hours, a day off or a holiday where the customer is");
+                    Gate::Hold(
+                        at,
+                        format!(
+                            "held until {at}: quiet hours, a day off or a holiday in the customer's time zone"
+                        ),
+                    )
+                }
+                None => Gate::Go,
             }
-            Ok(s) if s.gone => return cancel("the customer is no longer in the interaction log"),
-            Ok(_) => {}
-            Err(err) => {
-                warn!(note_id = id, error = %err, "cannot read the log to check opt-outs; holding the note");
-                return Gate::Hold(retry_soon, err.to_string());
-            }
-        }
-    }
-    let tz = note
-        .timezone
-        .as_deref()
-        .and_then(|name| jiff::tz::TimeZone::get(name).ok())
-        .unwrap_or_else(|| config.timezone.clone());
-    match config.policy.calendar.next_allowed(now, &tz) {
-        Some(at) => {
-            debug!(note_id = id, customer_id = %customer, until = %at, "note held: quiet hours, a day off or a holiday where the customer is");
-            Gate::Hold(
-                at,
-                format!(
-                    "held until {at}: quiet hours, a day off or a holiday in the customer's time zone"
-                ),
-            )
-        }
-        None => Gate::Go,
-    }
+        })
+        .collect()
 }
 
 /// Decides a note's next state from the transport's answer, and logs it.

@@ -311,15 +311,41 @@ impl Log {
         self.standing_of(id, policy, now, true)
     }
 
-    /// [`Log::standing`] without the open complaint (always `false`): whether a note may still
-    /// go, as delivery asks right before sending.
+    /// [`Log::standing`] of several customers (by id as text) without the open complaint
+    /// (always `false`): whether their notes may still go, as delivery asks right before
+    /// sending. One read for all whose id the log's id column takes as it is; the others one by
+    /// one, as [`Log::standing`] finds them.
     pub(crate) fn opt_outs(
         &self,
-        id: &Value,
+        ids: &[String],
         policy: &crate::config::Policy,
         now: jiff::Timestamp,
-    ) -> Result<Standing, LogError> {
-        self.standing_of(id, policy, now, false)
+    ) -> Result<std::collections::HashMap<String, Standing>, LogError> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT CAST(c.id AS TEXT), coalesce(c.opted_out, 0),
+                        EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
+                                AND i.kind IN (SELECT value FROM json_each(?2)))
+                 FROM customers c WHERE c.id IN (SELECT value FROM json_each(?1))",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![
+                json_list(ids),
+                json_list(&policy.unsubscribe_kinds)
+            ])?;
+            while let Some(row) = rows.next()? {
+                let standing: &mut Standing = found.entry(row.get(0)?).or_default();
+                standing.opted_out |= row.get::<_, Option<i64>>(1)?.unwrap_or(0) != 0;
+                standing.unsubscribed |= row.get::<_, bool>(2)?;
+            }
+        }
+        for id in ids {
+            if !found.contains_key(id) {
+                let one = self.standing_of(&Value::Text(id.clone()), policy, now, false)?;
+                found.insert(id.clone(), one);
+            }
+        }
+        Ok(found)
     }
 
     fn standing_of(

@@ -466,7 +466,7 @@ impl Outbox {
     #[cfg(test)]
     pub(crate) fn claim_next(&self, now: Timestamp) -> Result<Option<StoredNote>, OutboxError> {
         Ok(self
-            .claim_batch(now, 1, &mut |_| Gate::Go)?
+            .claim_batch(now, 1, &mut |due| vec![Gate::Go; due.len()])?
             .0
             .into_iter()
             .next())
@@ -481,7 +481,7 @@ impl Outbox {
         &self,
         now: Timestamp,
         limit: usize,
-        gate: &mut dyn FnMut(&StoredNote) -> Gate,
+        gate: &mut dyn FnMut(&[StoredNote]) -> Vec<Gate>,
     ) -> Result<(Vec<StoredNote>, usize), OutboxError> {
         let mut claim = || -> rusqlite::Result<(Vec<StoredNote>, usize)> {
             let tx = self.begin()?;
@@ -498,8 +498,9 @@ impl Outbox {
                 .collect::<Result<_, _>>()?;
             let mut claimed = Vec::with_capacity(due.len());
             let mut set_aside = 0;
-            for note in due {
-                match gate(&note) {
+            let gates = gate(&due);
+            for (note, gate) in due.into_iter().zip(gates) {
+                match gate {
                     Gate::Go => {
                         tx.prepare_cached(
                             "UPDATE notes SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
@@ -546,6 +547,23 @@ impl Outbox {
             )
             .and_then(|mut s| s.query_row(params![customer_id, email], |r| r.get(0)))
             .map_err(|e| self.err(e))
+    }
+
+    /// Which of `keys` (customer ids or emails, case-insensitive) are on the suppression list:
+    /// [`Outbox::suppressed`] for many at once.
+    pub(crate) fn suppressed_keys(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>, OutboxError> {
+        let read = || -> rusqlite::Result<std::collections::HashSet<String>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT j.value FROM json_each(?1) j
+                 WHERE EXISTS (SELECT 1 FROM suppressions s WHERE s.key = j.value)",
+            )?;
+            let rows = stmt.query_map([crate::log::json_list(keys)], |r| r.get(0))?;
+            rows.collect()
+        };
+        read().map_err(|e| self.err(e))
     }
 
     /// Adds keys (customer ids or emails) to the suppression list; returns how many were new.
