@@ -116,13 +116,18 @@ pub(crate) fn build_message(
     sender: &Sender,
     now: Timestamp,
 ) -> Result<Message, String> {
-    let to_address = note
+    let to_address: lettre::Address = note
         .recipient
         .parse()
         .map_err(|e| format!("invalid recipient {:?}: {e}", note.recipient))?;
+    // Given, so lettre does not parse it back out of the headers it just wrote.
+    let envelope =
+        lettre::address::Envelope::new(Some(sender.email.clone()), vec![to_address.clone()])
+            .map_err(|e| e.to_string())?;
     let to = Mailbox::new(note.display_name.clone(), to_address);
     let from = Mailbox::new(Some(sender.name.clone()), sender.email.clone());
     let mut builder = Message::builder()
+        .envelope(envelope)
         .from(from)
         .to(to)
         .subject(note.subject.clone())
