@@ -310,7 +310,11 @@ fn print_forecast(loaded: &Loaded, start: Timestamp, days: u32) -> Result<(), Er
             day.date,
             day.date.strftime("%a")
         );
-        for r in day.reports.iter().filter(|r| r.matched > 0) {
+        for r in day
+            .reports
+            .iter()
+            .filter(|r| r.matched > 0 || r.resting.is_some())
+        {
             say!("  {:<24} {}", r.rule, r.summary());
         }
     }

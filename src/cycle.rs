@@ -55,11 +55,19 @@ pub(crate) struct RuleReport {
     pub decisions: Vec<Decision>,
     /// How long selecting and composing took.
     pub elapsed: std::time::Duration,
+    /// The rule's daily limit, when it was already reached today before the rule ran: then
+    /// its selection was not read at all (nothing could be queued before tomorrow).
+    pub resting: Option<u32>,
 }
 
 impl RuleReport {
     /// "matched 12, queued 3, skipped 9 (cooldown 4, opted-out 5)".
     pub(crate) fn summary(&self) -> String {
+        if let Some(limit) = self.resting {
+            return format!(
+                "daily limit of {limit} already reached today: its customers are read again tomorrow"
+            );
+        }
         let skipped: u64 = self.skipped.values().sum();
         let mut text = format!(
             "matched {}, queued {}, skipped {skipped}",
@@ -170,6 +178,16 @@ fn evaluate_rule(
         .map(|z| z.timestamp())
         .unwrap_or(now);
     let mut queued_today = outbox.queued_since(&rule.name, start_of_day)?;
+    // A rule that already queued its daily limit today can queue nothing more before tomorrow:
+    // its selection is not even read (a season over many customers costs nothing until then).
+    // A plan still reads it, to show who waits.
+    if let Some(limit) = rule.daily_limit
+        && queued_today >= limit
+        && !pass.keep_decisions
+    {
+        report.resting = Some(limit);
+        return Ok(report);
+    }
     let cap_since = now.checked_sub(config.policy.cap_window).unwrap_or(now);
     let mut failure: Option<CycleError> = None;
     rules::select(log, config, rule, now, pass.only, |candidate| {

@@ -397,6 +397,42 @@ fn a_season_with_a_daily_limit_reaches_every_customer_once_and_none_twice() {
 }
 
 #[test]
+fn a_rule_that_reached_its_daily_limit_rests_until_tomorrow_and_a_plan_still_shows_who_waits() {
+    let f = Fixture::new();
+    f.sql("BEGIN");
+    for id in 1..=12 {
+        f.customer(
+            id,
+            &format!("c{id}@example.com"),
+            Some("Customer"),
+            None,
+            None,
+        )
+        .interaction(id, &ago(20.0), "purchase", Some(0.5), None);
+    }
+    f.sql("COMMIT");
+    f.config(Fixture::maildir_transport(), &season(10, 5, 10));
+    let (first, stderr) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        first.contains("matched 12, queued 5, skipped 7 (daily-limit 7)"),
+        "{first}\n{stderr}"
+    );
+    let (second, stderr) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        second.contains(
+            "love-month               daily limit of 5 already reached today: its customers are read again tomorrow"
+        ),
+        "{second}\n{stderr}"
+    );
+    assert_eq!(f.maildir_messages().len(), 5);
+    let (plan, _) = text(&f.rekindle(&["plan"]));
+    assert!(
+        plan.contains("matched 12, queued 0, skipped 12 (daily-limit 12)"),
+        "{plan}"
+    );
+}
+
+#[test]
 fn the_higher_priority_wins_and_the_deferred_note_goes_out_after_the_cap_window() {
     let f = Fixture::new();
     // A sour review (unhappy, but no open complaint): an apology today; the card must wait for
