@@ -1,11 +1,13 @@
 //! Delivery throughput to a local SMTP sink, beside the sink's own reference in the same run.
 //!
 //! `cargo bench --bench smtp_delivery` (set `REKINDLE_BENCH_NOTES` for another note count, 20,000
-//! by default). For pool sizes 1, 4 and 8 it queues the notes with the real `rekindle` binary,
-//! delivers them with `rekindle run --once` (rate limit off) to Postfix's `smtp-sink` on
-//! 127.0.0.1, and times Postfix's own load generator `smtp-source` pushing as many messages of
-//! the same size over the same number of connections into the same sink. Installs Postfix (for
-//! the two tools) when they are missing.
+//! by default, and `REKINDLE_BENCH_ROUNDS` for another number of rounds, 3 by default). For pool
+//! sizes 1, 4 and 8 it queues the notes with the real `rekindle` binary, delivers them with
+//! `rekindle run --once` (rate limit off, `concurrency` twice the pool size) to Postfix's
+//! `smtp-sink` on 127.0.0.1, and times Postfix's own load generator `smtp-source` pushing as many
+//! messages of the same size over the same number of connections into the same sink; the two
+//! take turns, and the best round of each is reported. Installs Postfix (for the two tools) when
+//! they are missing.
 
 mod support;
 
@@ -35,29 +37,43 @@ fn run() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     write_log(dir.path(), notes)?;
     copy_templates(dir.path())?;
+    let rounds: usize = std::env::var("REKINDLE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     println!("machine: {}", support::machine());
-    println!("notes per run: {notes}\n");
+    println!("notes per run: {notes}, best of {rounds} rounds each\n");
     println!(
         "{:>4}  {:>20}  {:>20}  {:>6}",
         "pool", "rekindle notes/s", "smtp-source msgs/s", "ratio"
     );
     let mut size = 0;
     for pool in [1, 4, 8] {
-        let state = dir.path().join(format!("state-{pool}.sqlite"));
-        queue(dir.path(), &state, notes)?;
-        let port = free_port()?;
-        let mut sink = start_sink(port)?;
-        let (sent, secs) = deliver(dir.path(), &state, port, pool)?;
-        if size == 0 {
-            size = message_size(&state)?;
+        let queued = dir.path().join(format!("queued-{pool}.sqlite"));
+        queue(dir.path(), &queued, notes)?;
+        checkpoint(&queued)?;
+        // Both sides take turns, each round with a fresh copy of the queued notes; the best
+        // round of each is kept, so a noisy neighbour on a shared machine skews neither.
+        let (mut ours, mut reference) = (0f64, 0f64);
+        for round in 0..rounds {
+            let state = dir.path().join(format!("state-{pool}-{round}.sqlite"));
+            std::fs::copy(&queued, &state).map_err(|e| format!("copying the state: {e}"))?;
+            let port = free_port()?;
+            let mut sink = start_sink(port)?;
+            let (sent, secs) = deliver(dir.path(), &state, port, pool)?;
+            if size == 0 {
+                size = message_size(&state)?;
+            }
+            let theirs = smtp_source(port, pool, notes, size)?;
+            let _ = sink.kill();
+            let _ = sink.wait();
+            if sent != notes {
+                return Err(format!("pool {pool}: {sent} of {notes} notes sent"));
+            }
+            ours = ours.max(notes as f64 / secs);
+            reference = reference.max(theirs);
         }
-        let reference = smtp_source(port, pool, notes, size)?;
-        let _ = sink.kill();
-        let _ = sink.wait();
-        if sent != notes {
-            return Err(format!("pool {pool}: {sent} of {notes} notes sent"));
-        }
-        let ours = notes as f64 / secs;
         println!(
             "{pool:>4}  {ours:>20.0}  {reference:>20.0}  {:>5.0}%",
             100.0 * ours / reference
@@ -161,7 +177,7 @@ tls = "none"
 pool_size = {pool}
 
 [delivery]
-concurrency = {pool}
+concurrency = {concurrency}
 rate = 0
 max_attempts = {max_attempts}
 
@@ -174,7 +190,10 @@ kind = "unhappy"
 schedule = "*/5 * * * *"
 template = "unhappy.j2"
 "#,
-        state = state.display()
+        state = state.display(),
+        // Twice the connections, as the shipped config advises: each connection then has the
+        // next note at hand to pipeline behind the one it hands over.
+        concurrency = 2 * pool
     );
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
     Ok(path)
@@ -232,6 +251,13 @@ fn deliver(dir: &Path, state: &Path, port: u16, pool: usize) -> Result<(usize, f
         .and_then(|s| s.trim_end_matches(" s").parse().ok())
         .ok_or_else(|| format!("cannot read {line:?}"))?;
     Ok((sent, secs))
+}
+
+/// Folds the state database's WAL into the file, so a copy of the file is the whole database.
+fn checkpoint(state: &Path) -> Result<()> {
+    let conn = rusqlite::Connection::open(state).map_err(|e| e.to_string())?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(|e| format!("checkpointing {}: {e}", state.display()))
 }
 
 /// The size of one delivered message, as rekindle sends it.

@@ -154,7 +154,8 @@ fn the_rate_limit_holds_also_across_a_restart() {
 }
 
 /// A connection cut during DATA: the note can neither be called sent nor be resent blindly.
-/// With `pipelining`, the server offers PIPELINING and the client pipelines.
+/// With `pipelining`, the server offers PIPELINING and the client pipelines: the second note's
+/// commands go out behind the first, die with the cut, and go again on a fresh connection.
 fn cut_during_data(cut: Cut, pipelining: bool) -> (Fixture, TestSmtpServer, String) {
     let mut server = TestSmtpServer::start();
     if pipelining {
@@ -164,7 +165,7 @@ fn cut_during_data(cut: Cut, pipelining: bool) -> (Fixture, TestSmtpServer, Stri
     let f = Fixture::new();
     f.complaints(1, 2);
     let transport = format!(
-        "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}\n[delivery]\nconcurrency = 1\nretry_base = \"1s\"",
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}\npool_size = 1\n[delivery]\nconcurrency = 2\nretry_base = \"1s\"",
         smtp(proxy.port())
     );
     f.config(&transport, RULES);
@@ -203,6 +204,7 @@ fn a_connection_cut_after_the_message_ends_leaves_the_note_unknown_not_resent() 
         assert_eq!(ids.len(), 2, "{ids:?}");
         assert!(listed.contains("connection broke during DATA"), "{listed}");
         assert_eq!(server.pipelined() > 0, pipelining);
+        assert_eq!(server.behind() > 0, pipelining);
     }
 }
 

@@ -248,7 +248,7 @@ impl Default for RawDelivery {
             max_attempts: 10,
             max_age: Spanned::new(0..0, "3d".to_string()),
             poll: Spanned::new(0..0, "5s".to_string()),
-            concurrency: 4,
+            concurrency: 8,
             rate: 0.0,
             burst: 10,
         }

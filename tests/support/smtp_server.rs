@@ -143,6 +143,9 @@ pub struct TestSmtpServer {
     shared: Arc<Mutex<Shared>>,
     /// Behind a PIPELINING front: how many times a client sent MAIL and DATA in one write.
     pipelined: Arc<AtomicUsize>,
+    /// Behind a PIPELINING front: how many times a client wrote a note's MAIL right behind the
+    /// end of the message before it.
+    behind: Arc<AtomicUsize>,
 }
 
 impl TestSmtpServer {
@@ -194,6 +197,7 @@ impl TestSmtpServer {
             port,
             shared,
             pipelined: Arc::default(),
+            behind: Arc::default(),
         }
     }
 
@@ -208,7 +212,7 @@ impl TestSmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the front");
         let port = listener.local_addr().expect("front addr").port();
         let upstream = self.port;
-        let pipelined = self.pipelined.clone();
+        let (pipelined, behind) = (self.pipelined.clone(), self.behind.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
@@ -221,7 +225,7 @@ impl TestSmtpServer {
                 else {
                     continue;
                 };
-                let pipelined = pipelined.clone();
+                let (pipelined, behind) = (pipelined.clone(), behind.clone());
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 65536];
                     while let Ok(n) = from_client.read(&mut buf) {
@@ -229,6 +233,9 @@ impl TestSmtpServer {
                         let has = |word: &[u8]| chunk.windows(word.len()).any(|w| w == word);
                         if has(b"MAIL FROM:") && has(b"DATA\r\n") {
                             pipelined.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if has(b"\r\n.\r\nMAIL FROM:") {
+                            behind.fetch_add(1, Ordering::SeqCst);
                         }
                         if n == 0 || to_server.write_all(chunk).is_err() {
                             break;
@@ -246,6 +253,12 @@ impl TestSmtpServer {
     /// RCPT and DATA in one write).
     pub fn pipelined(&self) -> usize {
         self.pipelined.load(Ordering::SeqCst)
+    }
+
+    /// Behind [`TestSmtpServer::pipelining`]: how many notes a client announced behind the
+    /// message before them (their MAIL right after that message's final dot, in one write).
+    pub fn behind(&self) -> usize {
+        self.behind.load(Ordering::SeqCst)
     }
 
     /// Messages accepted so far, in order.
