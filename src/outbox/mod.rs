@@ -349,24 +349,29 @@ impl Outbox {
     ) -> Result<Option<i64>, OutboxError> {
         let now = now.as_second();
         if self.dry_run {
+            // Cached statements (here as below): a statement prepared again for every note
+            // costs more than running it.
             let exists: bool = self
                 .conn
-                .query_row(
+                .prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM all_notes WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3)",
-                    params![note.rule, note.customer_id, note.occasion],
-                    |r| r.get(0),
                 )
+                .and_then(|mut s| {
+                    s.query_row(params![note.rule, note.customer_id, note.occasion], |r| {
+                        r.get(0)
+                    })
+                })
                 .map_err(|e| self.err(e))?;
             if exists {
                 return Ok(None);
             }
             let n = self
                 .conn
-                .execute(
+                .prepare_cached(
                     "INSERT OR IGNORE INTO temp.planned (rule, customer_id, occasion, state, created_at)
                      VALUES (?1, ?2, ?3, 'planned', ?4)",
-                    params![note.rule, note.customer_id, note.occasion, now],
                 )
+                .and_then(|mut s| s.execute(params![note.rule, note.customer_id, note.occasion, now]))
                 .map_err(|e| self.err(e))?;
             return Ok((n == 1).then_some(0));
         }
@@ -409,7 +414,7 @@ impl Outbox {
                 self.conn.execute_batch("BEGIN IMMEDIATE")?;
             }
             // The note and its event land together or not at all.
-            self.conn.execute_batch("SAVEPOINT enqueue")?;
+            self.conn.prepare_cached("SAVEPOINT enqueue")?.execute([])?;
             let id = match insert() {
                 Ok(id) => id,
                 Err(err) => {
@@ -418,7 +423,7 @@ impl Outbox {
                     return Err(err);
                 }
             };
-            self.conn.execute_batch("RELEASE enqueue")?;
+            self.conn.prepare_cached("RELEASE enqueue")?.execute([])?;
             if id.is_some() {
                 self.pending.set(self.pending.get() + 1);
                 if self.pending.get() >= ENQUEUE_GROUP {
