@@ -355,8 +355,8 @@ impl InFlight {
     }
 }
 
-/// The runtime that runs the sends: one thread for the sends and their socket events, so an SMTP
-/// reply wakes the waiting send without a hop between threads.
+/// The runtime that runs the sends (building each message) and the SMTP connections' workers:
+/// two threads, beside the delivery thread that looks after the state database.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
