@@ -369,11 +369,11 @@ fn forecast(f: &Fixture, days: u32) -> Vec<(String, String, u64)> {
     out
 }
 
-#[test]
-fn a_season_with_a_daily_limit_reaches_every_customer_once_and_none_twice() {
+/// Customers 1..=`n`, each with a purchase 20 days ago.
+fn buyers(n: i64) -> Fixture {
     let f = Fixture::new();
     f.sql("BEGIN");
-    for id in 1..=50 {
+    for id in 1..=n {
         f.customer(
             id,
             &format!("c{id}@example.com"),
@@ -384,6 +384,12 @@ fn a_season_with_a_daily_limit_reaches_every_customer_once_and_none_twice() {
         .interaction(id, &ago(20.0), "purchase", Some(0.5), None);
     }
     f.sql("COMMIT");
+    f
+}
+
+#[test]
+fn a_season_with_a_daily_limit_reaches_every_customer_once_and_none_twice() {
+    let f = buyers(50);
     f.config(Fixture::maildir_transport(), &season(10, 8, 10));
     let days = forecast(&f, 12);
     let total: u64 = days.iter().map(|d| d.2).sum();
@@ -398,19 +404,7 @@ fn a_season_with_a_daily_limit_reaches_every_customer_once_and_none_twice() {
 
 #[test]
 fn a_rule_that_reached_its_daily_limit_rests_until_tomorrow_and_a_plan_still_shows_who_waits() {
-    let f = Fixture::new();
-    f.sql("BEGIN");
-    for id in 1..=12 {
-        f.customer(
-            id,
-            &format!("c{id}@example.com"),
-            Some("Customer"),
-            None,
-            None,
-        )
-        .interaction(id, &ago(20.0), "purchase", Some(0.5), None);
-    }
-    f.sql("COMMIT");
+    let f = buyers(12);
     f.config(Fixture::maildir_transport(), &season(10, 5, 10));
     let (first, stderr) = text(&f.rekindle(&["run", "--once"]));
     assert!(
