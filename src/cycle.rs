@@ -58,6 +58,9 @@ pub(crate) struct RuleReport {
     /// The rule's daily limit, when it was already reached today before the rule ran: then
     /// its selection was not read at all (nothing could be queued before tomorrow).
     pub resting: Option<u32>,
+    /// A window rule between two whole readings of the log: how many customers it looked at
+    /// (those with new interactions, and those it skipped for a reason that passes with time).
+    pub looked_at: Option<usize>,
 }
 
 impl RuleReport {
@@ -80,6 +83,11 @@ impl RuleReport {
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
             text.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        if let Some(n) = self.looked_at {
+            text.push_str(&format!(
+                "; read for the {n} customer(s) with new interactions or waiting on time only"
+            ));
         }
         text
     }
@@ -190,73 +198,164 @@ fn evaluate_rule(
     }
     let cap_since = now.checked_sub(config.policy.cap_window).unwrap_or(now);
     let mut failure: Option<CycleError> = None;
-    rules::select(log, config, rule, now, pass.only, |candidate| {
-        report.matched += 1;
-        // Once the daily limit is reached the rest of the selection waits for tomorrow: count
-        // it without composing anything (a season over many customers stays cheap). Only
-        // `explain`, about one customer, looks further, for that customer's other reasons.
-        if let Some(limit) = rule.daily_limit
-            && queued_today >= limit
-            && !(pass.keep_decisions && pass.only.is_some())
-        {
-            *report
-                .skipped
-                .entry(Skip::DailyLimit(limit).key())
-                .or_default() += 1;
-            return ControlFlow::Continue(());
-        }
-        let outcome = match consider(
-            config,
-            templates,
-            log,
-            outbox,
-            rule,
-            &candidate,
-            now,
-            cap_since,
-            queued_today,
-            standings,
-        ) {
-            Ok(outcome) => outcome,
-            Err(err) => {
-                failure = Some(err);
-                return ControlFlow::Break(());
+    let (scope, mark) = scope(config, log, outbox, rule, pass)?;
+    report.looked_at = scope.as_ref().map(Vec::len);
+    let mut waiting = Vec::new();
+    rules::select(
+        log,
+        config,
+        rule,
+        now,
+        scope.as_deref().or(pass.only),
+        |candidate| {
+            report.matched += 1;
+            // Once the daily limit is reached the rest of the selection waits for tomorrow: count
+            // it without composing anything (a season over many customers stays cheap). Only
+            // `explain`, about one customer, looks further, for that customer's other reasons.
+            if let Some(limit) = rule.daily_limit
+                && queued_today >= limit
+                && !(pass.keep_decisions && pass.only.is_some())
+            {
+                *report
+                    .skipped
+                    .entry(Skip::DailyLimit(limit).key())
+                    .or_default() += 1;
+                waiting.push(candidate.customer.id.clone());
+                return ControlFlow::Continue(());
             }
-        };
-        let customer_id = candidate.customer.id_text.clone();
-        match &outcome {
-            Ok(_) => {
-                report.queued += 1;
-                queued_today += 1;
-            }
-            Err(skip) => {
-                *report.skipped.entry(skip.key()).or_default() += 1;
-                match skip {
-                    Skip::InvalidAddress(_)
-                    | Skip::UnsafeName
-                    | Skip::BadRow(_)
-                    | Skip::Render(_) => {
-                        warn!(rule = %rule.name, customer_id = %customer_id, reason = %skip, "customer skipped");
+            let outcome = match consider(
+                config,
+                templates,
+                log,
+                outbox,
+                rule,
+                &candidate,
+                now,
+                cap_since,
+                queued_today,
+                standings,
+            ) {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    failure = Some(err);
+                    return ControlFlow::Break(());
+                }
+            };
+            let customer_id = candidate.customer.id_text.clone();
+            match &outcome {
+                Ok(_) => {
+                    report.queued += 1;
+                    queued_today += 1;
+                }
+                Err(skip) => {
+                    *report.skipped.entry(skip.key()).or_default() += 1;
+                    if skip.may_pass() {
+                        waiting.push(candidate.customer.id.clone());
                     }
-                    _ => {
-                        debug!(rule = %rule.name, customer_id = %customer_id, reason = %skip, "customer skipped")
+                    match skip {
+                        Skip::InvalidAddress(_)
+                        | Skip::UnsafeName
+                        | Skip::BadRow(_)
+                        | Skip::Render(_) => {
+                            warn!(rule = %rule.name, customer_id = %customer_id, reason = %skip, "customer skipped");
+                        }
+                        _ => {
+                            debug!(rule = %rule.name, customer_id = %customer_id, reason = %skip, "customer skipped")
+                        }
                     }
                 }
             }
-        }
-        if pass.keep_decisions {
-            report.decisions.push(Decision {
-                customer_id,
-                occasion: candidate.occasion,
-                outcome,
-            });
-        }
-        ControlFlow::Continue(())
-    })?;
+            if pass.keep_decisions {
+                report.decisions.push(Decision {
+                    customer_id,
+                    occasion: candidate.occasion,
+                    outcome,
+                });
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
     if let Some(err) = failure {
         return Err(err);
     }
+    if let Some(mark) = mark {
+        outbox.flush()?;
+        outbox.set_waiting(&rule.name, scope.as_deref(), &waiting)?;
+        let text = serde_json::to_string(&mark).unwrap_or_default();
+        outbox.set_meta(&format!("{MARK_KEY}{}", rule.name), &text)?;
+    }
     Ok(report)
+}
+
+/// Where a window rule's last run left off (kept in the state database's `meta`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Mark {
+    /// The rule's definition and the policy it ran with (a hash): a change means a whole read.
+    fingerprint: String,
+    /// Every interaction up to this rowid had been read when it ran.
+    watermark: i64,
+    /// The whole reading of the log it knew: a newer one means a whole read.
+    reading: u64,
+}
+
+const MARK_KEY: &str = "rule_mark:";
+
+/// More customers with new interactions than this: the rule reads its whole window instead.
+const SCOPE_LIMIT: usize = 20_000;
+
+/// Which customers a window rule (unhappy, departed, follow-up) looks at, and where this run
+/// leaves off. Between two whole readings of the log (`daemon.reconcile`), a scheduled run
+/// looks only at the customers with interactions added since its last run, and at those it
+/// then skipped for a reason that passes with time (`rule_waiting`): nobody else's window can
+/// have changed, except by an edit in place, which the next whole reading catches. The whole
+/// window (scope `None`) on a first run, after the rule or the policy changed, after a whole
+/// reading, and always for a plan, a forecast or an event (which has its own customers).
+fn scope(
+    config: &Config,
+    log: &Log,
+    outbox: &Outbox,
+    rule: &Rule,
+    pass: &Pass<'_>,
+) -> Result<(Option<Vec<rusqlite::types::Value>>, Option<Mark>), CycleError> {
+    let window_rule = matches!(
+        rule.kind,
+        RuleKind::Unhappy { .. } | RuleKind::Departed { .. } | RuleKind::Followup { .. }
+    );
+    let horizon = log.horizon();
+    let (Some(horizon), true) = (
+        horizon,
+        window_rule && pass.only.is_none() && !pass.keep_decisions && !outbox.is_dry_run(),
+    ) else {
+        return Ok((None, None));
+    };
+    let mark = Mark {
+        fingerprint: fingerprint(config, rule),
+        watermark: horizon.watermark(),
+        reading: horizon.reading(),
+    };
+    let last: Option<Mark> = outbox
+        .meta(&format!("{MARK_KEY}{}", rule.name))?
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let Some(last) = last.filter(|last| {
+        last.fingerprint == mark.fingerprint
+            && last.reading == mark.reading
+            && last.watermark <= mark.watermark
+    }) else {
+        return Ok((None, Some(mark)));
+    };
+    let Some(mut ids) = log.customers_between(last.watermark, mark.watermark, SCOPE_LIMIT)? else {
+        return Ok((None, Some(mark)));
+    };
+    ids.extend(outbox.waiting(&rule.name)?);
+    Ok((Some(ids), Some(mark)))
+}
+
+/// A hash of what decides a rule's selection and its skips: the rule, the policy, the time zone.
+fn fingerprint(config: &Config, rule: &Rule) -> String {
+    use sha2::{Digest, Sha256};
+    let text = format!("{rule:?}\n{:?}\n{:?}", config.policy, config.timezone);
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The fate of one candidate: queued (subject, recipient) or skipped. Errors only for I/O.

@@ -147,11 +147,12 @@ fn the_right_customers_get_the_right_notes_once() {
     );
     assert_eq!(f.maildir_messages().len(), 6);
 
-    // A second run (a restart, a re-scan) queues and sends nothing new.
+    // A second run (a restart, a re-scan) queues and sends nothing new; with no new
+    // interactions, the window rules have nobody to look at again.
     let again = f.rekindle(&["run", "--once"]);
     let (stdout, _) = text(&again);
     assert!(
-        stdout.contains("sorry                    matched 7, queued 0"),
+        stdout.contains("sorry                    matched 0, queued 0, skipped 0; read for the 0 customer(s) with new interactions or waiting on time only"),
         "{stdout}"
     );
     assert!(
@@ -495,4 +496,48 @@ fn a_row_edited_in_place_is_seen_once_the_whole_log_is_read_again() {
     let messages = f.maildir_messages();
     assert_eq!(messages.len(), 1, "{stderr}");
     assert!(messages[0].contains("Cold bread"), "{}", messages[0]);
+}
+
+#[test]
+fn between_whole_readings_a_window_rule_looks_only_at_new_customers_and_those_waiting_on_time() {
+    let f = Fixture::new();
+    f.customer(1, "ann@example.com", Some("Ann"), None, None)
+        .customer(2, "bob@example.com", Some("Bob"), None, None)
+        .interaction(1, &ago(1.0), "complaint", Some(-0.9), Some("Cold bread"))
+        .interaction(2, &ago(2.0), "purchase", Some(0.8), None);
+    f.config(
+        Fixture::maildir_transport(),
+        &format!("[policy]\ncap = 5\n\n{SORRY_RULE}cooldown = \"3s\"\n"),
+    );
+    let (first, stderr) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        first.contains("sorry                    matched 1, queued 1, skipped 0")
+            && !first.contains("read for the"),
+        "the first run reads the whole window: {first}\n{stderr}"
+    );
+    // Ann complains again at once: her second apology waits for the rule's cooldown.
+    f.interaction(1, &ago(0.0), "complaint", Some(-0.7), Some("Burnt scones"));
+    let (second, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        second.contains("sorry                    matched 1, queued 0, skipped 1 (cooldown 1); read for the 1 customer(s) with new interactions or waiting on time only"),
+        "{second}"
+    );
+    // No new interaction since, but the cooldown has passed: she is looked at again.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (third, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        third.contains("sorry                    matched 1, queued 1, skipped 0; read for the 1 customer(s) with new interactions or waiting on time only"),
+        "{third}"
+    );
+    let messages = f.maildir_messages();
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().any(|m| m.contains("Burnt scones")));
+    // Settled: the next run has nobody to look at.
+    let (fourth, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        fourth.contains(
+            "sorry                    matched 0, queued 0, skipped 0; read for the 0 customer(s)"
+        ),
+        "{fourth}"
+    );
 }

@@ -32,6 +32,9 @@ pub(crate) struct Horizon {
     watermark: i64,
     /// When the whole log was last read (Unix seconds).
     reconciled_at: i64,
+    /// Counts the whole readings of the log: what a rule knew is stale once this moves on.
+    #[serde(default)]
+    reading: u64,
     /// Days since 1970-01-01 (UTC) with interactions → the smallest rowid among them.
     days: BTreeMap<i64, i64>,
     /// Interactions whose timestamp cannot be read.
@@ -56,6 +59,7 @@ impl Horizon {
             |r| r.get(0),
         )?;
         let name = log.name();
+        let reading = known.as_ref().map_or(0, |h| h.reading) + 1;
         let current = known
             .filter(|h| h.log == name && now - h.reconciled_at < reconcile && h.watermark <= last);
         let started = std::time::Instant::now();
@@ -63,6 +67,7 @@ impl Horizon {
         let mut horizon = current.unwrap_or_else(|| Horizon {
             log: name,
             reconciled_at: now,
+            reading,
             ..Horizon::default()
         });
         let rows = horizon.read_until(log, last)?;
@@ -85,6 +90,17 @@ impl Horizon {
         seen.min()
             .unwrap_or(i64::MAX)
             .min(self.watermark.saturating_add(1))
+    }
+
+    /// Every row up to this rowid has been read.
+    pub(crate) fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Which whole reading of the log this is (they are counted): rows edited in place before
+    /// it are known.
+    pub(crate) fn reading(&self) -> u64 {
+        self.reading
     }
 
     /// How many interactions had an unreadable timestamp when read, and the first few rowids.

@@ -130,6 +130,25 @@ impl Log {
         self.horizon.borrow().clone()
     }
 
+    /// The customers of the interactions with a rowid in `after + 1 ..= upto`, each once, as
+    /// stored; `None` when there are more than `limit` of them.
+    pub(crate) fn customers_between(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Option<Vec<Value>>, LogError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT customer_id FROM interactions WHERE rowid > ?1 AND rowid <= ?2 LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            rusqlite::params![after, upto, limit.saturating_add(1) as i64],
+            |r| r.get::<_, Value>(0),
+        )?;
+        let ids = rows.collect::<Result<Vec<_>, _>>()?;
+        Ok((ids.len() <= limit).then_some(ids))
+    }
+
     /// Remembers `horizon` for the window rules (see [`Log::first_rowid_since`]).
     pub(crate) fn set_horizon(&self, horizon: Horizon) {
         *self.horizon.borrow_mut() = Some(horizon);

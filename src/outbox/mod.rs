@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::policy::History;
@@ -65,6 +66,15 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- Customers a window rule skipped for a reason that passes with time (a cooldown, the cap): its
+-- next run between two whole readings of the log looks at them again, and at the customers
+-- with new interactions, not at its whole window.
+-- The id is kept as the log stores it (no type here), so the log finds it by its own type.
+CREATE TABLE IF NOT EXISTS rule_waiting (
+    rule        TEXT NOT NULL,
+    customer_id NOT NULL,
+    PRIMARY KEY (rule, customer_id)
+) WITHOUT ROWID;
 ";
 
 /// The plan's scratch table and the view every query reads.
@@ -659,6 +669,56 @@ impl Outbox {
             )
             .map(drop)
             .map_err(|e| self.err(e))
+    }
+
+    /// The customers `rule` skipped for a reason that passes with time (see `rule_waiting`).
+    pub(crate) fn waiting(&self, rule: &str) -> Result<Vec<Value>, OutboxError> {
+        let read = || -> rusqlite::Result<Vec<Value>> {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT customer_id FROM rule_waiting WHERE rule = ?1")?;
+            let rows = stmt.query_map([rule], |r| r.get(0))?;
+            rows.collect()
+        };
+        read().map_err(|e| self.err(e))
+    }
+
+    /// After a run of `rule`: of the customers it looked at (all of them when `looked_at` is
+    /// `None`), `waiting` are those it skipped for a reason that passes with time.
+    pub(crate) fn set_waiting(
+        &self,
+        rule: &str,
+        looked_at: Option<&[Value]>,
+        waiting: &[Value],
+    ) -> Result<(), OutboxError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let write = || -> rusqlite::Result<()> {
+            let tx = self.begin()?;
+            match looked_at {
+                None => {
+                    tx.execute("DELETE FROM rule_waiting WHERE rule = ?1", [rule])?;
+                }
+                Some(ids) => {
+                    let mut delete = tx.prepare_cached(
+                        "DELETE FROM rule_waiting WHERE rule = ?1 AND customer_id = ?2",
+                    )?;
+                    for id in ids {
+                        delete.execute(params![rule, id])?;
+                    }
+                }
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO rule_waiting (rule, customer_id) VALUES (?1, ?2)",
+            )?;
+            for id in waiting {
+                insert.execute(params![rule, id])?;
+            }
+            drop(insert);
+            tx.commit()
+        };
+        write().map_err(|e| self.err(e))
     }
 
     /// Moves a note to `state`, recording why, and for `retry` when to try again.

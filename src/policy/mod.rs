@@ -60,6 +60,22 @@ pub(crate) enum Skip {
 }
 
 impl Skip {
+    /// Whether the reason can pass with time alone, without a new interaction or an edit: a
+    /// cooldown or the cap window ends, a day starts, a complaint window closes, a suppression
+    /// is lifted, a template is mended.
+    pub(crate) fn may_pass(&self) -> bool {
+        matches!(
+            self,
+            Skip::Cooldown { .. }
+                | Skip::Capped { .. }
+                | Skip::DailyLimit(_)
+                | Skip::OpenComplaint
+                | Skip::Suppressed
+                | Skip::Render(_)
+                | Skip::RatioMet { .. }
+        )
+    }
+
     /// A short stable key for summaries and logs.
     pub(crate) fn key(&self) -> &'static str {
         match self {
