@@ -201,80 +201,78 @@ fn evaluate_rule(
     let (scope, mark) = scope(config, log, outbox, rule, pass)?;
     report.looked_at = scope.as_ref().map(Vec::len);
     let mut waiting = Vec::new();
-    rules::select(
-        log,
-        config,
-        rule,
-        now,
-        scope.as_deref().or(pass.only),
-        |candidate| {
-            report.matched += 1;
-            // Once the daily limit is reached the rest of the selection waits for tomorrow: count
-            // it without composing anything (a season over many customers stays cheap). Only
-            // `explain`, about one customer, looks further, for that customer's other reasons.
-            if let Some(limit) = rule.daily_limit
-                && queued_today >= limit
-                && !(pass.keep_decisions && pass.only.is_some())
-            {
-                *report
-                    .skipped
-                    .entry(Skip::DailyLimit(limit).key())
-                    .or_default() += 1;
+    let only = scope.as_deref().or(pass.only);
+    // Only a window rule remembers whom it skipped for a reason that passes with time.
+    let remember = mark.is_some();
+    rules::select(log, config, rule, now, only, |candidate| {
+        report.matched += 1;
+        // Once the daily limit is reached the rest of the selection waits for tomorrow: count
+        // it without composing anything (a season over many customers stays cheap). Only
+        // `explain`, about one customer, looks further, for that customer's other reasons.
+        if let Some(limit) = rule.daily_limit
+            && queued_today >= limit
+            && !(pass.keep_decisions && pass.only.is_some())
+        {
+            *report
+                .skipped
+                .entry(Skip::DailyLimit(limit).key())
+                .or_default() += 1;
+            if remember {
                 waiting.push(candidate.customer.id.clone());
-                return ControlFlow::Continue(());
             }
-            let outcome = match consider(
-                config,
-                templates,
-                log,
-                outbox,
-                rule,
-                &candidate,
-                now,
-                cap_since,
-                queued_today,
-                standings,
-            ) {
-                Ok(outcome) => outcome,
-                Err(err) => {
-                    failure = Some(err);
-                    return ControlFlow::Break(());
+            return ControlFlow::Continue(());
+        }
+        let outcome = match consider(
+            config,
+            templates,
+            log,
+            outbox,
+            rule,
+            &candidate,
+            now,
+            cap_since,
+            queued_today,
+            standings,
+        ) {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                failure = Some(err);
+                return ControlFlow::Break(());
+            }
+        };
+        let customer_id = candidate.customer.id_text.clone();
+        match &outcome {
+            Ok(_) => {
+                report.queued += 1;
+                queued_today += 1;
+            }
+            Err(skip) => {
+                *report.skipped.entry(skip.key()).or_default() += 1;
+                if remember && skip.may_pass() {
+                    waiting.push(candidate.customer.id.clone());
                 }
-            };
-            let customer_id = candidate.customer.id_text.clone();
-            match &outcome {
-                Ok(_) => {
-                    report.queued += 1;
-                    queued_today += 1;
-                }
-                Err(skip) => {
-                    *report.skipped.entry(skip.key()).or_default() += 1;
-                    if skip.may_pass() {
-                        waiting.push(candidate.customer.id.clone());
+                match skip {
+                    Skip::InvalidAddress(_)
+                    | Skip::UnsafeName
+                    | Skip::BadRow(_)
+                    | Skip::Render(_) => {
+                        warn!(rule = %rule.name, customer_id = %customer_id, reason = %skip, "customer skipped");
                     }
-                    match skip {
-                        Skip::InvalidAddress(_)
-                        | Skip::UnsafeName
-                        | Skip::BadRow(_)
-                        | Skip::Render(_) => {
-                            warn!(rule = %rule.name, customer_id = %customer_id, reason = %skip, "customer skipped");
-                        }
-                        _ => {
-                            debug!(rule = %rule.name, customer_id = %customer_id, reason = %skip, "customer skipped")
-                        }
+                    _ => {
+                        debug!(rule = %rule.name, customer_id = %customer_id, reason = %skip, "customer skipped")
                     }
                 }
             }
-            if pass.keep_decisions {
-                report.decisions.push(Decision {
-                    customer_id,
-                    occasion: candidate.occasion,
-                    outcome,
-                });
-            }
-            ControlFlow::Continue(())
-        },
-    )?;
+        }
+        if pass.keep_decisions {
+            report.decisions.push(Decision {
+                customer_id,
+                occasion: candidate.occasion,
+                outcome,
+            });
+        }
+        ControlFlow::Continue(())
+    })?;
     if let Some(err) = failure {
         return Err(err);
     }
