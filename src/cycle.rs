@@ -137,28 +137,20 @@ pub(crate) fn evaluate(
     }
     let mut ordered: Vec<&Rule> = pass.rules.iter().copied().filter(|r| r.enabled).collect();
     // Over everyone, where each customer stands is read once for all (a few selective
-    // queries); for a few customers (new interactions), per candidate.
-    let standings = match pass.only {
-        None if !ordered.is_empty() => Some(log.standings(&config.policy, pass.now)?),
-        _ => None,
-    };
+    // queries), when the first rule reading its whole selection meets its first candidate; for
+    // a few customers (new interactions, a window rule between whole readings), per candidate.
+    let standings = std::cell::OnceCell::new();
     ordered.sort_by_key(|r| std::cmp::Reverse(r.priority));
     let mut reports = Vec::new();
     for rule in ordered {
         let started = std::time::Instant::now();
-        let report = evaluate_rule(
-            config,
-            templates,
-            log,
-            outbox,
-            rule,
-            pass,
-            standings.as_ref(),
-        )
-        .map(|r| RuleReport {
-            elapsed: started.elapsed(),
-            ..r
-        });
+        let report =
+            evaluate_rule(config, templates, log, outbox, rule, pass, &standings).map(|r| {
+                RuleReport {
+                    elapsed: started.elapsed(),
+                    ..r
+                }
+            });
         // What was queued before a failure is good: keep it.
         outbox.flush()?;
         reports.push(report?);
@@ -173,7 +165,7 @@ fn evaluate_rule(
     outbox: &Outbox,
     rule: &Rule,
     pass: &Pass<'_>,
-    standings: Option<&Standings>,
+    standings: &std::cell::OnceCell<Standings>,
 ) -> Result<RuleReport, CycleError> {
     let now = pass.now;
     let mut report = RuleReport {
@@ -222,6 +214,19 @@ fn evaluate_rule(
             }
             return ControlFlow::Continue(());
         }
+        // Read for everyone by the first candidate of a rule reading its whole selection;
+        // among a few customers, each candidate's own standing is read instead.
+        if only.is_none() && standings.get().is_none() {
+            match log.standings(&config.policy, now) {
+                Ok(read) => {
+                    let _ = standings.set(read);
+                }
+                Err(err) => {
+                    failure = Some(err.into());
+                    return ControlFlow::Break(());
+                }
+            }
+        }
         let outcome = match consider(
             config,
             templates,
@@ -232,7 +237,7 @@ fn evaluate_rule(
             now,
             cap_since,
             queued_today,
-            standings,
+            standings.get().filter(|_| only.is_none()),
         ) {
             Ok(outcome) => outcome,
             Err(err) => {
