@@ -541,3 +541,81 @@ fn between_whole_readings_a_window_rule_looks_only_at_new_customers_and_those_wa
         "{fourth}"
     );
 }
+
+/// `rows` interactions of customers `1..=customers` over the last `within_days`: a seeded mix
+/// of complaints, resolutions, cancellations, sour reviews and purchases.
+fn business(f: &Fixture, customers: i64, rng: &mut fastrand::Rng, rows: usize, within_days: f64) {
+    f.sql("BEGIN");
+    for _ in 0..rows {
+        let customer = rng.i64(1..=customers);
+        let at = ago(rng.f64() * within_days);
+        let (kind, sentiment, note) = match rng.u32(..10) {
+            0..=2 => ("complaint", Some(-0.7), Some("Late again.")),
+            3 => ("resolution", Some(0.4), Some("Refunded.")),
+            4 => ("cancellation", None, None),
+            5 => ("review", Some(-0.5), Some("Stale.")),
+            _ => ("purchase", Some(0.6), None),
+        };
+        f.interaction(customer, &at, kind, sentiment, note);
+    }
+    f.sql("COMMIT");
+}
+
+#[test]
+fn reading_only_what_changed_queues_the_same_notes_as_reading_everything() {
+    const RULES: &str = r#"[policy]
+cap = 2
+cap_window = "7d"
+
+[[rule]]
+name = "sorry"
+kind = "unhappy"
+schedule = "*/5 * * * *"
+template = "unhappy.j2"
+cooldown = "1h"
+
+[[rule]]
+name = "thanks"
+kind = "followup"
+schedule = "*/5 * * * *"
+template = "followup.j2"
+
+[[rule]]
+name = "goodbye"
+kind = "departed"
+schedule = "*/5 * * * *"
+template = "departed.j2"
+"#;
+    // Two businesses with the same log: one lets its window rules read only what changed, the
+    // other reads everything every time. After the same new rows, the same notes are queued.
+    let run = |reconcile: &str| {
+        let f = Fixture::new();
+        for id in 1..=60 {
+            f.customer(id, &format!("c{id}@example.com"), Some("Sam"), None, None);
+        }
+        let mut rng = fastrand::Rng::with_seed(7);
+        business(&f, 60, &mut rng, 240, 20.0);
+        f.config(
+            Fixture::maildir_transport(),
+            &format!("{RULES}\n[daemon]\nreconcile = \"{reconcile}\"\n"),
+        );
+        let (first, stderr) = text(&f.rekindle(&["run", "--once"]));
+        assert!(first.contains("sorry "), "{first}\n{stderr}");
+        // Two more days of business (a rule's cooldown keeps some customers waiting).
+        for _ in 0..2 {
+            business(&f, 60, &mut rng, 30, 0.01);
+            let (out, stderr) = text(&f.rekindle(&["run", "--once"]));
+            assert_eq!(
+                out.contains("read for the"),
+                reconcile != "0s",
+                "{out}\n{stderr}"
+            );
+        }
+        let mut notes = f.notes();
+        notes.sort();
+        notes
+    };
+    let (only_changes, everything) = (run("1d"), run("0s"));
+    assert!(only_changes.len() > 20, "{only_changes:?}");
+    assert_eq!(only_changes, everything);
+}
