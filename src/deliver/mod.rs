@@ -243,7 +243,7 @@ pub(crate) fn deliver_due(
             // never let a restart exceed the rate.
             bucket.take(batch.len(), now);
             bucket.save(outbox)?;
-            let previous = in_flight.as_mut().map(|f| f.dispatched.take());
+            let previous = in_flight.as_mut().and_then(|f| f.dispatched.take());
             let sending = InFlight::start(runtime, transport, config, &limit, batch, now, previous);
             if let Some(done) = in_flight.replace(sending) {
                 done.finish(outbox, runtime, delivery, clock(), &mut report)?;
@@ -263,7 +263,8 @@ pub(crate) fn deliver_due(
 
 /// A claimed batch whose sends run on the delivery runtime.
 struct InFlight {
-    batch: Vec<StoredNote>,
+    /// Shared with the sends, which build each note's message off the delivery thread.
+    batch: std::sync::Arc<[StoredNote]>,
     outcomes: tokio::task::JoinHandle<Vec<(String, Result<String, SendError>)>>,
     /// Fires once every send of the batch has started: the next batch's sends wait for it, so
     /// notes start in priority order across batches too.
@@ -278,28 +279,27 @@ impl InFlight {
         limit: &std::sync::Arc<tokio::sync::Semaphore>,
         batch: Vec<StoredNote>,
         date: Timestamp,
-        after: Option<Option<tokio::sync::oneshot::Receiver<()>>>,
+        after: Option<tokio::sync::oneshot::Receiver<()>>,
     ) -> InFlight {
         let (started, dispatched) = tokio::sync::oneshot::channel();
-        // What the sends need of the notes; each message is built by its own send, off this
-        // thread, which has the state database to look after.
-        let notes: Vec<StoredNote> = batch.clone();
+        let batch: std::sync::Arc<[StoredNote]> = batch.into();
         let sender = std::sync::Arc::new(config.sender.clone());
-        let (transport, limit) = (transport.clone(), limit.clone());
+        let (notes, transport, limit) = (batch.clone(), transport.clone(), limit.clone());
         let outcomes = runtime.spawn(async move {
-            if let Some(Some(before)) = after {
+            if let Some(before) = after {
                 // An error only means the batch before has no sends left to start.
                 let _ = before.await;
             }
             let mut sends = Vec::with_capacity(notes.len());
-            for note in notes {
+            for index in 0..notes.len() {
                 let Ok(permit) = limit.clone().acquire_owned().await else {
                     break;
                 };
-                let (transport, sender) = (transport.clone(), sender.clone());
+                let (notes, transport, sender) = (notes.clone(), transport.clone(), sender.clone());
                 sends.push(tokio::spawn(async move {
                     let _permit = permit;
-                    match build_message(&note, &sender, date) {
+                    let note = &notes[index];
+                    match build_message(note, &sender, date) {
                         Ok(message) => transport.send(&message, &note.message_id).await,
                         Err(why) => (String::new(), Err(SendError::Permanent(why))),
                     }
@@ -398,12 +398,13 @@ fn gate(
         err.to_string()
     });
     let ids: Vec<String> = to_customers.iter().map(|n| n.customer_id.clone()).collect();
-    let standings = log.map(|log| {
-        log.opt_outs(&ids, &config.policy, now).map_err(|err| {
+    let standings = match log {
+        Some(log) => log.opt_outs(&ids, &config.policy, now).map_err(|err| {
             warn!(error = %err, "cannot read the log to check opt-outs; holding the notes");
             err.to_string()
-        })
-    });
+        }),
+        None => Ok(Default::default()),
+    };
     notes
         .iter()
         .map(|note| {
@@ -420,19 +421,18 @@ fn gate(
                     }
                     Ok(_) => {}
                 }
-                match standings.as_ref().map(|s| s.as_ref().map(|s| s.get(customer))) {
-                    None | Some(Ok(None)) => {}
-                    Some(Err(why)) => return Gate::Hold(retry_soon, why.clone()),
-                    Some(Ok(Some(s))) if s.opted_out => {
+                match standings.as_ref().map(|known| known.get(customer)) {
+                    Err(why) => return Gate::Hold(retry_soon, why.clone()),
+                    Ok(Some(s)) if s.opted_out => {
                         return cancel("the customer opted out after the note was queued");
                     }
-                    Some(Ok(Some(s))) if s.unsubscribed => {
+                    Ok(Some(s)) if s.unsubscribed => {
                         return cancel("the customer unsubscribed after the note was queued");
                     }
-                    Some(Ok(Some(s))) if s.gone => {
+                    Ok(Some(s)) if s.gone => {
                         return cancel("the customer is no longer in the interaction log");
                     }
-                    Some(Ok(Some(_))) => {}
+                    Ok(_) => {}
                 }
             }
             let tz = note

@@ -172,7 +172,7 @@ impl SmtpTransport {
     /// Sends one message to its one recipient. Ok is the server's reply.
     pub(crate) async fn send(&self, message: &lettre::Message) -> Result<String, SendError> {
         self.client
-            .send(message.envelope(), &message.formatted())
+            .send(message.envelope(), message.formatted())
             .await
     }
 }

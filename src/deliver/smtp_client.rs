@@ -111,7 +111,7 @@ impl Client {
     pub(crate) async fn send(
         &self,
         envelope: &Envelope,
-        email: &[u8],
+        email: Vec<u8>,
     ) -> Result<String, SendError> {
         let mut running = self.shared.workers.load(Ordering::SeqCst);
         while running < self.size {
@@ -131,7 +131,7 @@ impl Client {
         let (done, outcome) = oneshot::channel();
         let job = Job {
             envelope: envelope.clone(),
-            email: email.to_vec(),
+            email,
             done,
         };
         if self.queue.send(job).is_err() {
