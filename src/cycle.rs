@@ -282,7 +282,6 @@ fn evaluate_rule(
         return Err(err);
     }
     if let Some(mark) = mark {
-        outbox.flush()?;
         outbox.set_waiting(&rule.name, scope.as_deref(), &waiting)?;
         let text = serde_json::to_string(&mark).unwrap_or_default();
         outbox.set_meta(&format!("{MARK_KEY}{}", rule.name), &text)?;
@@ -324,17 +323,16 @@ fn scope(
         rule.kind,
         RuleKind::Unhappy { .. } | RuleKind::Departed { .. } | RuleKind::Followup { .. }
     );
-    let horizon = log.horizon();
-    let (Some(horizon), true) = (
-        horizon,
+    let (Some((watermark, reading)), true) = (
+        log.horizon_position(),
         window_rule && pass.only.is_none() && !pass.keep_decisions && !outbox.is_dry_run(),
     ) else {
         return Ok((None, None));
     };
     let mark = Mark {
         fingerprint: fingerprint(config, rule),
-        watermark: horizon.watermark(),
-        reading: horizon.reading(),
+        watermark,
+        reading,
     };
     let last: Option<Mark> = outbox
         .meta(&format!("{MARK_KEY}{}", rule.name))?

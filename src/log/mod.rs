@@ -130,6 +130,12 @@ impl Log {
         self.horizon.borrow().clone()
     }
 
+    /// Where the horizon has read up to, and which whole reading of the log it comes from.
+    pub(crate) fn horizon_position(&self) -> Option<(i64, u64)> {
+        let horizon = self.horizon.borrow();
+        horizon.as_ref().map(|h| (h.watermark(), h.reading()))
+    }
+
     /// The customers of the interactions with a rowid in `after + 1 ..= upto`, each once, as
     /// stored; `None` when there are more than `limit` of them.
     pub(crate) fn customers_between(
@@ -327,70 +333,15 @@ impl Log {
         policy: &crate::config::Policy,
         now: jiff::Timestamp,
     ) -> Result<Standing, LogError> {
-        self.standing_of(id, policy, now, true)
-    }
-
-    /// [`Log::standing`] of several customers (by id as text) without the open complaint
-    /// (always `false`): whether their notes may still go, as delivery asks right before
-    /// sending. One read for all whose id the log's id column takes as it is; the others one by
-    /// one, as [`Log::standing`] finds them.
-    pub(crate) fn opt_outs(
-        &self,
-        ids: &[String],
-        policy: &crate::config::Policy,
-        now: jiff::Timestamp,
-    ) -> Result<std::collections::HashMap<String, Standing>, LogError> {
-        let mut found = std::collections::HashMap::with_capacity(ids.len());
-        {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT CAST(c.id AS TEXT), coalesce(c.opted_out, 0),
-                        EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
-                                AND i.kind IN (SELECT value FROM json_each(?2)))
-                 FROM customers c WHERE c.id IN (SELECT value FROM json_each(?1))",
-            )?;
-            let mut rows = stmt.query(rusqlite::params![
-                json_list(ids),
-                json_list(&policy.unsubscribe_kinds)
-            ])?;
-            while let Some(row) = rows.next()? {
-                let standing: &mut Standing = found.entry(row.get(0)?).or_default();
-                standing.opted_out |= row.get::<_, Option<i64>>(1)?.unwrap_or(0) != 0;
-                standing.unsubscribed |= row.get::<_, bool>(2)?;
-            }
-        }
-        for id in ids {
-            if !found.contains_key(id) {
-                let one = self.standing_of(&Value::Text(id.clone()), policy, now, false)?;
-                found.insert(id.clone(), one);
-            }
-        }
-        Ok(found)
-    }
-
-    fn standing_of(
-        &self,
-        id: &Value,
-        policy: &crate::config::Policy,
-        now: jiff::Timestamp,
-        complaints: bool,
-    ) -> Result<Standing, LogError> {
         let since = policy.complaints_open_since(now);
         let sql = |filter: &str| {
-            let complaint = if complaints {
-                format!(
-                    "EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND {})",
-                    open_complaint("?3", "?4", "?5")
-                )
-            } else {
-                // Always false; names the parameters so one binding serves both statements.
-                "?3 IS NULL AND ?4 IS NULL AND ?5 IS NULL".into()
-            };
             format!(
                 "SELECT coalesce(max(c.opted_out), 0),
                         EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
                                 AND i.kind IN (SELECT value FROM json_each(?2))),
-                        {complaint}
-                 FROM customers c WHERE {filter} GROUP BY c.id LIMIT 1"
+                        EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND {})
+                 FROM customers c WHERE {filter} GROUP BY c.id LIMIT 1",
+                open_complaint("?3", "?4", "?5")
             )
         };
         // By the id's own type first (an index lookup); only if that finds nobody, by its text
@@ -425,6 +376,43 @@ impl Log {
             gone: true,
             ..Standing::default()
         }))
+    }
+
+    /// [`Log::standing`] of several customers (by id as text), for whether their notes may still
+    /// go, as delivery asks right before sending: one read, without the open complaint (`false`),
+    /// for all whose id the log's id column takes as it is; the others one by one, with
+    /// [`Log::standing`] (which also tells a customer gone from the log).
+    pub(crate) fn opt_outs(
+        &self,
+        ids: &[String],
+        policy: &crate::config::Policy,
+        now: jiff::Timestamp,
+    ) -> Result<std::collections::HashMap<String, Standing>, LogError> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT CAST(c.id AS TEXT), coalesce(c.opted_out, 0),
+                        EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
+                                AND i.kind IN (SELECT value FROM json_each(?2)))
+                 FROM customers c WHERE c.id IN (SELECT value FROM json_each(?1))",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![
+                json_list(ids),
+                json_list(&policy.unsubscribe_kinds)
+            ])?;
+            while let Some(row) = rows.next()? {
+                let standing: &mut Standing = found.entry(row.get(0)?).or_default();
+                standing.opted_out |= row.get::<_, Option<i64>>(1)?.unwrap_or(0) != 0;
+                standing.unsubscribed |= row.get::<_, bool>(2)?;
+            }
+        }
+        for id in ids {
+            if !found.contains_key(id) {
+                let one = self.standing(&Value::Text(id.clone()), policy, now)?;
+                found.insert(id.clone(), one);
+            }
+        }
+        Ok(found)
     }
 
     /// Everyone's standing at `now` (see [`Standings`]); the same rules as [`Log::standing`].
