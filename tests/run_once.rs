@@ -466,13 +466,19 @@ fn a_template_that_shows_the_number_of_interactions_gets_it() {
     assert!(messages[0].contains("After 3 visits"), "{}", messages[0]);
 }
 
-#[test]
-fn a_row_edited_in_place_is_seen_once_the_whole_log_is_read_again() {
+/// Ann complained `days` ago ("Cold bread"); Bob bought something two days ago.
+fn ann_complained_bob_bought(days: f64) -> Fixture {
     let f = Fixture::new();
     f.customer(1, "ann@example.com", Some("Ann"), None, None)
         .customer(2, "bob@example.com", Some("Bob"), None, None)
-        .interaction(1, &ago(60.0), "complaint", Some(-0.9), Some("Cold bread"))
+        .interaction(1, &ago(days), "complaint", Some(-0.9), Some("Cold bread"))
         .interaction(2, &ago(2.0), "purchase", Some(0.8), None);
+    f
+}
+
+#[test]
+fn a_row_edited_in_place_is_seen_once_the_whole_log_is_read_again() {
+    let f = ann_complained_bob_bought(60.0);
     let rules = |reconcile: &str| format!("{SORRY_RULE}\n[daemon]\nreconcile = \"{reconcile}\"\n");
     f.config(Fixture::maildir_transport(), &rules("1d"));
     let out = f.rekindle(&["run", "--once"]);
@@ -500,11 +506,7 @@ fn a_row_edited_in_place_is_seen_once_the_whole_log_is_read_again() {
 
 #[test]
 fn between_whole_readings_a_window_rule_looks_only_at_new_customers_and_those_waiting_on_time() {
-    let f = Fixture::new();
-    f.customer(1, "ann@example.com", Some("Ann"), None, None)
-        .customer(2, "bob@example.com", Some("Bob"), None, None)
-        .interaction(1, &ago(1.0), "complaint", Some(-0.9), Some("Cold bread"))
-        .interaction(2, &ago(2.0), "purchase", Some(0.8), None);
+    let f = ann_complained_bob_bought(1.0);
     f.config(
         Fixture::maildir_transport(),
         &format!("[policy]\ncap = 5\n\n{SORRY_RULE}cooldown = \"3s\"\n"),
