@@ -182,9 +182,16 @@ pub(crate) struct Outbox {
     pending: std::cell::Cell<u32>,
 }
 
-/// Enqueued notes are committed in groups of this many (and by [`Outbox::flush`]): one fsync
-/// per group instead of one per note, while a crash loses at most one group, which the next
-/// evaluation queues again.
+/// When a commit is on disk: before it returns, or at the next synced commit (in order).
+#[derive(Clone, Copy)]
+enum Sync {
+    Full,
+    Deferred,
+}
+
+/// Enqueued notes are committed in groups of this many (and by [`Outbox::flush`]), each without
+/// waiting for the disk (see [`Outbox::enqueue`]): a crash loses at most the newest groups,
+/// which the next evaluation queues again.
 const ENQUEUE_GROUP: u32 = 256;
 
 impl Outbox {
@@ -421,7 +428,16 @@ impl Outbox {
         };
         let grouped = || -> rusqlite::Result<Option<i64>> {
             if self.conn.is_autocommit() {
-                self.conn.execute_batch("BEGIN IMMEDIATE")?;
+                // A group is not synced to disk on its own: the WAL keeps commits in order, so
+                // a machine losing power loses the newest groups whole, with the rule marks
+                // written after them, and the next evaluation queues those notes again.
+                // Claiming notes for delivery is synced, which takes every group before it to
+                // disk first.
+                self.set_sync(Sync::Deferred)?;
+                if let Err(err) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+                    self.set_sync(Sync::Full)?;
+                    return Err(err);
+                }
             }
             // The note and its event land together or not at all.
             self.conn.prepare_cached("SAVEPOINT enqueue")?.execute([])?;
@@ -455,8 +471,23 @@ impl Outbox {
     /// lock up front (waiting out the busy timeout), so it can never fail half-way because
     /// another connection wrote first.
     fn begin(&self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.begin_with(Sync::Full)
+    }
+
+    fn begin_with(&self, sync: Sync) -> rusqlite::Result<rusqlite::Transaction<'_>> {
         self.flush_inner()?;
+        self.set_sync(sync)?;
         rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+    }
+
+    /// Whether the next transaction's commit waits for the disk (SQLite may change this only
+    /// between transactions).
+    fn set_sync(&self, sync: Sync) -> rusqlite::Result<()> {
+        let level = match sync {
+            Sync::Full => "FULL",
+            Sync::Deferred => "NORMAL",
+        };
+        self.conn.pragma_update(None, "synchronous", level)
     }
 
     fn flush_inner(&self) -> rusqlite::Result<()> {
@@ -464,7 +495,8 @@ impl Outbox {
         if self.dry_run || self.conn.is_autocommit() {
             return Ok(());
         }
-        self.conn.execute_batch("COMMIT")
+        self.conn.execute_batch("COMMIT")?;
+        self.set_sync(Sync::Full)
     }
 
     /// At start-up: notes left in `sending` by a daemon that died mid-send become `unknown`.
@@ -635,20 +667,18 @@ impl Outbox {
         now: Timestamp,
     ) -> Result<(), OutboxError> {
         let finish = || -> rusqlite::Result<()> {
-            let tx = self.begin()?;
+            // Not synced to disk on its own: if the machine loses power before the next claim
+            // (which syncs the log, this included), these notes read `sending` at restart and
+            // are parked as `unknown`, never resent. The claim that marks notes `sending` before
+            // they go is always synced: that one guards against duplicates.
+            let tx = self.begin_with(Sync::Deferred)?;
             for u in updates {
                 transition_in(&tx, u.id, u.state, now, Some(&u.detail), u.due_at)?;
             }
-            tx.commit()
+            tx.commit()?;
+            self.set_sync(Sync::Full)
         };
-        // Not synced to disk on its own: if the machine loses power before the next claim
-        // (which syncs the log, this included), these notes read `sending` at restart and are
-        // parked as `unknown`, never resent. The claim that marks notes `sending` before they
-        // go is always synced: that one guards against duplicates.
-        let relaxed = self.conn.pragma_update(None, "synchronous", "NORMAL");
-        let result = finish();
-        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
-        result.and(relaxed).and(restored).map_err(|e| self.err(e))
+        finish().map_err(|e| self.err(e))
     }
 
     /// A value from the `meta` table.

@@ -190,3 +190,32 @@ fn a_dry_run_sees_its_own_plans_and_writes_nothing() {
         "a dry run never creates the state database"
     );
 }
+
+/// Queued notes are committed without waiting for the disk (a power loss costs only notes the
+/// next evaluation queues again), but the claim that marks notes `sending` waits for it, and with
+/// it everything committed before: that is what keeps a note from going twice.
+#[test]
+fn claiming_notes_for_delivery_is_synced_to_disk_even_right_after_queueing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let outbox = Outbox::open(&dir.path().join("state.sqlite")).expect("open");
+    let synchronous = || -> i64 {
+        outbox
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("pragma")
+    };
+    let (normal, full) = (1, 2);
+    assert_eq!(synchronous(), full);
+    outbox
+        .enqueue(&note("sorry", "1", "interaction-5"), now())
+        .expect("enqueue");
+    assert_eq!(synchronous(), normal, "a group of queued notes");
+    let claimed = outbox.claim_next(now()).expect("claim");
+    assert_eq!(claimed.map(|n| n.customer_id), Some("1".to_string()));
+    assert_eq!(synchronous(), full, "the claim");
+    outbox
+        .enqueue(&note("sorry", "2", "interaction-6"), now())
+        .expect("enqueue");
+    outbox.flush().expect("flush");
+    assert_eq!(synchronous(), full, "after the group");
+}
