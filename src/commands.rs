@@ -357,7 +357,7 @@ pub(crate) fn preview(
     rules::select(&log, config, rule, now, Some(&only), |c| {
         if c.customer.id_text == row.id_text {
             found = Some(c);
-            ControlFlow::Break(())
+            ControlFlow::Break(rules::Rest::Stop)
         } else {
             ControlFlow::Continue(())
         }

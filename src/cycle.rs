@@ -16,7 +16,7 @@ use crate::deliver::message_id;
 use crate::log::{BadTimestamp, Horizon, Log, LogError, Standings};
 use crate::outbox::{NewNote, Outbox, OutboxError};
 use crate::policy::{self, Skip};
-use crate::rules::{self, Candidate, Ledger};
+use crate::rules::{self, Candidate, Ledger, Rest};
 
 /// A problem that stops a cycle (a bad row never does).
 #[derive(Debug, thiserror::Error)]
@@ -196,11 +196,12 @@ fn evaluate_rule(
     let only = scope.as_deref().or(pass.only);
     // Only a window rule remembers whom it skipped for a reason that passes with time.
     let remember = mark.is_some();
-    rules::select(log, config, rule, now, only, |candidate| {
+    let beyond_limit = rules::select(log, config, rule, now, only, |candidate| {
         report.matched += 1;
         // Once the daily limit is reached the rest of the selection waits for tomorrow: count
-        // it without composing anything (a season over many customers stays cheap). Only
-        // `explain`, about one customer, looks further, for that customer's other reasons.
+        // it without composing anything, or even reading it unless the rule keeps whom it
+        // skipped (a season over many customers stays cheap). Only `explain`, about one
+        // customer, looks further, for that customer's other reasons.
         if let Some(limit) = rule.daily_limit
             && queued_today >= limit
             && !(pass.keep_decisions && pass.only.is_some())
@@ -209,9 +210,10 @@ fn evaluate_rule(
                 .skipped
                 .entry(Skip::DailyLimit(limit).key())
                 .or_default() += 1;
-            if remember {
-                waiting.push(candidate.customer.id.clone());
+            if !remember {
+                return ControlFlow::Break(Rest::Count);
             }
+            waiting.push(candidate.customer.id.clone());
             return ControlFlow::Continue(());
         }
         // Read for everyone by the first candidate of a rule reading its whole selection;
@@ -223,7 +225,7 @@ fn evaluate_rule(
                 }
                 Err(err) => {
                     failure = Some(err.into());
-                    return ControlFlow::Break(());
+                    return ControlFlow::Break(Rest::Stop);
                 }
             }
         }
@@ -242,7 +244,7 @@ fn evaluate_rule(
             Ok(outcome) => outcome,
             Err(err) => {
                 failure = Some(err);
-                return ControlFlow::Break(());
+                return ControlFlow::Break(Rest::Stop);
             }
         };
         let customer_id = candidate.customer.id_text.clone();
@@ -280,6 +282,15 @@ fn evaluate_rule(
     })?;
     if let Some(err) = failure {
         return Err(err);
+    }
+    if let Some(limit) = rule.daily_limit
+        && beyond_limit > 0
+    {
+        report.matched += beyond_limit;
+        *report
+            .skipped
+            .entry(Skip::DailyLimit(limit).key())
+            .or_default() += beyond_limit;
     }
     if let Some(mark) = mark {
         outbox.set_waiting(&rule.name, scope.as_deref(), &waiting)?;

@@ -61,16 +61,27 @@ impl Ledger {
 
 const DAY: i64 = 86_400;
 
-/// Streams the candidates of `rule` at `now` to `each`, which may stop the scan early. With
-/// `only`, just among those customers (the ones with new interactions, for event triggers).
+/// What a selection's reader wants once it breaks off (see [`select`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rest {
+    /// Nothing more.
+    Stop,
+    /// Only how many candidates are left: they are counted, not read.
+    Count,
+}
+
+/// Streams the candidates of `rule` at `now` to `each`, which may stop the scan early, or have
+/// the rest counted without reading them (a rule past its daily limit): returns that count.
+/// With `only`, just among those customers (the ones with new interactions, for event
+/// triggers).
 pub(crate) fn select(
     log: &Log,
     config: &Config,
     rule: &Rule,
     now: Timestamp,
     only: Option<&[rusqlite::types::Value]>,
-    mut each: impl FnMut(Candidate) -> ControlFlow<()>,
-) -> Result<(), LogError> {
+    mut each: impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
     let mut filters = Vec::new();
     if let Some(s) = &rule.segment {
         filters.push(format!("c.id IN (SELECT id FROM customers WHERE ({s}))"));
@@ -290,7 +301,7 @@ pub(crate) fn select(
         }
         RuleKind::Seasonal(season) => {
             let Some(year) = season.open_on(now.to_zoned_datetime(tz.clone()).date()) else {
-                return Ok(());
+                return Ok(0);
             };
             // Include everyone: with a daily limit, those who went longest without a positive
             // touch point come first, so over the season the limit works through everyone.
@@ -398,8 +409,8 @@ fn query(
     sql: &str,
     params: &[&dyn ToSql],
     map: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Candidate>,
-    each: &mut impl FnMut(Candidate) -> ControlFlow<()>,
-) -> Result<(), LogError> {
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
     let mut stmt = log.conn().prepare(sql)?;
     let mut rows = stmt.query(params)?;
     let mut ahead = Vec::new();
@@ -417,24 +428,48 @@ fn query(
         // Ends the read transaction before the slow part.
         drop(rows);
         drop(stmt);
-        for candidate in ahead {
-            if each(candidate).is_break() {
-                break;
-            }
-        }
-        return Ok(());
+        return Ok(match feed(ahead, each) {
+            Some((Rest::Count, left)) => left as u64,
+            _ => 0,
+        });
     }
-    for candidate in ahead {
-        if each(candidate).is_break() {
-            return Ok(());
-        }
+    match feed(ahead, each) {
+        Some((Rest::Stop, _)) => return Ok(0),
+        Some((Rest::Count, left)) => return count_rest(left, rows),
+        None => {}
     }
     while let Some(row) = rows.next()? {
-        if each(map(row)?).is_break() {
-            break;
+        if let ControlFlow::Break(rest) = each(map(row)?) {
+            return match rest {
+                Rest::Stop => Ok(0),
+                Rest::Count => count_rest(0, rows),
+            };
         }
     }
-    Ok(())
+    Ok(0)
+}
+
+/// Hands `candidates` to `each` until it breaks off: how, and how many it left unread.
+fn feed(
+    candidates: Vec<Candidate>,
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Option<(Rest, usize)> {
+    let mut candidates = candidates.into_iter();
+    while let Some(candidate) = candidates.next() {
+        if let ControlFlow::Break(rest) = each(candidate) {
+            return Some((rest, candidates.len()));
+        }
+    }
+    None
+}
+
+/// `read` plus the rows `rows` has left, stepped through without reading their columns.
+fn count_rest(read: usize, mut rows: rusqlite::Rows<'_>) -> Result<u64, LogError> {
+    let mut count = read as u64;
+    while rows.next()?.is_some() {
+        count += 1;
+    }
+    Ok(count)
 }
 
 #[cfg(test)]

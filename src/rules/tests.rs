@@ -216,3 +216,54 @@ fn unreadable_timestamps_are_reported() {
     assert_eq!(rows[0].at, "last tuesday");
     assert_eq!(rows[0].customer_id, "2");
 }
+
+/// A reader past its daily limit has the rest of the selection counted, not read: the count is
+/// the same whether the candidates were all read ahead or some still stream from the log.
+#[test]
+fn the_rest_of_a_selection_is_counted_whether_read_ahead_or_streaming() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("log.sqlite");
+    let conn = Connection::open(&path).expect("log");
+    conn.execute_batch(crate::log::SCHEMA).expect("schema");
+    let total = READ_AHEAD + 10;
+    let tx = conn.unchecked_transaction().expect("tx");
+    for id in 1..=total as i64 {
+        tx.execute(
+            "INSERT INTO customers (id, email, created_at) VALUES (?1, ?2, '2022-01-01')",
+            params![id, format!("c{id}@example.com")],
+        )
+        .expect("customer");
+        tx.execute(
+            "INSERT INTO interactions (customer_id, at, kind) VALUES (?1, ?2, 'purchase')",
+            params![id, days_ago(100)],
+        )
+        .expect("interaction");
+    }
+    tx.commit().expect("commit");
+    let log = Log::open(&path).expect("open");
+    let quiet = rule("kind = \"quiet\"\nmin_interactions = 1\nquiet_for = \"60d\"");
+    let count_after = |read: usize, only: Option<&[rusqlite::types::Value]>| {
+        let mut seen = 0;
+        let rest = select(&log, &quiet, &quiet.rules[0], now(), only, |_| {
+            seen += 1;
+            match seen < read {
+                true => ControlFlow::Continue(()),
+                false => ControlFlow::Break(Rest::Count),
+            }
+        })
+        .expect("select");
+        (seen, rest)
+    };
+    assert_eq!(
+        count_after(3, None),
+        (3, total as u64 - 3),
+        "among those read ahead"
+    );
+    assert_eq!(
+        count_after(READ_AHEAD + 4, None),
+        (READ_AHEAD + 4, 6),
+        "among those streaming"
+    );
+    let few: Vec<_> = (1..=5).map(rusqlite::types::Value::Integer).collect();
+    assert_eq!(count_after(2, Some(&few)), (2, 3), "all read ahead");
+}
