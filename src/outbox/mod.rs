@@ -41,10 +41,9 @@ CREATE TABLE IF NOT EXISTS notes (
     timezone     TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS notes_key ON notes(rule, customer_id, occasion);
--- A customer's notes from every rule (the cap). A rule's notes to a customer (cooldowns) are
--- found by notes_key: every index is written for every note queued, so no more of them.
 CREATE INDEX IF NOT EXISTS notes_customer ON notes(customer_id, created_at);
-DROP INDEX IF EXISTS notes_customer_rule;
+-- A rule's last note to a customer (cooldowns), without reading the rule's every note.
+CREATE INDEX IF NOT EXISTS notes_customer_rule ON notes(customer_id, rule, created_at);
 CREATE INDEX IF NOT EXISTS notes_due ON notes(state, due_at);
 -- The delivery order, over waiting notes only: claiming a batch reads the batch, not the backlog.
 CREATE INDEX IF NOT EXISTS notes_ready ON notes(priority DESC, due_at, id)
