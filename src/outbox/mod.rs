@@ -281,17 +281,8 @@ impl Outbox {
         // here, one statement of cheap questions, and the rule's notes to the customer (a few)
         // only for a customer still in its cooldown, their latest picked here.
         let q = || -> rusqlite::Result<History> {
-            let (occasion_state, in_cooldown, in_cap_window) = self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT (SELECT state FROM all_notes
-                             WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3),
-                            EXISTS (SELECT 1 FROM all_notes WHERE rule = ?1 AND customer_id = ?2
-                                    AND created_at > ?4 AND state {COUNTING}),
-                            (SELECT count(*) FROM all_notes
-                             WHERE customer_id = ?2 AND created_at >= ?5 AND state {COUNTING})"
-                ))?
-                .query_row(
+            let (occasion_state, in_cooldown, in_cap_window) =
+                self.conn.prepare_cached(&history_sql())?.query_row(
                     params![
                         rule,
                         customer,
@@ -1008,6 +999,19 @@ const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display_name, subj
      body_text, body_html, message_id, attempts, created_at, timezone";
 
 /// Brings a state database written by an older rekindle up to date.
+/// A candidate's history in one statement (see [`Outbox::history`]): ?1 rule, ?2 customer,
+/// ?3 occasion, ?4 cooldown start, ?5 cap window start.
+fn history_sql() -> String {
+    format!(
+        "SELECT (SELECT state FROM all_notes
+                 WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3),
+                EXISTS (SELECT 1 FROM all_notes WHERE rule = ?1 AND customer_id = ?2
+                        AND created_at > ?4 AND state {COUNTING}),
+                (SELECT count(*) FROM all_notes
+                 WHERE customer_id = ?2 AND created_at >= ?5 AND state {COUNTING})"
+    )
+}
+
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let has_timezone: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = 'timezone')",
