@@ -998,7 +998,6 @@ fn transition_in(
 const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display_name, subject, \
      body_text, body_html, message_id, attempts, created_at, timezone";
 
-/// Brings a state database written by an older rekindle up to date.
 /// A candidate's history in one statement (see [`Outbox::history`]): ?1 rule, ?2 customer,
 /// ?3 occasion, ?4 cooldown start, ?5 cap window start.
 fn history_sql() -> String {
@@ -1012,6 +1011,7 @@ fn history_sql() -> String {
     )
 }
 
+/// Brings a state database written by an older rekindle up to date.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let has_timezone: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = 'timezone')",
