@@ -358,8 +358,23 @@ fn scope(
     let Some(mut ids) = log.customers_between(last.watermark, mark.watermark, SCOPE_LIMIT)? else {
         return Ok((None, Some(mark)));
     };
-    ids.extend(outbox.waiting(&rule.name)?);
+    // A waiting customer may also have new interactions: looked at (and counted) once.
+    let new: std::collections::HashSet<(u8, Vec<u8>)> = ids.iter().map(id_key).collect();
+    let waiting = outbox.waiting(&rule.name)?;
+    ids.extend(waiting.into_iter().filter(|id| !new.contains(&id_key(id))));
     Ok((Some(ids), Some(mark)))
+}
+
+/// A customer id as a set key: its SQLite type and its bytes (5 and '5' stay apart).
+fn id_key(id: &rusqlite::types::Value) -> (u8, Vec<u8>) {
+    use rusqlite::types::Value;
+    match id {
+        Value::Null => (0, Vec::new()),
+        Value::Integer(i) => (1, i.to_le_bytes().to_vec()),
+        Value::Real(r) => (2, r.to_le_bytes().to_vec()),
+        Value::Text(t) => (3, t.as_bytes().to_vec()),
+        Value::Blob(b) => (4, b.clone()),
+    }
 }
 
 /// A hash of what decides a rule's selection and its skips: the rule, the policy, the time zone.

@@ -524,7 +524,8 @@ fn between_whole_readings_a_window_rule_looks_only_at_new_customers_and_those_wa
         second.contains("sorry                    matched 1, queued 0, skipped 1 (cooldown 1); read for the 1 customer(s) with new interactions or waiting on time only"),
         "{second}"
     );
-    // No new interaction since, but the cooldown has passed: she is looked at again.
+    // The cooldown passes; meanwhile she also buys something: she is looked at again, once.
+    f.interaction(1, &ago(0.0), "purchase", None, None);
     std::thread::sleep(std::time::Duration::from_secs(4));
     let (third, _) = text(&f.rekindle(&["run", "--once"]));
     assert!(
