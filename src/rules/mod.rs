@@ -463,9 +463,10 @@ fn feed(
     None
 }
 
-/// `read` plus the rows `rows` has left, stepped through without reading their columns.
-fn count_rest(read: usize, mut rows: rusqlite::Rows<'_>) -> Result<u64, LogError> {
-    let mut count = read as u64;
+/// The candidates left read ahead, plus the rows `rows` has left, stepped through without
+/// reading their columns.
+fn count_rest(left_ahead: usize, mut rows: rusqlite::Rows<'_>) -> Result<u64, LogError> {
+    let mut count = left_ahead as u64;
     while rows.next()?.is_some() {
         count += 1;
     }
