@@ -443,11 +443,13 @@ fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, Option<Strin
         (
             "unhappy-open",
             format!(
-                "SELECT count(DISTINCT customer_id) FROM interactions i
-                 WHERE kind IN ({}) AND at >= ?1 AND NOT EXISTS (SELECT 1 FROM interactions r
-                   WHERE r.customer_id = i.customer_id AND r.at >= i.at AND +r.kind IN ({}))",
-                kinds(policy, "complaint_kinds", &["complaint"]),
-                kinds(policy, "resolution_kinds", &["resolution"])
+                "SELECT count(DISTINCT i.customer_id) FROM interactions i
+                 LEFT JOIN (SELECT customer_id, max(at) AS resolved FROM interactions
+                   WHERE kind IN ({}) AND at >= ?1 GROUP BY customer_id) r
+                 ON r.customer_id = i.customer_id
+                 WHERE i.kind IN ({}) AND i.at >= ?1 AND (r.resolved IS NULL OR r.resolved < i.at)",
+                kinds(policy, "resolution_kinds", &["resolution"]),
+                kinds(policy, "complaint_kinds", &["complaint"])
             ),
             Some(cutoff(policy, "open_complaint_window", "30d")?),
         ),

@@ -437,12 +437,20 @@ impl Log {
                  WHERE kind IN (SELECT value FROM json_each(?1))",
                 &[&json_list(&policy.unsubscribe_kinds)],
             )?,
-            // `i.at >= ?3` (a date) lets SQLite read the recent complaints by the kind index.
+            // A complaint is open without a resolution at or after it, so only the window's
+            // resolutions matter: each customer's latest one, read with the complaints by the
+            // kind index (`at >= ?3`, a date), all among the log's newest pages. Looking through
+            // each complainer's whole history instead read pages all over a large log (at 1M
+            // customers, 1 s when in memory, 6 to 18 s when not).
             open_complaint: ids(
-                &format!(
-                    "SELECT DISTINCT i.customer_id FROM interactions i WHERE i.at >= ?3 AND {}",
-                    open_complaint("?1", "?2", "?4")
-                ),
+                "SELECT DISTINCT i.customer_id FROM interactions i
+                 LEFT JOIN (SELECT customer_id, max(unixepoch(at)) AS resolved FROM interactions
+                            WHERE kind IN (SELECT value FROM json_each(?2)) AND at >= ?3
+                              AND unixepoch(at) >= ?4
+                            GROUP BY customer_id) r ON r.customer_id = i.customer_id
+                 WHERE i.kind IN (SELECT value FROM json_each(?1)) AND i.at >= ?3
+                   AND unixepoch(i.at) >= ?4
+                   AND (r.resolved IS NULL OR r.resolved < unixepoch(i.at))",
                 &[
                     &json_list(&policy.complaint_kinds),
                     &json_list(&policy.resolution_kinds),
@@ -749,7 +757,8 @@ mod tests {
 
     /// The snapshot a full evaluation reads says what the per-customer lookup says, for every
     /// customer of a demo log with unsubscribes, open and resolved complaints, a resolution in
-    /// the same second as its complaint and timestamps with offsets.
+    /// the same second as its complaint, timestamps with offsets, and complaints resolved
+    /// before, between and after others.
     #[test]
     fn everyones_standing_at_once_matches_each_customers_own() {
         let dir = tempfile::tempdir().expect("dir");
@@ -766,7 +775,15 @@ mod tests {
                    (5, '2026-11-23T23:30:00-05:00', 'complaint'),
                    (6, '2026-11-23T12:00:00+09:00', 'complaint'),
                    (6, '2026-11-23T02:00:00Z', 'resolution'),
-                   (7, '2026-09-01T10:00:00Z', 'complaint');",
+                   (7, '2026-09-01T10:00:00Z', 'complaint'),
+                   (8, '2026-11-10T10:00:00Z', 'complaint'),
+                   (8, '2026-11-12T10:00:00Z', 'resolution'),
+                   (8, '2026-11-15T10:00:00Z', 'complaint'),
+                   (9, '2026-11-10T10:00:00Z', 'complaint'),
+                   (9, '2026-11-15T10:00:00Z', 'complaint'),
+                   (9, '2026-11-16T10:00:00Z', 'resolution'),
+                   (10, '2026-10-20T10:00:00Z', 'resolution'),
+                   (10, '2026-11-01T10:00:00Z', 'complaint');",
             )
             .expect("rows");
         let policy = crate::config::Policy {
@@ -808,5 +825,10 @@ mod tests {
         assert!(by_id(5).open_complaint, "{:?}", by_id(5));
         assert!(by_id(6).open_complaint, "{:?}", by_id(6));
         assert!(!by_id(4).open_complaint && !by_id(7).open_complaint);
+        // Resolved, then complained again; complained twice, resolved once after both; resolved
+        // before the window, complained in it.
+        assert!(by_id(8).open_complaint, "{:?}", by_id(8));
+        assert!(!by_id(9).open_complaint, "{:?}", by_id(9));
+        assert!(by_id(10).open_complaint, "{:?}", by_id(10));
     }
 }
