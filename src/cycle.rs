@@ -198,6 +198,12 @@ fn evaluate_rule(
     let remember = mark.is_some();
     let beyond_limit = rules::select(log, config, rule, now, only, |candidate| {
         report.matched += 1;
+        // Queued notes wait for a group to fill, but never long: the daemon's delivery and
+        // event trigger wait for them to write.
+        if let Err(err) = outbox.flush_if_old() {
+            failure = Some(err.into());
+            return ControlFlow::Break(Rest::Stop);
+        }
         // Once the daily limit is reached the rest of the selection waits for tomorrow: count
         // it without composing anything, or even reading it unless the rule keeps whom it
         // skipped (a season over many customers stays cheap). Only `explain`, about one
@@ -211,6 +217,11 @@ fn evaluate_rule(
                 .entry(Skip::DailyLimit(limit).key())
                 .or_default() += 1;
             if !remember {
+                // Nothing more to write: the notes queued go now, not after the counting.
+                if let Err(err) = outbox.flush() {
+                    failure = Some(err.into());
+                    return ControlFlow::Break(Rest::Stop);
+                }
                 return ControlFlow::Break(Rest::Count);
             }
             waiting.push(candidate.customer.id.clone());

@@ -234,23 +234,55 @@ fn a_candidates_history_is_looked_up_by_customer_not_read_from_the_rules_notes()
             .expect("enqueue");
     }
     outbox.flush().expect("flush");
-    let plan: Vec<String> = outbox
-        .conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", history_sql()))
-        .expect("explain")
-        .query_map(params!["sorry", "7", "interaction-1", 0, 0], |r| {
-            r.get::<_, String>(3)
-        })
-        .expect("plan")
-        .collect::<Result<_, _>>()
-        .expect("rows");
-    let searches: Vec<&String> = plan.iter().filter(|l| l.contains("notes")).collect();
-    assert_eq!(searches.len(), 3, "{plan:#?}");
-    for line in searches {
+    let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
+        let lines: Vec<String> = outbox
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain")
+            .query_map(params, |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        lines.into_iter().filter(|l| l.contains("notes")).collect()
+    };
+    let history = plan(&history_sql(), params!["sorry", "7", "interaction-1", 0, 0]);
+    let notes_to = plan(&notes_to_sql(), params!["7", 0]);
+    assert_eq!(
+        (history.len(), notes_to.len()),
+        (3, 1),
+        "{history:#?} {notes_to:#?}"
+    );
+    for line in history.iter().chain(&notes_to) {
         assert!(
             line.starts_with("SEARCH")
                 && (line.contains("(rule=? AND customer_id=?") || line.contains("(customer_id=?")),
-            "{line} in {plan:#?}"
+            "{line} in {history:#?} {notes_to:#?}"
         );
     }
+}
+
+/// A rule that queues a note and then goes on for a while (skipping customers, counting those
+/// beyond its limit) does not keep the daemon's delivery from writing: its group is committed
+/// once [`GROUP_TIME`] old, between two candidates.
+#[test]
+fn a_group_of_queued_notes_is_committed_when_old_not_only_when_full() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("state.sqlite");
+    let outbox = Outbox::open(&path).expect("open");
+    outbox
+        .enqueue(&note("sorry", "1", "interaction-5"), now())
+        .expect("enqueue");
+    std::thread::sleep(GROUP_TIME + Duration::from_millis(50));
+    outbox.flush_if_old().expect("flush if old");
+    let other = Connection::open(&path).expect("other connection");
+    other
+        .busy_timeout(Duration::from_millis(0))
+        .expect("no waiting");
+    other
+        .execute_batch("BEGIN IMMEDIATE; COMMIT")
+        .expect("another connection writes at once");
+    let queued: i64 = other
+        .query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(queued, 1);
 }
