@@ -189,21 +189,17 @@ fn evaluate_rule(
         return Ok(report);
     }
     let cap_since = now.checked_sub(config.policy.cap_window).unwrap_or(now);
-    let mut failure: Option<CycleError> = None;
     let (scope, mark) = scope(config, log, outbox, rule, pass)?;
     report.looked_at = scope.as_ref().map(Vec::len);
     let mut waiting = Vec::new();
     let only = scope.as_deref().or(pass.only);
     // Only a window rule remembers whom it skipped for a reason that passes with time.
     let remember = mark.is_some();
-    let beyond_limit = rules::select(log, config, rule, now, only, |candidate| {
+    let mut step = |candidate: Candidate| -> Result<ControlFlow<Rest>, CycleError> {
         report.matched += 1;
         // Queued notes wait for a group to fill, but never long: the daemon's delivery and
         // event trigger wait for them to write.
-        if let Err(err) = outbox.flush_if_old() {
-            failure = Some(err.into());
-            return ControlFlow::Break(Rest::Stop);
-        }
+        outbox.flush_if_old()?;
         // Once the daily limit is reached the rest of the selection waits for tomorrow: count
         // it without composing anything, or even reading it unless the rule keeps whom it
         // skipped (a season over many customers stays cheap). Only `explain`, about one
@@ -218,29 +214,18 @@ fn evaluate_rule(
                 .or_default() += 1;
             if !remember {
                 // Nothing more to write: the notes queued go now, not after the counting.
-                if let Err(err) = outbox.flush() {
-                    failure = Some(err.into());
-                    return ControlFlow::Break(Rest::Stop);
-                }
-                return ControlFlow::Break(Rest::Count);
+                outbox.flush()?;
+                return Ok(ControlFlow::Break(Rest::Count));
             }
             waiting.push(candidate.customer.id.clone());
-            return ControlFlow::Continue(());
+            return Ok(ControlFlow::Continue(()));
         }
         // Read for everyone by the first candidate of a rule reading its whole selection;
         // among a few customers, each candidate's own standing is read instead.
         if only.is_none() && standings.get().is_none() {
-            match log.standings(&config.policy, now) {
-                Ok(read) => {
-                    let _ = standings.set(read);
-                }
-                Err(err) => {
-                    failure = Some(err.into());
-                    return ControlFlow::Break(Rest::Stop);
-                }
-            }
+            let _ = standings.set(log.standings(&config.policy, now)?);
         }
-        let outcome = match consider(
+        let outcome = consider(
             config,
             templates,
             log,
@@ -251,13 +236,7 @@ fn evaluate_rule(
             cap_since,
             queued_today,
             standings.get().filter(|_| only.is_none()),
-        ) {
-            Ok(outcome) => outcome,
-            Err(err) => {
-                failure = Some(err);
-                return ControlFlow::Break(Rest::Stop);
-            }
-        };
+        )?;
         let customer_id = candidate.customer.id_text.clone();
         match &outcome {
             Ok(_) => {
@@ -289,7 +268,15 @@ fn evaluate_rule(
                 outcome,
             });
         }
-        ControlFlow::Continue(())
+        Ok(ControlFlow::Continue(()))
+    };
+    // A failure stops the selection; it is returned once the selection is closed.
+    let mut failure: Option<CycleError> = None;
+    let beyond_limit = rules::select(log, config, rule, now, only, |candidate| {
+        step(candidate).unwrap_or_else(|err| {
+            failure = Some(err);
+            ControlFlow::Break(Rest::Stop)
+        })
     })?;
     if let Some(err) = failure {
         return Err(err);
