@@ -45,7 +45,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS notes_key ON notes(rule, customer_id, occasion
 -- and those of every rule (the cap), by the first column. Every index is written for every note
 -- queued, in random order, so there is no second one by customer.
 CREATE INDEX IF NOT EXISTS notes_customer_rule ON notes(customer_id, rule, created_at);
-DROP INDEX IF EXISTS notes_customer;
 CREATE INDEX IF NOT EXISTS notes_due ON notes(state, due_at);
 -- The delivery order, over waiting notes only: claiming a batch reads the batch, not the backlog.
 CREATE INDEX IF NOT EXISTS notes_ready ON notes(priority DESC, due_at, id)
@@ -180,10 +179,15 @@ pub(crate) struct Outbox {
     conn: Connection,
     path: String,
     dry_run: bool,
-    /// Notes enqueued in the open write transaction (see [`Outbox::enqueue`]).
-    pending: std::cell::Cell<u32>,
-    /// When that transaction began.
-    group_began: std::cell::Cell<Option<Instant>>,
+    /// The group of queued notes not yet committed (see [`Outbox::enqueue`]).
+    group: std::cell::Cell<Option<Group>>,
+}
+
+/// A write transaction opened by [`Outbox::enqueue`]: when it began, how many notes it holds.
+#[derive(Clone, Copy)]
+struct Group {
+    began: Instant,
+    notes: u32,
 }
 
 /// When a commit is on disk: before it returns, or at the next synced commit (in order).
@@ -239,8 +243,7 @@ impl Outbox {
             conn,
             path: path.display().to_string(),
             dry_run: false,
-            pending: Default::default(),
-            group_began: Default::default(),
+            group: Default::default(),
         })
     }
 
@@ -266,8 +269,7 @@ impl Outbox {
             conn,
             path: path.display().to_string(),
             dry_run: true,
-            pending: Default::default(),
-            group_began: Default::default(),
+            group: Default::default(),
         })
     }
 
@@ -445,7 +447,10 @@ impl Outbox {
                     self.set_sync(Sync::Full)?;
                     return Err(err);
                 }
-                self.group_began.set(Some(Instant::now()));
+                self.group.set(Some(Group {
+                    began: Instant::now(),
+                    notes: 0,
+                }));
             }
             // The note and its event land together or not at all.
             self.conn.prepare_cached("SAVEPOINT enqueue")?.execute([])?;
@@ -458,9 +463,10 @@ impl Outbox {
                 }
             };
             self.conn.prepare_cached("RELEASE enqueue")?.execute([])?;
-            if id.is_some() {
-                self.pending.set(self.pending.get() + 1);
-                if self.pending.get() >= ENQUEUE_GROUP || self.group_is_old() {
+            if let (Some(mut group), Some(_)) = (self.group.get(), id) {
+                group.notes += 1;
+                self.group.set(Some(group));
+                if group.notes >= ENQUEUE_GROUP || self.group_is_old() {
                     self.flush_inner()?;
                 }
             }
@@ -484,9 +490,9 @@ impl Outbox {
     }
 
     fn group_is_old(&self) -> bool {
-        self.group_began
+        self.group
             .get()
-            .is_some_and(|began| began.elapsed() >= GROUP_TIME)
+            .is_some_and(|g| g.began.elapsed() >= GROUP_TIME)
     }
 
     /// A write transaction, after committing any queued group. IMMEDIATE: it takes the write
@@ -513,8 +519,7 @@ impl Outbox {
     }
 
     fn flush_inner(&self) -> rusqlite::Result<()> {
-        self.pending.set(0);
-        self.group_began.set(None);
+        self.group.set(None);
         if self.dry_run || self.conn.is_autocommit() {
             return Ok(());
         }
@@ -1060,7 +1065,8 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if !has_timezone {
         conn.execute_batch("ALTER TABLE notes ADD COLUMN timezone TEXT")?;
     }
-    Ok(())
+    // Replaced by notes_customer_rule's first column (see the schema).
+    conn.execute_batch("DROP INDEX IF EXISTS notes_customer")
 }
 
 fn read_note(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredNote> {

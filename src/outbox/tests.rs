@@ -286,3 +286,26 @@ fn a_group_of_queued_notes_is_committed_when_old_not_only_when_full() {
         .expect("count");
     assert_eq!(queued, 1);
 }
+
+/// A state database from before loses the index by customer that notes_customer_rule replaces
+/// (one index fewer written for every note queued).
+#[test]
+fn an_older_state_database_drops_the_index_it_no_longer_needs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("state.sqlite");
+    drop(Outbox::open(&path).expect("open"));
+    let old = Connection::open(&path).expect("old");
+    old.execute_batch("CREATE INDEX notes_customer ON notes(customer_id, created_at)")
+        .expect("the old index");
+    drop(old);
+    let outbox = Outbox::open(&path).expect("reopen");
+    let left: i64 = outbox
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'notes_customer'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(left, 0);
+}
