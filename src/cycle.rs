@@ -141,34 +141,64 @@ pub(crate) fn evaluate(
     // a few customers (new interactions, a window rule between whole readings), per candidate.
     let standings = std::cell::OnceCell::new();
     ordered.sort_by_key(|r| std::cmp::Reverse(r.priority));
-    let mut reports = Vec::new();
-    for rule in ordered {
-        let started = std::time::Instant::now();
-        let report =
-            evaluate_rule(config, templates, log, outbox, rule, pass, &standings).map(|r| {
-                RuleReport {
+    std::thread::scope(|threads| {
+        let mut rules = ordered.into_iter();
+        let mut turns = std::collections::VecDeque::new();
+        let mut reports = Vec::new();
+        loop {
+            let started = std::time::Instant::now();
+            // The next rules' selections are read while this one takes its turn.
+            while turns.len() < AT_ONCE
+                && let Some(rule) = rules.next()
+            {
+                turns.push_back(prepare(config, log, outbox, rule, pass, threads));
+            }
+            let Some(turn) = turns.pop_front() else {
+                break;
+            };
+            let report = turn
+                .and_then(|turn| take_turn(config, templates, log, outbox, turn, pass, &standings))
+                .map(|r| RuleReport {
                     elapsed: started.elapsed(),
                     ..r
-                }
-            });
-        // What was queued before a failure is good: keep it.
-        outbox.flush()?;
-        reports.push(report?);
-    }
-    Ok(reports)
+                });
+            // What was queued before a failure is good: keep it. The selections read ahead are
+            // stopped as `turns` goes.
+            outbox.flush()?;
+            reports.push(report?);
+        }
+        Ok(reports)
+    })
 }
 
-fn evaluate_rule(
-    config: &Config,
-    templates: &Templates,
+/// Rules whose selections are read at once: the one taking its turn and the next ones (see
+/// [`rules::read_ahead`]). Each has a thread, a connection to the log and what it read ahead.
+const AT_ONCE: usize = 4;
+
+/// A rule ready for its turn, its selection being read (unless it rests today).
+struct Turn<'a> {
+    rule: &'a Rule,
+    report: RuleReport,
+    queued_today: u32,
+    /// The customers a window rule looks at (see [`scope`]), and where it leaves off.
+    scope: Option<Vec<rusqlite::types::Value>>,
+    mark: Option<Mark>,
+    /// `None` when the rule already queued its daily limit today.
+    selection: Option<rules::Ahead>,
+}
+
+/// Everything a rule's turn needs before its first candidate, its selection's reading started
+/// on a thread of `threads`.
+fn prepare<'a>(
+    config: &'a Config,
     log: &Log,
     outbox: &Outbox,
-    rule: &Rule,
+    rule: &'a Rule,
     pass: &Pass<'_>,
-    standings: &std::cell::OnceCell<Standings>,
-) -> Result<RuleReport, CycleError> {
+    threads: &'a std::thread::Scope<'a, '_>,
+) -> Result<Turn<'a>, CycleError> {
     let now = pass.now;
-    let mut report = RuleReport {
+    let report = RuleReport {
         rule: rule.name.clone(),
         ..RuleReport::default()
     };
@@ -177,7 +207,15 @@ fn evaluate_rule(
         .start_of_day()
         .map(|z| z.timestamp())
         .unwrap_or(now);
-    let mut queued_today = outbox.queued_since(&rule.name, start_of_day)?;
+    let queued_today = outbox.queued_since(&rule.name, start_of_day)?;
+    let mut turn = Turn {
+        rule,
+        report,
+        queued_today,
+        scope: None,
+        mark: None,
+        selection: None,
+    };
     // A rule that already queued its daily limit today can queue nothing more before tomorrow:
     // its selection is not even read (a season over many customers costs nothing until then).
     // A plan still reads it, to show who waits.
@@ -185,12 +223,40 @@ fn evaluate_rule(
         && queued_today >= limit
         && !pass.keep_decisions
     {
-        report.resting = Some(limit);
-        return Ok(report);
+        turn.report.resting = Some(limit);
+        return Ok(turn);
     }
-    let cap_since = now.checked_sub(config.policy.cap_window).unwrap_or(now);
     let (scope, mark) = scope(config, log, outbox, rule, pass)?;
-    report.looked_at = scope.as_ref().map(Vec::len);
+    turn.report.looked_at = scope.as_ref().map(Vec::len);
+    let only = scope.as_deref().or(pass.only).map(<[_]>::to_vec);
+    turn.selection = Some(rules::read_ahead(threads, log, config, rule, now, only)?);
+    (turn.scope, turn.mark) = (scope, mark);
+    Ok(turn)
+}
+
+/// A rule's turn: its candidates considered one by one, in its selection's order.
+fn take_turn(
+    config: &Config,
+    templates: &Templates,
+    log: &Log,
+    outbox: &Outbox,
+    turn: Turn<'_>,
+    pass: &Pass<'_>,
+    standings: &std::cell::OnceCell<Standings>,
+) -> Result<RuleReport, CycleError> {
+    let Turn {
+        rule,
+        mut report,
+        mut queued_today,
+        scope,
+        mark,
+        selection,
+    } = turn;
+    let Some(selection) = selection else {
+        return Ok(report);
+    };
+    let now = pass.now;
+    let cap_since = now.checked_sub(config.policy.cap_window).unwrap_or(now);
     let mut waiting = Vec::new();
     let only = scope.as_deref().or(pass.only);
     // Only a window rule remembers whom it skipped for a reason that passes with time.
@@ -272,7 +338,7 @@ fn evaluate_rule(
     };
     // A failure stops the selection; it is returned once the selection is closed.
     let mut failure: Option<CycleError> = None;
-    let beyond_limit = rules::select(log, config, rule, now, only, |candidate| {
+    let beyond_limit = selection.take(|candidate| {
         step(candidate).unwrap_or_else(|err| {
             failure = Some(err);
             ControlFlow::Break(Rest::Stop)

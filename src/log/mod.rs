@@ -68,6 +68,9 @@ pub(crate) enum LogError {
     /// A query failed.
     #[error("reading the interaction log failed: {0}")]
     Query(#[from] rusqlite::Error),
+    /// The thread reading a rule's selection ahead of its turn ended without a word (a bug).
+    #[error("reading the interaction log failed: the reading thread stopped unexpectedly")]
+    Reader,
 }
 
 /// Interactions added since a watermark.
@@ -113,6 +116,14 @@ impl Log {
                 path: path.to_path_buf(),
                 source,
             })
+    }
+
+    /// Another connection to the same log, knowing the same horizon (for reading on another
+    /// thread).
+    pub(crate) fn reopen(&self) -> Result<Log, LogError> {
+        let log = Log::open(&self.path)?;
+        *log.horizon.borrow_mut() = self.horizon();
+        Ok(log)
     }
 
     /// The underlying connection, for the rule queries.

@@ -401,8 +401,9 @@ pub(crate) fn day_before(second: i64) -> String {
 /// Candidates read before any is processed. A selection this size or smaller is read in one
 /// short read transaction and only then composed and queued, so the business's own writers wait
 /// for the SQL alone (milliseconds), never for rendering or fsyncs. A larger one keeps the
-/// memory bounded and processes the rest as it streams.
-const READ_AHEAD: usize = 20_000;
+/// memory bounded and processes the rest as it streams. Several selections are read at once
+/// (see [`ahead`]), each holding up to this many (about 1 KiB each at 1M customers).
+const READ_AHEAD: usize = 5_000;
 
 fn query(
     log: &Log,
@@ -473,5 +474,8 @@ fn count_rest(left_ahead: usize, mut rows: rusqlite::Rows<'_>) -> Result<u64, Lo
     Ok(count)
 }
 
+mod ahead;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use ahead::{Ahead, read_ahead};

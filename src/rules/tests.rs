@@ -218,7 +218,8 @@ fn unreadable_timestamps_are_reported() {
 }
 
 /// A reader past its daily limit has the rest of the selection counted, not read: the count is
-/// the same whether the candidates were all read ahead or some still stream from the log.
+/// the same whether the candidates were all read ahead or some still stream from the log, and
+/// whether the selection is read on the rule's own thread or ahead of its turn on another.
 #[test]
 fn the_rest_of_a_selection_is_counted_whether_read_ahead_or_streaming() {
     let dir = tempfile::tempdir().expect("dir");
@@ -242,28 +243,35 @@ fn the_rest_of_a_selection_is_counted_whether_read_ahead_or_streaming() {
     tx.commit().expect("commit");
     let log = Log::open(&path).expect("open");
     let quiet = rule("kind = \"quiet\"\nmin_interactions = 1\nquiet_for = \"60d\"");
+    // The same on this thread and read ahead on another (see `ahead`), where some of the
+    // rest has already been handed over when the turn breaks off.
     let count_after = |read: usize, only: Option<&[rusqlite::types::Value]>| {
-        let mut seen = 0;
-        let rest = select(&log, &quiet, &quiet.rules[0], now(), only, |_| {
-            seen += 1;
-            match seen < read {
-                true => ControlFlow::Continue(()),
-                false => ControlFlow::Break(Rest::Count),
-            }
-        })
-        .expect("select");
-        (seen, rest)
+        let by_turn = |ahead: bool| {
+            let mut seen = 0;
+            let mut first = Vec::new();
+            let each = |c: Candidate| {
+                seen += 1;
+                if first.len() < 3 {
+                    first.push(c.customer.id_text);
+                }
+                match seen < read {
+                    true => ControlFlow::Continue(()),
+                    false => ControlFlow::Break(Rest::Count),
+                }
+            };
+            let rest = match ahead {
+                false => select(&log, &quiet, &quiet.rules[0], now(), only, each),
+                true => std::thread::scope(|threads| {
+                    let only = only.map(<[_]>::to_vec);
+                    read_ahead(threads, &log, &quiet, &quiet.rules[0], now(), only)?.take(each)
+                }),
+            };
+            (seen, rest.expect("select"), first)
+        };
+        let (here, there) = (by_turn(false), by_turn(true));
+        assert_eq!(here, there, "read ahead on another thread");
+        (here.0, here.1)
     };
-    assert_eq!(
-        count_after(3, None),
-        (3, total as u64 - 3),
-        "among those read ahead"
-    );
-    assert_eq!(
-        count_after(READ_AHEAD + 4, None),
-        (READ_AHEAD + 4, 6),
-        "among those streaming"
-    );
     let few: Vec<_> = (1..=5).map(rusqlite::types::Value::Integer).collect();
     assert_eq!(count_after(2, Some(&few)), (2, 3), "all read ahead");
 }
