@@ -132,18 +132,20 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
     })?;
     let daemon = with_added_rows(dir, |log| daemon(dir, &config, log))?;
 
+    // rekindle reads the next rules' selections on other threads while one rule takes its
+    // turn: its CPU time (all threads) is shown beside the wall-clock time.
     println!(
-        "\n{:<40} {:>11} {:>14} {:>7} {:>13}",
-        "measurement", "rekindle s", "bare SQLite s", "ratio", "peak RSS MiB"
+        "\n{:<40} {:>11} {:>14} {:>7} {:>13} {:>10}",
+        "measurement", "rekindle s", "bare SQLite s", "ratio", "peak RSS MiB", "CPU s"
     );
-    let row = |what: &str, ours: Option<f64>, floor: Option<f64>, mib: f64| {
+    let row = |what: &str, ours: Option<f64>, floor: Option<f64>, mib: f64, cpu: Option<f64>| {
         let secs = |s: Option<f64>| s.map_or("-".into(), |s| format!("{s:.3}"));
         let ratio = match (ours, floor) {
             (Some(o), Some(f)) if f > 0.0 => format!("{:.1}x", o / f),
             _ => "-".into(),
         };
-        let (ours, floor) = (secs(ours), secs(floor));
-        println!("{what:<40} {ours:>11} {floor:>14} {ratio:>7} {mib:>13.0}");
+        let (ours, floor, cpu) = (secs(ours), secs(floor), secs(cpu));
+        println!("{what:<40} {ours:>11} {floor:>14} {ratio:>7} {mib:>13.0} {cpu:>10}");
     };
     let steady_label = format!("steady state (+{STEADY_ROWS} rows, run --once)");
     row(
@@ -151,6 +153,7 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
         Some(full.0),
         None,
         full.1,
+        Some(full.2),
     );
     let evaluation = full.0 - delivery;
     row(
@@ -158,10 +161,23 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
         Some(evaluation),
         Some(floor),
         full.1,
+        None,
     );
-    row("plan", Some(plan.0), Some(floor), plan.1);
-    row(&steady_label, Some(steady.0), None, steady.1);
-    row("daemon (run), its whole life", None, None, daemon.peak_mib);
+    row("plan", Some(plan.0), Some(floor), plan.1, Some(plan.2));
+    row(
+        &steady_label,
+        Some(steady.0),
+        None,
+        steady.1,
+        Some(steady.2),
+    );
+    row(
+        "daemon (run), its whole life",
+        None,
+        None,
+        daemon.peak_mib,
+        None,
+    );
 
     println!(
         "\na writer inserting an interaction every {} ms (log journal mode: {}):\n  alone, {} s before `plan`: {}\n  during `plan`: {}",
@@ -225,7 +241,7 @@ fn ensure_log(dir: &Path, (name, customers, interactions): &(&str, u64, u64)) ->
                 .args(["--interactions", &interactions.to_string()])
                 .args(["--seed", &SEED.to_string(), "--generate-only"])
                 .env("RUST_LOG", "error");
-            let (secs, mib) = timed(demo, &dir.join("scale-generate.out"))?;
+            let (secs, mib, _) = timed(demo, &dir.join("scale-generate.out"))?;
             let out = read(&dir.join("scale-generate.out"))?;
             let line = out
                 .lines()
@@ -293,7 +309,9 @@ fn remove_if_there(path: &Path) -> Result<()> {
 
 /// Runs `cmd` to the end with its stdout in `out` (stderr in `out` with `.err`): wall seconds
 /// and peak RSS in MiB.
-fn timed(mut cmd: Command, out: &Path) -> Result<(f64, f64)> {
+/// Runs `cmd`: its wall-clock seconds, peak RSS (MiB) and CPU seconds (user + system, all its
+/// threads).
+fn timed(mut cmd: Command, out: &Path) -> Result<(f64, f64, f64)> {
     let err = out.with_extension("err");
     let start = Instant::now();
     let mut child = cmd
@@ -304,18 +322,19 @@ fn timed(mut cmd: Command, out: &Path) -> Result<(f64, f64)> {
     let rss = RssWatch::start(child.id());
     let status = child.wait().map_err(|e| format!("{cmd:?}: {e}"))?;
     let secs = start.elapsed().as_secs_f64();
-    let mib = rss.stop()?;
+    let (mib, cpu) = rss.stop()?;
     if !status.success() {
         let stderr = std::fs::read_to_string(&err).unwrap_or_default();
         return Err(format!("{cmd:?} failed ({status}): {stderr}"));
     }
-    Ok((secs, mib))
+    Ok((secs, mib, cpu))
 }
 
-/// Samples a child's peak resident set (VmHWM) every 10 ms: the last value read before it exits.
+/// Samples a child's peak resident set (VmHWM) and its CPU time every 10 ms: the last values
+/// read before it exits.
 struct RssWatch {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<u64>,
+    thread: JoinHandle<(u64, u64)>,
 }
 
 impl RssWatch {
@@ -323,7 +342,7 @@ impl RssWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut kib = 0;
+            let (mut kib, mut ticks) = (0, 0);
             while !stopped.load(Ordering::Relaxed) {
                 // Gone, or a zombie without memory, once it has exited: keep the last value.
                 let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
@@ -336,18 +355,19 @@ impl RssWatch {
                         .ok()
                 });
                 kib = kib.max(hwm.unwrap_or(0));
+                ticks = ticks.max(cpu_ticks(pid).unwrap_or(0));
                 std::thread::sleep(Duration::from_millis(10));
             }
-            kib
+            (kib, ticks)
         });
         RssWatch { stop, thread }
     }
 
-    /// Peak RSS in MiB.
-    fn stop(self) -> Result<f64> {
+    /// Peak RSS in MiB, and CPU seconds.
+    fn stop(self) -> Result<(f64, f64)> {
         self.stop.store(true, Ordering::Relaxed);
-        let kib = self.thread.join().map_err(|_| "the RSS sampler panicked")?;
-        Ok(kib as f64 / 1024.0)
+        let (kib, ticks) = self.thread.join().map_err(|_| "the RSS sampler panicked")?;
+        Ok((kib as f64 / 1024.0, ticks as f64 / clock_ticks()))
     }
 }
 
@@ -795,7 +815,7 @@ fn daemon(dir: &Path, config: &Path, log: &Connection) -> Result<Daemon> {
         None => Err("no stderr from rekindle run".into()),
     };
     let stopped = stop(&mut child, pid);
-    let peak_mib = rss.stop()?;
+    let (peak_mib, _) = rss.stop()?;
     let measured = measured?;
     stopped?;
     Ok(Daemon {
