@@ -53,7 +53,8 @@ pub(crate) struct RuleReport {
     pub skipped: BTreeMap<&'static str, u64>,
     /// Every decision, when asked for (plan).
     pub decisions: Vec<Decision>,
-    /// How long selecting and composing took.
+    /// How long its turn took: composing and queueing, and waiting for what its selection had
+    /// not yet read (which began up to three rules earlier, see [`AT_ONCE`]).
     pub elapsed: std::time::Duration,
     /// The rule's daily limit, when it was already reached today before the rule ran: then
     /// its selection was not read at all (nothing could be queued before tomorrow).

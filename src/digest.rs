@@ -19,6 +19,9 @@ use crate::rules;
 /// The digest's "rule" in the outbox.
 pub(crate) const RULE: &str = "digest";
 
+/// The digest's customer id in the state database: the staff, not a customer.
+const STAFF: &str = "staff";
+
 /// Puts today's digest together and queues it; returns how many customers it lists (0: nothing
 /// worth a card today, no email).
 pub(crate) fn queue(
@@ -32,6 +35,17 @@ pub(crate) fn queue(
         return Ok(0);
     };
     let today = now.to_zoned_datetime(config.timezone.clone()).date();
+    let occasion = format!("digest-{today}");
+    // Once a day: a later run that day does not read the log for it again (at 1M customers,
+    // the anniversaries alone are a scan of every customer).
+    if outbox
+        .history(RULE, STAFF, &occasion, now, now)?
+        .occasion_state
+        .is_some()
+    {
+        info!(date = %today, "staff digest: today's is queued already");
+        return Ok(0);
+    }
     let day = SignedDuration::from_hours(24);
     let policy = &config.policy;
     // The last day's follow-ups and departures, selected as the rules of those kinds select.
@@ -91,11 +105,10 @@ pub(crate) fn queue(
             return Ok(0);
         }
     };
-    let occasion = format!("digest-{today}");
     let note = NewNote {
         rule: RULE.into(),
-        customer_id: "staff".into(),
-        message_id: message_id(RULE, "staff", &occasion, &config.sender),
+        customer_id: STAFF.into(),
+        message_id: message_id(RULE, STAFF, &occasion, &config.sender),
         occasion,
         priority: 1000,
         recipient: digest.to.to_string(),

@@ -562,7 +562,11 @@ fn the_staff_digest_lists_who_deserves_a_card_today_once_a_day() {
         !digest.contains("Dee"),
         "an opted-out customer is not listed: {digest}"
     );
-    // Once a day.
-    f.rekindle(&["run", "--once"]);
+    // Once a day, and not even put together again that day.
+    let (_, stderr) = text(&f.rekindle(&["run", "--once"]));
     assert_eq!(f.maildir_messages().len(), 1);
+    assert!(
+        stderr.contains("staff digest: today's is queued already"),
+        "{stderr}"
+    );
 }
