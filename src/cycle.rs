@@ -185,7 +185,16 @@ struct Turn<'a> {
     scope: Option<Vec<rusqlite::types::Value>>,
     mark: Option<Mark>,
     /// `None` when the rule already queued its daily limit today.
-    selection: Option<rules::Ahead>,
+    selection: Option<Selection>,
+}
+
+/// Where a rule's candidates come from at its turn.
+enum Selection {
+    /// Its whole selection, being read ahead on another thread.
+    Ahead(rules::Ahead),
+    /// Its selection among these few customers (new interactions), read at its turn on its own
+    /// thread: a few rows are not worth a thread and a connection.
+    Among(Vec<rusqlite::types::Value>),
 }
 
 /// Everything a rule's turn needs before its first candidate, its selection's reading started
@@ -229,8 +238,10 @@ fn prepare<'a>(
     }
     let (scope, mark) = scope(config, log, outbox, rule, pass)?;
     turn.report.looked_at = scope.as_ref().map(Vec::len);
-    let only = scope.as_deref().or(pass.only).map(<[_]>::to_vec);
-    turn.selection = Some(rules::read_ahead(threads, log, config, rule, now, only)?);
+    turn.selection = Some(match scope.as_deref().or(pass.only) {
+        Some(ids) => Selection::Among(ids.to_vec()),
+        None => Selection::Ahead(rules::read_ahead(threads, log, config, rule, now)?),
+    });
     (turn.scope, turn.mark) = (scope, mark);
     Ok(turn)
 }
@@ -339,12 +350,16 @@ fn take_turn(
     };
     // A failure stops the selection; it is returned once the selection is closed.
     let mut failure: Option<CycleError> = None;
-    let beyond_limit = selection.take(|candidate| {
+    let each = |candidate| {
         step(candidate).unwrap_or_else(|err| {
             failure = Some(err);
             ControlFlow::Break(Rest::Stop)
         })
-    })?;
+    };
+    let beyond_limit = match selection {
+        Selection::Ahead(ahead) => ahead.take(each),
+        Selection::Among(ids) => rules::select(log, config, rule, now, Some(&ids), each),
+    }?;
     if let Some(err) = failure {
         return Err(err);
     }

@@ -16,7 +16,6 @@ use std::thread::Scope;
 
 use jiff::Timestamp;
 use rusqlite::InterruptHandle;
-use rusqlite::types::Value;
 
 use super::{Candidate, Rest, select};
 use crate::config::{Config, Rule};
@@ -47,15 +46,14 @@ pub(crate) struct Ahead {
     interrupt: InterruptHandle,
 }
 
-/// Starts reading `rule`'s selection at `now` (among `only`, if given) on a thread of `scope`,
-/// with its own connection to `log` (which has read the horizon).
+/// Starts reading `rule`'s whole selection at `now` on a thread of `scope`, with its own
+/// connection to `log` (which has read the horizon).
 pub(crate) fn read_ahead<'scope>(
     scope: &'scope Scope<'scope, '_>,
     log: &Log,
     config: &'scope Config,
     rule: &'scope Rule,
     now: Timestamp,
-    only: Option<Vec<Value>>,
 ) -> Result<Ahead, LogError> {
     let own = log.reopen()?;
     let interrupt = own.conn().get_interrupt_handle();
@@ -65,7 +63,7 @@ pub(crate) fn read_ahead<'scope>(
     scope.spawn(move || {
         // A candidate read after the turn broke off was not handed over: counted here.
         let mut kept = 0;
-        let result = select(&own, config, rule, now, only.as_deref(), |candidate| {
+        let result = select(&own, config, rule, now, None, |candidate| {
             let rest = match asked.load(Ordering::Acquire) {
                 GO_ON => match sender.send(Message::Candidate(candidate)) {
                     Ok(()) => return ControlFlow::Continue(()),
