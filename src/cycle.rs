@@ -2,7 +2,8 @@
 //!
 //! Used by the daemon on every cron tick, by `run --once`, `demo` and (as a dry run against a
 //! read-only outbox) by `plan`. Rules run highest priority first, so when two rules want the
-//! same customer the more important note takes the customer's cap.
+//! same customer the more important note takes the customer's cap. Over everyone, the next
+//! rules' selections are read on other threads meanwhile (see [`rules::read_ahead`]).
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
