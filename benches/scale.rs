@@ -307,10 +307,8 @@ fn remove_if_there(path: &Path) -> Result<()> {
     }
 }
 
-/// Runs `cmd` to the end with its stdout in `out` (stderr in `out` with `.err`): wall seconds
-/// and peak RSS in MiB.
-/// Runs `cmd`: its wall-clock seconds, peak RSS (MiB) and CPU seconds (user + system, all its
-/// threads).
+/// Runs `cmd` to the end with its stdout in `out` (stderr in `out` with `.err`): wall seconds,
+/// peak RSS in MiB and CPU seconds (user and system, all its threads).
 fn timed(mut cmd: Command, out: &Path) -> Result<(f64, f64, f64)> {
     let err = out.with_extension("err");
     let start = Instant::now();

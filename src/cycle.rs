@@ -177,7 +177,7 @@ pub(crate) fn evaluate(
 /// [`rules::read_ahead`]). Each has a thread, a connection to the log and what it read ahead.
 const AT_ONCE: usize = 4;
 
-/// A rule ready for its turn, its selection being read (unless it rests today).
+/// A rule ready for its turn (unless it rests today: `report.resting`).
 struct Turn<'a> {
     rule: &'a Rule,
     report: RuleReport,
@@ -185,17 +185,10 @@ struct Turn<'a> {
     /// The customers a window rule looks at (see [`scope`]), and where it leaves off.
     scope: Option<Vec<rusqlite::types::Value>>,
     mark: Option<Mark>,
-    /// `None` when the rule already queued its daily limit today.
-    selection: Option<Selection>,
-}
-
-/// Where a rule's candidates come from at its turn.
-enum Selection {
-    /// Its whole selection, being read ahead on another thread.
-    Ahead(rules::Ahead),
-    /// Its selection among these few customers (new interactions), read at its turn on its own
-    /// thread: a few rows are not worth a thread and a connection.
-    Among(Vec<rusqlite::types::Value>),
+    /// Its whole selection, being read on another thread. A selection among a few customers
+    /// (`scope`, or the pass's) is read at the rule's turn on its own thread instead: a few rows
+    /// are not worth a thread and a connection.
+    ahead: Option<rules::Ahead>,
 }
 
 /// Everything a rule's turn needs before its first candidate, its selection's reading started
@@ -209,7 +202,7 @@ fn prepare<'a>(
     threads: &'a std::thread::Scope<'a, '_>,
 ) -> Result<Turn<'a>, CycleError> {
     let now = pass.now;
-    let report = RuleReport {
+    let mut report = RuleReport {
         rule: rule.name.clone(),
         ..RuleReport::default()
     };
@@ -219,14 +212,6 @@ fn prepare<'a>(
         .map(|z| z.timestamp())
         .unwrap_or(now);
     let queued_today = outbox.queued_since(&rule.name, start_of_day)?;
-    let mut turn = Turn {
-        rule,
-        report,
-        queued_today,
-        scope: None,
-        mark: None,
-        selection: None,
-    };
     // A rule that already queued its daily limit today can queue nothing more before tomorrow:
     // its selection is not even read (a season over many customers costs nothing until then).
     // A plan still reads it, to show who waits.
@@ -234,17 +219,30 @@ fn prepare<'a>(
         && queued_today >= limit
         && !pass.keep_decisions
     {
-        turn.report.resting = Some(limit);
-        return Ok(turn);
+        report.resting = Some(limit);
+        return Ok(Turn {
+            rule,
+            report,
+            queued_today,
+            scope: None,
+            mark: None,
+            ahead: None,
+        });
     }
     let (scope, mark) = scope(config, log, outbox, rule, pass)?;
-    turn.report.looked_at = scope.as_ref().map(Vec::len);
-    turn.selection = Some(match scope.as_deref().or(pass.only) {
-        Some(ids) => Selection::Among(ids.to_vec()),
-        None => Selection::Ahead(rules::read_ahead(threads, log, config, rule, now)?),
-    });
-    (turn.scope, turn.mark) = (scope, mark);
-    Ok(turn)
+    report.looked_at = scope.as_ref().map(Vec::len);
+    let ahead = match scope.is_none() && pass.only.is_none() {
+        true => Some(rules::read_ahead(threads, log, config, rule, now)?),
+        false => None,
+    };
+    Ok(Turn {
+        rule,
+        report,
+        queued_today,
+        scope,
+        mark,
+        ahead,
+    })
 }
 
 /// A rule's turn: its candidates considered one by one, in its selection's order.
@@ -263,11 +261,11 @@ fn take_turn(
         mut queued_today,
         scope,
         mark,
-        selection,
+        ahead,
     } = turn;
-    let Some(selection) = selection else {
+    if report.resting.is_some() {
         return Ok(report);
-    };
+    }
     let now = pass.now;
     let cap_since = now.checked_sub(config.policy.cap_window).unwrap_or(now);
     let mut waiting = Vec::new();
@@ -357,9 +355,9 @@ fn take_turn(
             ControlFlow::Break(Rest::Stop)
         })
     };
-    let beyond_limit = match selection {
-        Selection::Ahead(ahead) => ahead.take(each),
-        Selection::Among(ids) => rules::select(log, config, rule, now, Some(&ids), each),
+    let beyond_limit = match ahead {
+        Some(ahead) => ahead.take(each),
+        None => rules::select(log, config, rule, now, only, each),
     }?;
     if let Some(err) = failure {
         return Err(err);
