@@ -47,8 +47,8 @@ impl Error {
     }
 }
 
-impl From<crate::cycle::CycleError> for Error {
-    fn from(err: crate::cycle::CycleError) -> Self {
+impl From<crate::evaluate::EvaluateError> for Error {
+    fn from(err: crate::evaluate::EvaluateError) -> Self {
         Error::Runtime(err.to_string())
     }
 }

@@ -48,17 +48,16 @@ pub mod cli;
 mod commands;
 mod compose;
 pub mod config;
-mod cycle;
 mod daemon;
+mod decide;
 mod deliver;
 mod demo;
-mod digest;
 mod error;
-mod forecast;
+mod evaluate;
+mod load;
 mod log;
 mod outbox;
-mod policy;
-mod rules;
+mod select;
 
 use std::process::ExitCode;
 

@@ -5,9 +5,9 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use crate::config::{Config, Rule, RuleKind};
+use crate::decide::Skip;
 use crate::log::{CustomerRow, InteractionRow};
-use crate::policy::Skip;
-use crate::rules::Candidate;
+use crate::select::Candidate;
 
 /// A customer we can safely write to.
 #[derive(Debug, Clone)]
@@ -200,7 +200,7 @@ impl NoteContext {
                 kind: rule.kind.name(),
             },
             unsubscribe: UnsubscribeContext {
-                url: config.sender.unsubscribe_link(&candidate.customer.id_text),
+                url: super::unsubscribe_link(&config.sender, &candidate.customer.id_text),
                 mailto: config
                     .sender
                     .unsubscribe_mailto
@@ -253,7 +253,7 @@ impl NoteContext {
         full_config
             .sender
             .unsubscribe_secret
-            .get_or_insert_with(|| crate::compose::Secret::new("sample"));
+            .get_or_insert_with(|| crate::config::Secret::new("sample"));
         let mut empty_config = config.clone();
         empty_config.sender.signature = None;
         empty_config.sender.unsubscribe_url = None;

@@ -6,9 +6,40 @@
 //! it is never parsed as template code. Undefined variables are errors (strict mode).
 
 mod context;
+mod message;
 mod templates;
 mod unsubscribe;
 
-pub(crate) use context::{DigestContext, NoteContext, recipient};
+pub(crate) use context::{DigestContext, NoteContext, Recipient, recipient};
+pub(crate) use message::{Letter, build_message, message_id, unsubscribe_link};
 pub(crate) use templates::{Templates, describe};
-pub(crate) use unsubscribe::{Secret, link as unsubscribe_link};
+
+use crate::config::{Config, Rule};
+use crate::select::Candidate;
+
+/// The letter `rule` writes to `candidate` (made safe as `recipient`, with `interactions` in the
+/// log), rendered from the rule's template.
+pub(crate) fn letter(
+    config: &Config,
+    templates: &Templates,
+    rule: &Rule,
+    candidate: &Candidate,
+    recipient: &Recipient,
+    interactions: i64,
+) -> Result<Letter, minijinja::Error> {
+    let ctx = NoteContext::new(config, rule, candidate, recipient, interactions);
+    let rendered = templates.render(&rule.template, &ctx)?;
+    Ok(Letter {
+        recipient: recipient.address.to_string(),
+        display_name: recipient.display_name.clone(),
+        subject: rendered.subject,
+        body_text: rendered.text,
+        body_html: rendered.html,
+        message_id: message_id(
+            &rule.name,
+            &candidate.customer.id_text,
+            &candidate.occasion,
+            &config.sender,
+        ),
+    })
+}

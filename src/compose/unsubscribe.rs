@@ -5,27 +5,12 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// A secret that never prints.
-#[derive(Clone)]
-pub(crate) struct Secret(Vec<u8>);
-
-impl Secret {
-    /// Wraps the secret's bytes (surrounding whitespace trimmed).
-    pub(crate) fn new(text: &str) -> Secret {
-        Secret(text.trim().as_bytes().to_vec())
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+use crate::config::Secret;
 
 /// The token for `customer_id`: 32 hex digits of HMAC-SHA256("unsubscribe:" + id).
 pub(crate) fn token(secret: &Secret, customer_id: &str) -> String {
     // HMAC takes keys of any length; this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret.0)
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.bytes())
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(b"unsubscribe:");
     mac.update(customer_id.as_bytes());

@@ -6,8 +6,11 @@
 //! structural problem (bad TOML, an unknown key, a wrong type). Then [`validate`] checks the
 //! meaning of every value and collects *all* problems, each with `file:line:col`.
 
+pub(crate) mod calendar;
 pub(crate) mod diag;
 mod rule;
+mod secret;
+pub(crate) mod smtp;
 
 use std::path::{Path, PathBuf};
 
@@ -18,9 +21,9 @@ use toml::Spanned;
 
 pub use diag::{Diagnostic, Severity};
 pub(crate) use rule::{Rule, RuleKind};
+pub(crate) use secret::Secret;
 
-use crate::compose::Secret;
-use crate::deliver::smtp::SmtpConfig;
+use crate::config::smtp::SmtpConfig;
 
 /// The whole configuration file, as written (see `config/rekindle.toml` for documentation).
 #[derive(Debug, Deserialize)]
@@ -340,15 +343,6 @@ pub(crate) struct Sender {
     pub unsubscribe_secret: Option<Secret>,
 }
 
-impl Sender {
-    /// The customer's signed unsubscribe link, when an unsubscribe page is configured.
-    pub(crate) fn unsubscribe_link(&self, customer_id: &str) -> Option<String> {
-        let base = self.unsubscribe_url.as_deref()?;
-        let secret = self.unsubscribe_secret.as_ref()?;
-        Some(crate::compose::unsubscribe_link(base, secret, customer_id))
-    }
-}
-
 /// Where a secret is read from.
 #[derive(Debug, Clone)]
 pub(crate) enum SecretSource {
@@ -378,7 +372,7 @@ pub(crate) struct Policy {
     /// The cap's window.
     pub cap_window: SignedDuration,
     /// Quiet hours, sending days and holidays, in each customer's time zone.
-    pub calendar: crate::policy::Calendar,
+    pub calendar: crate::config::calendar::Calendar,
     /// Interaction kinds that mean "stop writing to me".
     pub unsubscribe_kinds: Vec<String>,
     /// Interaction kinds that open a complaint.
@@ -397,6 +391,9 @@ impl Policy {
             .as_second()
     }
 }
+
+/// The staff digest's rule name in the outbox: it goes to the staff, not to a customer.
+pub(crate) const DIGEST_RULE: &str = "digest";
 
 /// `[digest]`: one email a day to the staff, listing the customers who deserve a handwritten
 /// card today.
@@ -801,11 +798,11 @@ impl Validator<'_> {
         let cap_window = self.duration("policy.cap_window", &raw.cap_window);
         let open_complaint_window =
             self.duration("policy.open_complaint_window", &raw.open_complaint_window);
-        let mut calendar = crate::policy::Calendar::default();
+        let mut calendar = crate::config::calendar::Calendar::default();
         if let Some(hours) = &raw.quiet_hours
             && !hours.get_ref().trim().is_empty()
         {
-            match crate::policy::calendar::parse_quiet_hours(hours.get_ref()) {
+            match crate::config::calendar::parse_quiet_hours(hours.get_ref()) {
                 Ok(q) => calendar.quiet = Some(q),
                 Err(why) => self.error(hours.span(), format!("policy.quiet_hours: {why}")),
             }
@@ -813,7 +810,7 @@ impl Validator<'_> {
         if let Some(days) = &raw.days {
             calendar.days = [false; 7];
             for day in days.get_ref() {
-                match crate::policy::calendar::parse_weekday(day) {
+                match crate::config::calendar::parse_weekday(day) {
                     Ok(d) => calendar.days[d.to_monday_zero_offset() as usize] = true,
                     Err(why) => self.error(days.span(), format!("policy.days: {why}")),
                 }
@@ -824,7 +821,7 @@ impl Validator<'_> {
             }
         }
         for holiday in &raw.holidays {
-            match crate::policy::calendar::Holiday::parse(holiday.get_ref()) {
+            match crate::config::calendar::Holiday::parse(holiday.get_ref()) {
                 Ok(h) => calendar.holidays.push(h),
                 Err(why) => self.error(holiday.span(), format!("policy.holidays: {why}")),
             }

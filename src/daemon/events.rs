@@ -12,10 +12,10 @@
 use jiff::Timestamp;
 use tracing::{debug, info};
 
-use crate::commands::Loaded;
 use crate::config::Rule;
-use crate::cycle::{self, Pass};
 use crate::error::Error;
+use crate::evaluate::{self, Pass};
+use crate::load::Loaded;
 use crate::log::Log;
 use crate::outbox::Outbox;
 
@@ -80,7 +80,7 @@ impl Watcher {
                 only: Some(&new.customers),
                 ..Pass::new(&rules, Timestamp::now())
             };
-            let reports = cycle::evaluate(config, &loaded.templates, &self.log, &outbox, &pass)?;
+            let reports = evaluate::run(config, &loaded.templates, &self.log, &outbox, &pass)?;
             for r in reports.iter().filter(|r| r.matched > 0) {
                 info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, trigger = "interaction", "{}", r.summary());
             }

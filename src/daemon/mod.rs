@@ -23,11 +23,11 @@ use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tracing::{error, info, warn};
 
-use crate::commands::{self, Loaded};
 use crate::config::{Config, Rule};
-use crate::cycle;
 use crate::deliver::{self, Transport};
 use crate::error::Error;
+use crate::evaluate;
+use crate::load::{self, Loaded};
 use crate::log::Log;
 use crate::outbox::Outbox;
 
@@ -42,7 +42,7 @@ enum Signal {
 
 /// `rekindle run`: runs until SIGTERM or SIGINT.
 pub(crate) fn run(path: &Path) -> Result<(), Error> {
-    let loaded = commands::load(path)?;
+    let loaded = load::load(path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -170,7 +170,7 @@ async fn serve(path: PathBuf, loaded: Loaded) -> Result<(), Error> {
         let running = running.clone();
         blocking(move || {
             let outbox = Outbox::open(&running.loaded.config.state_path)?;
-            commands::park_interrupted(&outbox)
+            Ok(deliver::park_interrupted(&outbox, Timestamp::now())?)
         })
         .await?;
     }
@@ -394,18 +394,18 @@ async fn tick(shared: Arc<Shared>, at: Timestamp) {
             .iter()
             .filter(|r| due.contains(&r.name))
             .collect();
-        let reports = cycle::evaluate(
+        let reports = evaluate::run(
             config,
             &running.loaded.templates,
             &log,
             &outbox,
-            &cycle::Pass::new(&rules, Timestamp::now()),
+            &evaluate::Pass::new(&rules, Timestamp::now()),
         )?;
         for r in &reports {
             info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, matched = r.matched, queued = r.queued, "{}", r.summary());
         }
         let digest = if digest_due {
-            crate::digest::queue(
+            crate::evaluate::digest::queue(
                 config,
                 &running.loaded.templates,
                 &log,
@@ -491,7 +491,7 @@ fn delivery_runtime(running: &Running) -> Result<&tokio::runtime::Runtime, Error
 /// Re-reads the configuration and rebuilds the transport; keeps `current` if either fails.
 async fn reload(path: &Path, current: Arc<Running>) -> Arc<Running> {
     let path = path.to_path_buf();
-    let loaded = match blocking(move || commands::load(&path)).await {
+    let loaded = match blocking(move || load::load(&path)).await {
         Ok(loaded) => loaded,
         Err(Error::Config(diagnostics)) => {
             for d in &diagnostics {

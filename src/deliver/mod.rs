@@ -11,12 +11,10 @@ mod smtp_client;
 
 use jiff::{SignedDuration, Timestamp};
 use lettre::Message;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
-use sha2::{Digest, Sha256};
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, Delivery, Sender, Transport as TransportConfig};
+use crate::compose::build_message;
+use crate::config::{Config, Delivery, Transport as TransportConfig};
 use crate::log::Log;
 use crate::outbox::{Gate, Outbox, OutboxError, StoredNote, Update};
 
@@ -95,74 +93,6 @@ impl Transport {
             }
         }
     }
-}
-
-/// The Message-ID of a note: derived from its idempotency key, so the same note always has the
-/// same id and a receiving system can drop a duplicate too.
-pub(crate) fn message_id(rule: &str, customer: &str, occasion: &str, sender: &Sender) -> String {
-    let mut hash = Sha256::new();
-    for part in [rule, customer, occasion] {
-        hash.update(part.as_bytes());
-        hash.update([0]);
-    }
-    let digest = hash.finalize();
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("<{hex}.rekindle@{}>", sender.email.domain())
-}
-
-/// Builds the email for a stored note.
-pub(crate) fn build_message(
-    note: &StoredNote,
-    sender: &Sender,
-    now: Timestamp,
-) -> Result<Message, String> {
-    let to_address: lettre::Address = note
-        .recipient
-        .parse()
-        .map_err(|e| format!("invalid recipient {:?}: {e}", note.recipient))?;
-    // Given, so lettre does not parse it back out of the headers it just wrote.
-    let envelope =
-        lettre::address::Envelope::new(Some(sender.email.clone()), vec![to_address.clone()])
-            .map_err(|e| e.to_string())?;
-    let to = Mailbox::new(note.display_name.clone(), to_address);
-    let from = Mailbox::new(Some(sender.name.clone()), sender.email.clone());
-    let mut builder = Message::builder()
-        .envelope(envelope)
-        .from(from)
-        .to(to)
-        .subject(note.subject.clone())
-        .message_id(Some(note.message_id.clone()))
-        .date(
-            std::time::SystemTime::try_from(now).unwrap_or_else(|_| std::time::SystemTime::now()),
-        );
-    if let Some(reply_to) = &sender.reply_to {
-        builder = builder.reply_to(Mailbox::new(Some(sender.name.clone()), reply_to.clone()));
-    }
-    let mut unsubscribe = Vec::new();
-    if let Some(mailto) = &sender.unsubscribe_mailto {
-        unsubscribe.push(format!("<mailto:{mailto}?subject=unsubscribe>"));
-    }
-    let link = sender.unsubscribe_link(&note.customer_id);
-    if let Some(link) = &link {
-        unsubscribe.insert(0, format!("<{link}>"));
-    }
-    if !unsubscribe.is_empty() {
-        let name = HeaderName::new_from_ascii_str("List-Unsubscribe");
-        builder = builder.raw_header(HeaderValue::new(name, unsubscribe.join(", ")));
-    }
-    if link.is_some() {
-        // RFC 8058: mail clients may unsubscribe with one POST to the https link.
-        let name = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
-        builder = builder.raw_header(HeaderValue::new(name, "List-Unsubscribe=One-Click".into()));
-    }
-    let result = match &note.body_html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-            note.body_text.clone(),
-            html.clone(),
-        )),
-        None => builder.singlepart(SinglePart::plain(note.body_text.clone())),
-    };
-    result.map_err(|e| e.to_string())
 }
 
 /// What one delivery pass did.
@@ -261,6 +191,15 @@ pub(crate) fn deliver_due(
     Ok(report)
 }
 
+/// At start-up: notes a previous run left in `sending` are parked as `unknown`, each logged for
+/// an operator to resolve; they are never resent automatically.
+pub(crate) fn park_interrupted(outbox: &Outbox, now: Timestamp) -> Result<(), OutboxError> {
+    for note in outbox.park_interrupted(now)? {
+        warn!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note parked as unknown: the previous run stopped while sending it; it is not resent automatically");
+    }
+    Ok(())
+}
+
 /// A claimed batch whose sends run on the delivery runtime.
 struct InFlight {
     /// Shared with the sends, which build each note's message off the delivery thread.
@@ -299,9 +238,9 @@ impl InFlight {
                 sends.push(tokio::spawn(async move {
                     let _permit = permit;
                     let note = &notes[index];
-                    match build_message(note, &sender, date) {
-                        Ok(message) => transport.send(&message, &note.message_id).await,
-                        Err(why) => (String::new(), Err(SendError::Permanent(why))),
+                    match build_message(&note.letter, &note.customer_id, &sender, date) {
+                        Ok(message) => transport.send(&message, &note.letter.message_id).await,
+                        Err(why) => (String::new(), Err(SendError::Permanent(why.to_string()))),
                     }
                 }));
             }
@@ -387,11 +326,11 @@ fn gate(
     // The staff digest goes to the staff, not to a customer: only the calendar applies.
     let to_customers: Vec<&StoredNote> = notes
         .iter()
-        .filter(|n| n.rule != crate::digest::RULE)
+        .filter(|n| n.rule != crate::config::DIGEST_RULE)
         .collect();
     let keys: Vec<String> = to_customers
         .iter()
-        .flat_map(|n| [n.customer_id.clone(), n.recipient.clone()])
+        .flat_map(|n| [n.customer_id.clone(), n.letter.recipient.clone()])
         .collect();
     let suppressed = outbox.suppressed_keys(&keys).map_err(|err| {
         warn!(error = %err, "cannot read the suppression list; holding the notes");
@@ -413,10 +352,10 @@ fn gate(
                 info!(note_id = id, rule = %rule, customer_id = %customer, reason = why, "note cancelled before sending");
                 Gate::Cancel(why.to_string())
             };
-            if note.rule != crate::digest::RULE {
+            if note.rule != crate::config::DIGEST_RULE {
                 match &suppressed {
                     Err(why) => return Gate::Hold(retry_soon, why.clone()),
-                    Ok(keys) if keys.contains(customer) || keys.contains(&note.recipient) => {
+                    Ok(keys) if keys.contains(customer) || keys.contains(&note.letter.recipient) => {
                         return cancel("the customer is on the suppression list");
                     }
                     Ok(_) => {}

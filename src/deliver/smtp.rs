@@ -5,122 +5,15 @@
 //! `$CREDENTIALS_DIRECTORY`) or an environment variable when the transport is built, and never
 //! appears in a log line, an error or a Debug print.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
-use serde::Deserialize;
 
 use super::SendError;
 use super::smtp_client::{Client, Server};
-
-/// `[transport.smtp]`: where and how to reach the SMTP server.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SmtpConfig {
-    /// The server's host name.
-    pub host: String,
-    /// The port; default 587 with STARTTLS, 465 with implicit TLS, 25 without TLS.
-    pub port: Option<u16>,
-    /// "starttls" (default), "implicit" or "none".
-    #[serde(default)]
-    pub tls: Tls,
-    /// Plaintext to a host other than localhost is refused unless this is true.
-    #[serde(default)]
-    pub allow_plaintext: bool,
-    /// The login name, if the server wants one.
-    pub username: Option<String>,
-    /// A file holding the password (relative names are also looked up in
-    /// `$CREDENTIALS_DIRECTORY`).
-    pub password_file: Option<PathBuf>,
-    /// An environment variable holding the password.
-    pub password_env: Option<String>,
-    /// How long to wait for a connection or a reply, e.g. "30s".
-    pub timeout: Option<String>,
-    /// The most connections kept open to the server (default 4).
-    pub pool_size: Option<u32>,
-    /// The name given in EHLO (default: this machine's host name).
-    pub helo_name: Option<String>,
-}
-
-/// How the connection is encrypted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Tls {
-    /// Plain connection upgraded with STARTTLS (required).
-    #[default]
-    Starttls,
-    /// TLS from the first byte (SMTPS).
-    Implicit,
-    /// No encryption: only for localhost, or with `allow_plaintext = true`.
-    None,
-}
-
-impl SmtpConfig {
-    /// Problems a pure reading of the settings finds (no I/O), each saying what to do.
-    pub(crate) fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.tls == Tls::None && !self.allow_plaintext && !is_loopback(&self.host) {
-            problems.push(format!(
-                "tls = \"none\" would send notes and the password in plaintext to {}; use \"starttls\" or \"implicit\", or set allow_plaintext = true if the network is trusted",
-                self.host
-            ));
-        }
-        if self.password_file.is_some() && self.password_env.is_some() {
-            problems.push("both password_file and password_env are set; keep one".to_string());
-        }
-        if self.username.is_some() && self.password_file.is_none() && self.password_env.is_none() {
-            problems.push(
-                "username is set but no password source; set password_file or password_env"
-                    .to_string(),
-            );
-        }
-        if let Some(t) = &self.timeout
-            && humantime::parse_duration(t).is_err()
-        {
-            problems.push(format!("invalid timeout {t:?}; write e.g. \"30s\""));
-        }
-        if self.pool_size == Some(0) {
-            problems.push("pool_size = 0 would never connect; use 1 or more".to_string());
-        }
-        problems
-    }
-
-    fn port(&self) -> u16 {
-        self.port.unwrap_or(match self.tls {
-            Tls::Starttls => 587,
-            Tls::Implicit => 465,
-            Tls::None => 25,
-        })
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Why the transport could not be built. Never contains the password.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SmtpSetupError {
-    /// The password file could not be read.
-    #[error(
-        "cannot read the SMTP password file {path}: {source}; check password_file (and LoadCredential= under systemd)"
-    )]
-    PasswordFile {
-        /// Where we looked.
-        path: PathBuf,
-        /// Why it failed.
-        source: std::io::Error,
-    },
-    /// The password variable is not set.
-    #[error("the environment variable {0} (password_env) is not set")]
-    PasswordEnv(String),
-}
+use crate::config::smtp::{SmtpConfig, SmtpSetupError, password};
 
 /// The SMTP transport to one server.
 pub(crate) struct SmtpTransport {
@@ -177,52 +70,6 @@ impl SmtpTransport {
     }
 }
 
-impl SmtpConfig {
-    /// Checks that the password can be read, as `run` would, without keeping it.
-    pub(crate) fn check_password(&self, base_dir: &Path) -> Result<(), SmtpSetupError> {
-        password(self, base_dir).map(drop)
-    }
-
-    /// A warning when the password file can be read by every user on the machine.
-    pub(crate) fn password_file_warning(&self, base_dir: &Path) -> Option<String> {
-        use std::os::unix::fs::PermissionsExt;
-        let path = password_path(self, base_dir)?;
-        let mode = std::fs::metadata(&path).ok()?.permissions().mode();
-        (mode & 0o004 != 0).then(|| {
-            format!(
-                "the SMTP password file {} is readable by every user on this machine; run `chmod 600` on it (or use LoadCredential=)",
-                path.display()
-            )
-        })
-    }
-}
-
-/// Where the password file is: a relative name is looked up in systemd's
-/// `$CREDENTIALS_DIRECTORY` first (LoadCredential=), then next to the config.
-fn password_path(cfg: &SmtpConfig, base_dir: &Path) -> Option<PathBuf> {
-    let file = cfg.password_file.as_ref()?;
-    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
-        .filter(|_| file.is_relative())
-        .map(|dir| PathBuf::from(dir).join(file))
-        .filter(|p| p.exists());
-    Some(credential.unwrap_or_else(|| base_dir.join(file)))
-}
-
-/// The password from `password_file` or `password_env`, trailing newline trimmed.
-fn password(cfg: &SmtpConfig, base_dir: &Path) -> Result<Option<String>, SmtpSetupError> {
-    if let Some(var) = &cfg.password_env {
-        return std::env::var(var)
-            .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))
-            .map_err(|_| SmtpSetupError::PasswordEnv(var.clone()));
-    }
-    let Some(path) = password_path(cfg, base_dir) else {
-        return Ok(None);
-    };
-    std::fs::read_to_string(&path)
-        .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))
-        .map_err(|source| SmtpSetupError::PasswordFile { path, source })
-}
-
 /// The integration tests' SMTP server, shared with the unit tests below.
 #[cfg(test)]
 #[path = "../../tests/support/smtp_server.rs"]
@@ -235,6 +82,7 @@ mod tests {
     use lettre::message::MultiPart;
 
     use super::*;
+    use crate::config::smtp::Tls;
 
     fn local(port: u16) -> SmtpConfig {
         SmtpConfig {

@@ -32,7 +32,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use super::SendError;
-use super::smtp::Tls;
+use crate::config::smtp::Tls;
 
 /// An idle connection is checked with NOOP before reuse once it has rested this long.
 const STALE_AFTER: Duration = Duration::from_secs(30);

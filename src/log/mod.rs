@@ -13,7 +13,9 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, Row};
 
 mod horizon;
+mod sql;
 pub(crate) use horizon::Horizon;
+pub(crate) use sql::{day_before, json_list, touch_class};
 
 /// The canonical schema, also used by `demo` and the tests to create logs.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
@@ -465,7 +467,7 @@ impl Log {
                 &[
                     &json_list(&policy.complaint_kinds),
                     &json_list(&policy.resolution_kinds),
-                    &crate::rules::day_before(since),
+                    &day_before(since),
                     &since,
                 ],
             )?,
@@ -484,7 +486,7 @@ impl Log {
             "SELECT kind, {} AS class, count(*)
              FROM interactions WHERE customer_id = ?1 AND unixepoch(at) >= ?2
              GROUP BY kind, class ORDER BY class, count(*) DESC, kind",
-            crate::rules::touch_class("?3", "?4", "?5")
+            touch_class("?3", "?4", "?5")
         ))?;
         let rows = stmt.query_map(
             rusqlite::params![
@@ -578,11 +580,6 @@ impl Log {
             None => Ok(None),
         }
     }
-}
-
-/// A list of kinds (or ids) as the JSON array the queries read with `json_each`.
-pub(crate) fn json_list(items: &[String]) -> String {
-    serde_json::to_string(items).unwrap_or_default()
 }
 
 /// The interaction `i` is a complaint still open: of a kind in the JSON array `complaints`, at or
@@ -800,7 +797,7 @@ mod tests {
         let policy = crate::config::Policy {
             cap: 1,
             cap_window: jiff::SignedDuration::from_hours(7 * 24),
-            calendar: crate::policy::Calendar::default(),
+            calendar: crate::config::calendar::Calendar::default(),
             unsubscribe_kinds: vec!["unsubscribe".into()],
             complaint_kinds: vec!["complaint".into()],
             resolution_kinds: vec!["resolution".into()],

@@ -15,7 +15,8 @@ use jiff::Timestamp;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::policy::History;
+use crate::compose::Letter;
+use crate::decide::History;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS notes (
@@ -116,22 +117,12 @@ pub(crate) struct NewNote {
     pub occasion: String,
     /// The rule's priority (delivery order).
     pub priority: i64,
-    /// The address.
-    pub recipient: String,
-    /// The name for the To header.
-    pub display_name: Option<String>,
-    /// Subject line.
-    pub subject: String,
-    /// Plain text.
-    pub body_text: String,
-    /// HTML.
-    pub body_html: Option<String>,
-    /// The deterministic Message-ID.
-    pub message_id: String,
     /// When it may be sent (now, or later for a rule with a `delay`).
     pub due_at: Timestamp,
     /// The customer's time zone (IANA name), for quiet hours.
     pub timezone: String,
+    /// What it says, and to whom.
+    pub letter: Letter,
 }
 
 /// What the delivery gate says about a due note.
@@ -154,24 +145,14 @@ pub(crate) struct StoredNote {
     pub rule: String,
     /// The customer.
     pub customer_id: String,
-    /// The address.
-    pub recipient: String,
-    /// The name for the To header.
-    pub display_name: Option<String>,
-    /// Subject.
-    pub subject: String,
-    /// Plain text.
-    pub body_text: String,
-    /// HTML.
-    pub body_html: Option<String>,
-    /// Message-ID.
-    pub message_id: String,
     /// Attempts so far.
     pub attempts: u32,
     /// When it was queued, Unix seconds.
     pub created_at: i64,
     /// The customer's time zone (IANA name), if recorded.
     pub timezone: Option<String>,
+    /// What it says, and to whom.
+    pub letter: Letter,
 }
 
 /// The state database.
@@ -414,12 +395,12 @@ impl Outbox {
                 note.customer_id,
                 note.occasion,
                 note.priority,
-                note.recipient,
-                note.display_name,
-                note.subject,
-                note.body_text,
-                note.body_html,
-                note.message_id,
+                note.letter.recipient,
+                note.letter.display_name,
+                note.letter.subject,
+                note.letter.body_text,
+                note.letter.body_html,
+                note.letter.message_id,
                 now,
                 note.due_at.as_second(),
                 note.timezone
@@ -1074,12 +1055,14 @@ fn read_note(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredNote> {
         id: r.get(0)?,
         rule: r.get(1)?,
         customer_id: r.get(2)?,
-        recipient: r.get(3)?,
-        display_name: r.get(4)?,
-        subject: r.get(5)?,
-        body_text: r.get(6)?,
-        body_html: r.get(7)?,
-        message_id: r.get(8)?,
+        letter: Letter {
+            recipient: r.get(3)?,
+            display_name: r.get(4)?,
+            subject: r.get(5)?,
+            body_text: r.get(6)?,
+            body_html: r.get(7)?,
+            message_id: r.get(8)?,
+        },
         attempts: r.get(9)?,
         created_at: r.get(10)?,
         timezone: r.get(11)?,

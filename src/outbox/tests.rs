@@ -10,14 +10,16 @@ fn note(rule: &str, customer: &str, occasion: &str) -> NewNote {
         customer_id: customer.into(),
         occasion: occasion.into(),
         priority: 10,
-        recipient: "a@b.example".into(),
-        display_name: Some("Ada".into()),
-        subject: "Hello".into(),
-        body_text: "Hi".into(),
-        body_html: None,
-        message_id: "<x@b.example>".into(),
         due_at: now(),
         timezone: "Europe/Paris".into(),
+        letter: Letter {
+            recipient: "a@b.example".into(),
+            display_name: Some("Ada".into()),
+            subject: "Hello".into(),
+            body_text: "Hi".into(),
+            body_html: None,
+            message_id: "<x@b.example>".into(),
+        },
     }
 }
 

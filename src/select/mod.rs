@@ -6,12 +6,12 @@
 use std::ops::ControlFlow;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 use rusqlite::ToSql;
 
 use crate::config::{Config, Rule, RuleKind};
 use crate::log::{
-    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError, json_list,
+    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError,
+    day_before, json_list, touch_class,
 };
 
 /// A customer a rule matched, with the occasion that makes this note unique.
@@ -74,7 +74,7 @@ pub(crate) enum Rest {
 /// the rest counted without reading them (a rule past its daily limit): returns that count.
 /// With `only`, just among those customers (the ones with new interactions, for event
 /// triggers).
-pub(crate) fn select(
+pub(crate) fn candidates(
     log: &Log,
     config: &Config,
     rule: &Rule,
@@ -335,16 +335,6 @@ pub(crate) fn select(
     }
 }
 
-/// How the ratio rule counts an interaction (columns `kind` and `sentiment`): 0 positive,
-/// 1 negative, 2 neutral. `positive` and `negative` are the SQL parameters holding the kinds
-/// (JSON arrays), `below` the one holding the sentiment below which anything is negative.
-pub(crate) fn touch_class(positive: &str, negative: &str, below: &str) -> String {
-    format!(
-        "CASE WHEN sentiment < {below} OR kind IN (SELECT value FROM json_each({negative})) THEN 1
-              WHEN kind IN (SELECT value FROM json_each({positive})) THEN 0 ELSE 2 END"
-    )
-}
-
 /// The interactions `alias` stamped within `[?2, ?3]` (Unix seconds), `since` being `?2`. They
 /// are read from the rowid where rows that recent begin (see [`Log::first_rowid_since`]); `?1`,
 /// the day before `since` as text (see [`day_before`]), lets SQLite use an index on `at` too.
@@ -387,15 +377,6 @@ fn ids_json(ids: &[rusqlite::types::Value]) -> String {
 /// A string as an SQL literal.
 fn sql_text(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
-}
-
-/// The date (UTC) of the day before `second`, as text: every ISO-8601 timestamp of that moment or
-/// later, whatever its offset, sorts after it (a lower bound on `at` that lets SQLite use an
-/// index on it).
-pub(crate) fn day_before(second: i64) -> String {
-    Timestamp::from_second(second - DAY)
-        .map(|t| t.to_zoned_datetime(TimeZone::UTC).date().to_string())
-        .unwrap_or_default()
 }
 
 /// Candidates read before any is processed. A selection this size or smaller is read in one

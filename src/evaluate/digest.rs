@@ -8,16 +8,15 @@ use std::ops::ControlFlow;
 use jiff::{SignedDuration, Timestamp};
 use tracing::info;
 
-use crate::compose::{DigestContext, Templates};
+use crate::compose::{DigestContext, Letter, Templates, message_id};
 use crate::config::{Config, Rule, RuleKind};
-use crate::cycle::CycleError;
-use crate::deliver::message_id;
+use crate::evaluate::EvaluateError;
 use crate::log::Log;
 use crate::outbox::{NewNote, Outbox};
-use crate::rules;
+use crate::select;
 
 /// The digest's "rule" in the outbox.
-pub(crate) const RULE: &str = "digest";
+use crate::config::DIGEST_RULE as RULE;
 
 /// The digest's customer id in the state database: the staff, not a customer.
 const STAFF: &str = "staff";
@@ -30,7 +29,7 @@ pub(crate) fn queue(
     log: &Log,
     outbox: &Outbox,
     now: Timestamp,
-) -> Result<usize, CycleError> {
+) -> Result<usize, EvaluateError> {
     let Some(digest) = &config.digest else {
         return Ok(0);
     };
@@ -77,7 +76,7 @@ pub(crate) fn queue(
     let mut rows = Vec::new();
     for (why, kind) in selections {
         let rule = Rule::internal(RULE, kind);
-        rules::select(log, config, &rule, now, None, |c| {
+        select::candidates(log, config, &rule, now, None, |c| {
             rows.push((why, c.customer, c.trigger));
             ControlFlow::Continue(())
         })?;
@@ -108,16 +107,18 @@ pub(crate) fn queue(
     let note = NewNote {
         rule: RULE.into(),
         customer_id: STAFF.into(),
-        message_id: message_id(RULE, STAFF, &occasion, &config.sender),
-        occasion,
         priority: 1000,
-        recipient: digest.to.to_string(),
-        display_name: None,
-        subject: rendered.subject,
-        body_text: rendered.text,
-        body_html: rendered.html,
         due_at: now,
         timezone: config.timezone_name.clone(),
+        letter: Letter {
+            recipient: digest.to.to_string(),
+            display_name: None,
+            subject: rendered.subject,
+            body_text: rendered.text,
+            body_html: rendered.html,
+            message_id: message_id(RULE, STAFF, &occasion, &config.sender),
+        },
+        occasion,
     };
     if let Some(id) = outbox.enqueue(&note, now)? {
         info!(note_id = id, customers = ctx.customers(), to = %digest.to, "staff digest queued");

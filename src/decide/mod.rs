@@ -4,16 +4,12 @@
 //! read from the outbox) and the clock. Rules are evaluated highest priority first, so when rules
 //! compete for a customer the first note queued takes the customer's cap.
 
-pub(crate) mod calendar;
-
 use std::fmt;
 
 use jiff::Timestamp;
 
 use crate::config::{Policy, Rule};
 use crate::log::CustomerRow;
-
-pub(crate) use calendar::Calendar;
 
 /// Why a matched customer gets no note from this rule now.
 #[derive(Debug, Clone, PartialEq)]

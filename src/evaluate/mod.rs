@@ -3,7 +3,9 @@
 //! Used by the daemon on every cron tick, by `run --once`, `demo` and (as a dry run against a
 //! read-only outbox) by `plan`. Rules run highest priority first, so when two rules want the
 //! same customer the more important note takes the customer's cap. Over everyone, the next
-//! rules' selections are read on other threads meanwhile (see [`rules::read_ahead`]).
+//! rules' selections are read on other threads meanwhile (see [`select::read_ahead`]).
+
+pub(crate) mod digest;
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -11,17 +13,16 @@ use std::ops::ControlFlow;
 use jiff::Timestamp;
 use tracing::{debug, info, warn};
 
-use crate::compose::{NoteContext, Templates, recipient};
+use crate::compose::{self, Templates, recipient};
 use crate::config::{Config, Rule, RuleKind};
-use crate::deliver::message_id;
+use crate::decide::{self, Skip};
 use crate::log::{BadTimestamp, Horizon, Log, LogError, Standings};
 use crate::outbox::{NewNote, Outbox, OutboxError};
-use crate::policy::{self, Skip};
-use crate::rules::{self, Candidate, Ledger, Rest};
+use crate::select::{self, Candidate, Ledger, Rest};
 
 /// A problem that stops a cycle (a bad row never does).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum CycleError {
+pub(crate) enum EvaluateError {
     /// The interaction log could not be read.
     #[error(transparent)]
     Log(#[from] LogError),
@@ -124,13 +125,13 @@ impl<'a> Pass<'a> {
 }
 
 /// Runs `pass`, queueing notes into `outbox` (which, for a plan, is a dry run).
-pub(crate) fn evaluate(
+pub(crate) fn run(
     config: &Config,
     templates: &Templates,
     log: &Log,
     outbox: &Outbox,
     pass: &Pass<'_>,
-) -> Result<Vec<RuleReport>, CycleError> {
+) -> Result<Vec<RuleReport>, EvaluateError> {
     if pass.only.is_none() {
         refresh_horizon(config, log, outbox)?;
         if pass.report_bad_rows {
@@ -174,7 +175,7 @@ pub(crate) fn evaluate(
 }
 
 /// Rules whose selections are read at once: the one taking its turn and the next ones (see
-/// [`rules::read_ahead`]). Each has a thread, a connection to the log and what it read ahead.
+/// [`select::read_ahead`]). Each has a thread, a connection to the log and what it read ahead.
 const AT_ONCE: usize = 4;
 
 /// A rule ready for its turn (unless it rests today: `report.resting`).
@@ -188,7 +189,7 @@ struct Turn<'a> {
     /// Its whole selection, being read on another thread. A selection among a few customers
     /// (`scope`, or the pass's) is read at the rule's turn on its own thread instead: a few rows
     /// are not worth a thread and a connection.
-    ahead: Option<rules::Ahead>,
+    ahead: Option<select::Ahead>,
 }
 
 /// Everything a rule's turn needs before its first candidate, its selection's reading started
@@ -200,7 +201,7 @@ fn prepare<'a>(
     rule: &'a Rule,
     pass: &Pass<'_>,
     threads: &'a std::thread::Scope<'a, '_>,
-) -> Result<Turn<'a>, CycleError> {
+) -> Result<Turn<'a>, EvaluateError> {
     let now = pass.now;
     let mut report = RuleReport {
         rule: rule.name.clone(),
@@ -232,7 +233,7 @@ fn prepare<'a>(
     let (scope, mark) = scope(config, log, outbox, rule, pass)?;
     report.looked_at = scope.as_ref().map(Vec::len);
     let ahead = match scope.is_none() && pass.only.is_none() {
-        true => Some(rules::read_ahead(threads, log, config, rule, now)?),
+        true => Some(select::read_ahead(threads, log, config, rule, now)?),
         false => None,
     };
     Ok(Turn {
@@ -254,7 +255,7 @@ fn take_turn(
     turn: Turn<'_>,
     pass: &Pass<'_>,
     standings: &std::cell::OnceCell<Standings>,
-) -> Result<RuleReport, CycleError> {
+) -> Result<RuleReport, EvaluateError> {
     let Turn {
         rule,
         mut report,
@@ -272,7 +273,7 @@ fn take_turn(
     let only = scope.as_deref().or(pass.only);
     // Only a window rule remembers whom it skipped for a reason that passes with time.
     let remember = mark.is_some();
-    let mut step = |candidate: Candidate| -> Result<ControlFlow<Rest>, CycleError> {
+    let mut step = |candidate: Candidate| -> Result<ControlFlow<Rest>, EvaluateError> {
         report.matched += 1;
         // Queued notes wait for a group to fill, but never long: the daemon's delivery and
         // event trigger wait for them to write.
@@ -348,7 +349,7 @@ fn take_turn(
         Ok(ControlFlow::Continue(()))
     };
     // A failure stops the selection; it is returned once the selection is closed.
-    let mut failure: Option<CycleError> = None;
+    let mut failure: Option<EvaluateError> = None;
     let each = |candidate| {
         step(candidate).unwrap_or_else(|err| {
             failure = Some(err);
@@ -357,7 +358,7 @@ fn take_turn(
     };
     let beyond_limit = match ahead {
         Some(ahead) => ahead.take(each),
-        None => rules::select(log, config, rule, now, only, each),
+        None => select::candidates(log, config, rule, now, only, each),
     }?;
     if let Some(err) = failure {
         return Err(err);
@@ -408,7 +409,7 @@ fn scope(
     outbox: &Outbox,
     rule: &Rule,
     pass: &Pass<'_>,
-) -> Result<(Option<Vec<rusqlite::types::Value>>, Option<Mark>), CycleError> {
+) -> Result<(Option<Vec<rusqlite::types::Value>>, Option<Mark>), EvaluateError> {
     let window_rule = matches!(
         rule.kind,
         RuleKind::Unhappy { .. } | RuleKind::Departed { .. } | RuleKind::Followup { .. }
@@ -477,7 +478,7 @@ fn consider(
     cap_since: Timestamp,
     queued_today: u32,
     standings: Option<&Standings>,
-) -> Result<Result<(String, String), Skip>, CycleError> {
+) -> Result<Result<(String, String), Skip>, EvaluateError> {
     let customer = &candidate.customer;
     let recipient = match recipient(customer, config, now) {
         Ok(r) => r,
@@ -523,7 +524,7 @@ fn consider(
         now.checked_sub(rule.cooldown).unwrap_or(now),
         cap_since,
     )?;
-    if let Err(skip) = policy::decide(customer, rule, &history, queued_today, &config.policy, now) {
+    if let Err(skip) = decide::decide(customer, rule, &history, queued_today, &config.policy, now) {
         return Ok(Err(skip));
     }
     for warning in &recipient.warnings {
@@ -534,40 +535,30 @@ fn consider(
     } else {
         0
     };
-    let ctx = NoteContext::new(config, rule, candidate, &recipient, interactions);
-    let rendered = match templates.render(&rule.template, &ctx) {
-        Ok(r) => r,
-        Err(err) => return Ok(Err(Skip::Render(crate::compose::describe(&err)))),
+    let letter = match compose::letter(config, templates, rule, candidate, &recipient, interactions)
+    {
+        Ok(letter) => letter,
+        Err(err) => return Ok(Err(Skip::Render(compose::describe(&err)))),
     };
     let note = NewNote {
         rule: rule.name.clone(),
         customer_id: customer.id_text.clone(),
         occasion: candidate.occasion.clone(),
         priority: rule.priority,
-        recipient: recipient.address.to_string(),
-        display_name: recipient.display_name.clone(),
-        message_id: message_id(
-            &rule.name,
-            &customer.id_text,
-            &candidate.occasion,
-            &config.sender,
-        ),
-        subject: rendered.subject,
-        body_text: rendered.text,
-        body_html: rendered.html,
         due_at: due_at(rule, candidate, now),
         timezone: recipient
             .timezone
             .iana_name()
             .unwrap_or(&config.timezone_name)
             .to_string(),
+        letter,
     };
     match outbox.enqueue(&note, now)? {
         Some(id) => {
             if id > 0 {
                 info!(note_id = id, rule = %rule.name, customer_id = %customer.id_text, occasion = %candidate.occasion, "note queued");
             }
-            Ok(Ok((note.subject, note.recipient)))
+            Ok(Ok((note.letter.subject, note.letter.recipient)))
         }
         None => Ok(Err(Skip::AlreadyQueued("queued".into()))),
     }
@@ -593,7 +584,7 @@ const BAD_ROWS_SHOWN: usize = 10;
 /// last time, by the wall clock: a plan for another day reads nothing more), and keeps it in the
 /// state database (a dry run only in memory). A log whose `interactions` has no rowid (a view)
 /// has none: every rule then reads the whole table.
-fn refresh_horizon(config: &Config, log: &Log, outbox: &Outbox) -> Result<(), CycleError> {
+fn refresh_horizon(config: &Config, log: &Log, outbox: &Outbox) -> Result<(), EvaluateError> {
     if log.rowid_problem().is_some() {
         return Ok(());
     }

@@ -93,9 +93,9 @@ fn rule(body: &str) -> Config {
 }
 
 /// Every candidate of the config's one rule at `at`.
-fn candidates(log: &Log, config: &Config, at: Timestamp) -> Vec<Candidate> {
+fn all_candidates(log: &Log, config: &Config, at: Timestamp) -> Vec<Candidate> {
     let mut out = Vec::new();
-    select(log, config, &config.rules[0], at, None, |c| {
+    super::candidates(log, config, &config.rules[0], at, None, |c| {
         out.push(c);
         ControlFlow::Continue(())
     })
@@ -104,7 +104,7 @@ fn candidates(log: &Log, config: &Config, at: Timestamp) -> Vec<Candidate> {
 }
 
 fn matched(log: &Log, config: &Config, at: Timestamp) -> Vec<(String, String, Option<i64>)> {
-    candidates(log, config, at)
+    all_candidates(log, config, at)
         .into_iter()
         .map(|c| (c.customer.id_text, c.occasion, c.days_quiet))
         .collect()
@@ -135,7 +135,7 @@ fn quiet_needs_history_and_silence_and_respects_the_segment() {
 fn unhappy_finds_recent_complaints_and_sour_sentiment_once_each() {
     let (_dir, log) = fixture();
     let unhappy = rule("kind = \"unhappy\"\nwithin = \"14d\"\nsentiment_below = -0.5");
-    let found: Vec<_> = candidates(&log, &unhappy, now())
+    let found: Vec<_> = all_candidates(&log, &unhappy, now())
         .into_iter()
         .map(|c| {
             let t = c.trigger.expect("trigger");
@@ -163,7 +163,7 @@ fn unhappy_finds_recent_complaints_and_sour_sentiment_once_each() {
 fn departed_thanks_cancellations_and_departed_status_but_not_long_gone() {
     let (_dir, log) = fixture();
     let departed = rule("kind = \"departed\"\nwithin = \"30d\"");
-    let found: Vec<_> = candidates(&log, &departed, now())
+    let found: Vec<_> = all_candidates(&log, &departed, now())
         .into_iter()
         .map(|c| (c.customer.id_text, c.occasion, c.trigger.map(|t| t.kind)))
         .collect();
@@ -280,7 +280,7 @@ fn the_rest_of_a_selection_is_counted_whether_read_ahead_or_streaming() {
                 }
             };
             let rest = match ahead {
-                false => select(&log, &quiet, &quiet.rules[0], now(), only, each),
+                false => super::candidates(&log, &quiet, &quiet.rules[0], now(), only, each),
                 true => std::thread::scope(|threads| {
                     read_ahead(threads, &log, &quiet, &quiet.rules[0], now())?.take(each)
                 }),

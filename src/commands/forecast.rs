@@ -9,10 +9,10 @@
 use jiff::civil::{Date, Time};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::commands::Loaded;
 use crate::config::Rule;
-use crate::cycle::{self, Pass, RuleReport};
 use crate::error::Error;
+use crate::evaluate::{self, Pass, RuleReport};
+use crate::load::Loaded;
 use crate::log::Log;
 use crate::outbox::Outbox;
 
@@ -56,7 +56,7 @@ pub(crate) fn forecast(
                 report_bad_rows: offset == 0 && reports.is_empty(),
                 ..Pass::new(&rules, at)
             };
-            reports.extend(cycle::evaluate(
+            reports.extend(evaluate::run(
                 config,
                 &loaded.templates,
                 &log,
@@ -175,7 +175,7 @@ daily_limit = 300
         }
         let path = dir.path().join("rekindle.toml");
         std::fs::write(&path, config(dir.path())).expect("config");
-        let loaded = crate::commands::load(&path).expect("config loads");
+        let loaded = crate::load::load(&path).expect("config loads");
         let config = &loaded.config;
         let outbox = Outbox::open_dry_run(&config.state_path).expect("outbox");
         let days = forecast(&loaded, &outbox, start, 365).expect("forecast");
@@ -265,7 +265,7 @@ daily_limit = 300
                     .iter()
                     .filter(|(_, c, t)| c == customer && *t < start.as_second() + notes_for)
                     .count() as i64;
-                let ledger = crate::rules::Ledger::total(&points, notes);
+                let ledger = crate::select::Ledger::total(&points, notes);
                 if ledger.negative > 0 {
                     with_negatives += 1;
                     if ledger.meets(10.0) {

@@ -17,7 +17,7 @@ use std::thread::Scope;
 use jiff::Timestamp;
 use rusqlite::InterruptHandle;
 
-use super::{Candidate, Rest, select};
+use super::{Candidate, Rest, candidates};
 use crate::config::{Config, Rule};
 use crate::log::{Log, LogError};
 
@@ -63,7 +63,7 @@ pub(crate) fn read_ahead<'scope>(
     scope.spawn(move || {
         // A candidate read after the turn broke off was not handed over: counted here.
         let mut kept = 0;
-        let result = select(&own, config, rule, now, None, |candidate| {
+        let result = candidates(&own, config, rule, now, None, |candidate| {
             let rest = match asked.load(Ordering::Acquire) {
                 GO_ON => match sender.send(Message::Candidate(candidate)) {
                     Ok(()) => return ControlFlow::Continue(()),

@@ -1,0 +1,87 @@
+//! `rekindle outbox list|resend|cancel`: an operator looks at notes and decides on them.
+
+use std::path::Path;
+
+use jiff::Timestamp;
+
+use super::local_time;
+use crate::config::Config;
+use crate::error::Error;
+use crate::outbox::Outbox;
+
+/// `rekindle outbox list|resend|cancel`.
+pub(crate) fn outbox(path: &Path, action: crate::cli::OutboxAction) -> Result<(), Error> {
+    use crate::cli::OutboxAction;
+    let (config, diagnostics) = Config::load(path);
+    let Some(config) = config else {
+        return Err(Error::Config(diagnostics));
+    };
+    let now = Timestamp::now();
+    match action {
+        OutboxAction::List { state, limit } => {
+            let outbox = Outbox::open_dry_run(&config.state_path)?;
+            let notes = outbox.list(state.as_deref(), limit)?;
+            if notes.is_empty() {
+                say!(
+                    "no notes{}",
+                    state.map(|s| format!(" in state {s}")).unwrap_or_default()
+                );
+            }
+            for n in notes {
+                let when = local_time(&config, n.updated_at, "%Y-%m-%d %H:%M");
+                say!(
+                    "{:>6}  {:<9} {when}  {:<20} customer {:<8} <{}> {:?} attempts {}{}",
+                    n.id,
+                    n.state,
+                    n.rule,
+                    n.customer_id,
+                    n.recipient,
+                    n.subject,
+                    n.attempts,
+                    n.detail
+                        .map(|d| format!("\n        {d}"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        OutboxAction::Resend { ids, all, state } => {
+            let outbox = Outbox::open(&config.state_path)?;
+            let ids = match (all, state) {
+                (true, Some(state)) => outbox.ids_in_state(&state)?,
+                _ => ids,
+            };
+            decide_notes(&outbox, &ids, true, now)
+        }
+        OutboxAction::Cancel { ids } => {
+            let outbox = Outbox::open(&config.state_path)?;
+            decide_notes(&outbox, &ids, false, now)
+        }
+    }
+}
+
+/// Applies an operator's resend or cancel to each note; fails if any was refused.
+fn decide_notes(outbox: &Outbox, ids: &[i64], resend: bool, now: Timestamp) -> Result<(), Error> {
+    if ids.is_empty() {
+        say!("no notes to change");
+        return Ok(());
+    }
+    let mut refused = 0;
+    for &id in ids {
+        match outbox.operator(id, resend, now)? {
+            Ok(was) => {
+                let done = if resend { "queued again" } else { "cancelled" };
+                tracing::info!(note_id = id, previous = %was, "note {done} by an operator");
+                say!("note {id}: {was} -> {done}");
+            }
+            Err(why) => {
+                eprintln!("note {id}: {why}");
+                refused += 1;
+            }
+        }
+    }
+    if refused > 0 {
+        return Err(Error::Usage(format!("{refused} note(s) left unchanged")));
+    }
+    Ok(())
+}

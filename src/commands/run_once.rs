@@ -1,0 +1,73 @@
+//! `rekindle run --once`: every rule once at the current time, then delivery of what is due.
+
+use std::path::Path;
+
+use jiff::Timestamp;
+
+use crate::deliver::{self, DeliveryReport, Transport};
+use crate::error::Error;
+use crate::evaluate::{self, RuleReport};
+use crate::load::{Loaded, load};
+use crate::log::Log;
+use crate::outbox::Outbox;
+
+/// `rekindle run --once`: every rule once at the current time, then delivery of what is due.
+pub(crate) fn run_once(path: &Path) -> Result<(), Error> {
+    let loaded = load(path)?;
+    let (reports, delivery) = evaluate_and_deliver(&loaded, Timestamp::now())?;
+    print_summary(&reports, &delivery);
+    Ok(())
+}
+
+/// Evaluates every rule at `now` and delivers every due note: the path shared by `run --once`
+/// and `demo`.
+pub(crate) fn evaluate_and_deliver(
+    loaded: &Loaded,
+    now: Timestamp,
+) -> Result<(Vec<RuleReport>, DeliveryReport), Error> {
+    let config = &loaded.config;
+    let log = Log::open(&config.log_path)?;
+    let outbox = Outbox::open(&config.state_path)?;
+    deliver::park_interrupted(&outbox, Timestamp::now())?;
+    let rules: Vec<_> = config.rules.iter().collect();
+    let reports = evaluate::run(
+        config,
+        &loaded.templates,
+        &log,
+        &outbox,
+        &evaluate::Pass::new(&rules, now),
+    )?;
+    for r in &reports {
+        tracing::info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, "{}", r.summary());
+    }
+    crate::evaluate::digest::queue(config, &loaded.templates, &log, &outbox, now)?;
+    let runtime = deliver::runtime().map_err(Error::Runtime)?;
+    let transport = std::sync::Arc::new(Transport::from_config(config).map_err(Error::Runtime)?);
+    let delivery = deliver::deliver_due(
+        &outbox,
+        Some(&log),
+        &transport,
+        config,
+        &runtime,
+        &Timestamp::now,
+        &|| true,
+    )?;
+    Ok((reports, delivery))
+}
+
+fn print_summary(reports: &[RuleReport], delivery: &DeliveryReport) {
+    for r in reports {
+        match delivery.for_rule(&r.rule) {
+            Some(sent) => say!("{:<24} {}; {sent}", r.rule, r.summary()),
+            None => say!("{:<24} {}", r.rule, r.summary()),
+        }
+    }
+    say!(
+        "delivery: sent {}, retrying {}, failed {}, unknown {} in {:.3} s",
+        delivery.sent,
+        delivery.retried,
+        delivery.failed,
+        delivery.unknown,
+        delivery.elapsed.as_secs_f64()
+    );
+}

@@ -1,0 +1,124 @@
+//! The MIME message: a composed [`Letter`] as the email a customer receives, with its
+//! deterministic Message-ID and List-Unsubscribe headers.
+
+use jiff::Timestamp;
+use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use sha2::{Digest, Sha256};
+
+use super::unsubscribe;
+use crate::config::Sender;
+
+/// What a note says and to whom: composed once, stored in the outbox, sent as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Letter {
+    /// The address.
+    pub recipient: String,
+    /// The name for the To header.
+    pub display_name: Option<String>,
+    /// Subject line.
+    pub subject: String,
+    /// Plain text.
+    pub body_text: String,
+    /// HTML, when the template has an html block.
+    pub body_html: Option<String>,
+    /// The deterministic Message-ID (see [`message_id`]).
+    pub message_id: String,
+}
+
+/// Why a stored letter cannot become an email (the note fails for good).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MessageError {
+    /// The recipient is not an address (the outbox was edited, or an old version stored it).
+    #[error("invalid recipient {recipient:?}: {source}")]
+    Recipient {
+        /// The address as stored.
+        recipient: String,
+        /// Why it does not parse.
+        source: lettre::address::AddressError,
+    },
+    /// lettre refused the envelope or the message.
+    #[error("cannot build the message: {0}")]
+    Build(String),
+}
+
+/// The Message-ID of a note: derived from its idempotency key, so the same note always has the
+/// same id and a receiving system can drop a duplicate too.
+pub(crate) fn message_id(rule: &str, customer: &str, occasion: &str, sender: &Sender) -> String {
+    let mut hash = Sha256::new();
+    for part in [rule, customer, occasion] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("<{hex}.rekindle@{}>", sender.email.domain())
+}
+
+/// The customer's signed unsubscribe link, when an unsubscribe page is configured.
+pub(crate) fn unsubscribe_link(sender: &Sender, customer_id: &str) -> Option<String> {
+    let base = sender.unsubscribe_url.as_deref()?;
+    let secret = sender.unsubscribe_secret.as_ref()?;
+    Some(unsubscribe::link(base, secret, customer_id))
+}
+
+/// Builds the email of `letter` to customer `customer_id`, dated `now`.
+pub(crate) fn build_message(
+    letter: &Letter,
+    customer_id: &str,
+    sender: &Sender,
+    now: Timestamp,
+) -> Result<Message, MessageError> {
+    let to_address: lettre::Address =
+        letter
+            .recipient
+            .parse()
+            .map_err(|source| MessageError::Recipient {
+                recipient: letter.recipient.clone(),
+                source,
+            })?;
+    // Given, so lettre does not parse it back out of the headers it just wrote.
+    let envelope =
+        lettre::address::Envelope::new(Some(sender.email.clone()), vec![to_address.clone()])
+            .map_err(|e| MessageError::Build(e.to_string()))?;
+    let to = Mailbox::new(letter.display_name.clone(), to_address);
+    let from = Mailbox::new(Some(sender.name.clone()), sender.email.clone());
+    let mut builder = Message::builder()
+        .envelope(envelope)
+        .from(from)
+        .to(to)
+        .subject(letter.subject.clone())
+        .message_id(Some(letter.message_id.clone()))
+        .date(
+            std::time::SystemTime::try_from(now).unwrap_or_else(|_| std::time::SystemTime::now()),
+        );
+    if let Some(reply_to) = &sender.reply_to {
+        builder = builder.reply_to(Mailbox::new(Some(sender.name.clone()), reply_to.clone()));
+    }
+    let mut unsubscribe = Vec::new();
+    if let Some(mailto) = &sender.unsubscribe_mailto {
+        unsubscribe.push(format!("<mailto:{mailto}?subject=unsubscribe>"));
+    }
+    let link = unsubscribe_link(sender, customer_id);
+    if let Some(link) = &link {
+        unsubscribe.insert(0, format!("<{link}>"));
+    }
+    if !unsubscribe.is_empty() {
+        let name = HeaderName::new_from_ascii_str("List-Unsubscribe");
+        builder = builder.raw_header(HeaderValue::new(name, unsubscribe.join(", ")));
+    }
+    if link.is_some() {
+        // RFC 8058: mail clients may unsubscribe with one POST to the https link.
+        let name = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
+        builder = builder.raw_header(HeaderValue::new(name, "List-Unsubscribe=One-Click".into()));
+    }
+    let result = match &letter.body_html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            letter.body_text.clone(),
+            html.clone(),
+        )),
+        None => builder.singlepart(SinglePart::plain(letter.body_text.clone())),
+    };
+    result.map_err(|e| MessageError::Build(e.to_string()))
+}

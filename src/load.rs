@@ -1,0 +1,98 @@
+//! Loading: the configuration, its templates and the checks against the outside world that
+//! `run` needs, shared by the daemon (at start and on SIGHUP) and the one-shot commands.
+
+use std::path::Path;
+
+use crate::compose::Templates;
+use crate::config::{Config, Diagnostic};
+use crate::error::Error;
+use crate::log::Log;
+
+/// A configuration that passed every check, with its compiled templates.
+pub(crate) struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Its templates.
+    pub templates: Templates,
+}
+
+/// Loads and checks everything `run` needs: the config, the templates and the log's schema.
+/// Returns every problem found (warnings are printed to stderr either way).
+pub(crate) fn load(path: &Path) -> Result<Loaded, Error> {
+    let (config, mut diagnostics) = Config::load(path);
+    let loaded = config.and_then(|mut config| {
+        if let Err(d) = config.read_secrets() {
+            diagnostics.push(d);
+        }
+        let (templates, template_diagnostics) = Templates::load(&config);
+        diagnostics.extend(template_diagnostics);
+        diagnostics.extend(environment_problems(&config));
+        templates.map(|templates| Loaded { config, templates })
+    });
+    let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
+        diagnostics.into_iter().partition(Diagnostic::is_error);
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    match loaded {
+        Some(loaded) if errors.is_empty() => Ok(loaded),
+        _ => Err(Error::Config(errors)),
+    }
+}
+
+/// Checks against the outside world, doing only what `run` would do: open the log read-only,
+/// check its schema and every segment, read the SMTP password.
+fn environment_problems(config: &Config) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    match Log::open(&config.log_path) {
+        Err(err) => problems.push(Diagnostic::error_in(
+            &config.file,
+            format!("{err}; check [paths] log"),
+        )),
+        Ok(log) => {
+            match log.schema_problems() {
+                Ok(list) => problems.extend(
+                    list.into_iter()
+                        .map(|p| Diagnostic::error_in(&config.log_path, p)),
+                ),
+                Err(err) => problems.push(Diagnostic::error_in(&config.log_path, err.to_string())),
+            }
+            for rule in &config.rules {
+                if let Some(segment) = &rule.segment
+                    && let Some(problem) = log.segment_problem(segment)
+                {
+                    let message = format!("rule \"{}\": {problem}", rule.name);
+                    problems.push(config.error_at(rule.spans.segment.clone(), message));
+                }
+            }
+            if let Some(rule) = config.rules.iter().find(|r| r.on_interaction)
+                && let Some(problem) = log.rowid_problem()
+            {
+                let message = format!("rule \"{}\": {problem}", rule.name);
+                problems.push(config.error_at(rule.spans.name.clone(), message));
+            }
+            if let Some(mode) = log.rollback_journal() {
+                let message = format!(
+                    "the log uses a rollback journal (journal_mode = {mode}): while rekindle reads it, the programs that write it wait for the read to end (on a large log, seconds; see README, \"Large logs\"). With WAL they never wait: run `sqlite3 {} 'PRAGMA journal_mode=WAL'` once, while nothing else has it open",
+                    config.log_path.display()
+                );
+                problems.push(Diagnostic::error_in(&config.log_path, message).warning());
+            }
+        }
+    }
+    let servers = match &config.transport {
+        crate::config::Transport::Smtp(servers) => servers.as_slice(),
+        crate::config::Transport::Maildir { .. } => &[],
+    };
+    for smtp in servers {
+        if let Err(why) = smtp.check_password(config.base_dir()) {
+            let message = format!("[transport.smtp]: {why}");
+            problems.push(Diagnostic::error_in(&config.file, message));
+        }
+        if let Some(warning) = smtp.password_file_warning(config.base_dir()) {
+            let message = format!("[transport.smtp]: {warning}");
+            problems.push(Diagnostic::error_in(&config.file, message).warning());
+        }
+    }
+    problems
+}
