@@ -56,6 +56,7 @@ mod error;
 mod evaluate;
 mod load;
 mod log;
+mod note;
 mod outbox;
 mod select;
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::parse_at;
 use crate::error::Error;
-use crate::evaluate;
+use crate::evaluate::{self, Outcome};
 use crate::load::load;
 use crate::log::Log;
 use crate::outbox::Outbox;
@@ -120,8 +120,10 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
         };
         let verdict = match report.decisions.first() {
             Some(d) => match &d.outcome {
-                Ok((subject, _)) => format!("would queue \"{subject}\" ({})", d.occasion),
-                Err(skip) => format!("skipped: {skip}"),
+                Outcome::Queued { subject, .. } => {
+                    format!("would queue \"{subject}\" ({})", d.occasion)
+                }
+                Outcome::Skipped(skip) => format!("skipped: {skip}"),
             },
             None => format!("not selected now: needs {}", rule.kind.describe()),
         };

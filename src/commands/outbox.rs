@@ -7,7 +7,8 @@ use jiff::Timestamp;
 use super::local_time;
 use crate::config::Config;
 use crate::error::Error;
-use crate::outbox::Outbox;
+use crate::note::NoteState;
+use crate::outbox::{OperatorAction, Outbox};
 
 /// `rekindle outbox list|resend|cancel`.
 pub(crate) fn outbox(path: &Path, action: crate::cli::OutboxAction) -> Result<(), Error> {
@@ -19,8 +20,9 @@ pub(crate) fn outbox(path: &Path, action: crate::cli::OutboxAction) -> Result<()
     let now = Timestamp::now();
     match action {
         OutboxAction::List { state, limit } => {
+            let state = state.as_deref().map(parse_state).transpose()?;
             let outbox = Outbox::open_dry_run(&config.state_path)?;
-            let notes = outbox.list(state.as_deref(), limit)?;
+            let notes = outbox.list(state, limit)?;
             if notes.is_empty() {
                 say!(
                     "no notes{}",
@@ -48,29 +50,37 @@ pub(crate) fn outbox(path: &Path, action: crate::cli::OutboxAction) -> Result<()
         OutboxAction::Resend { ids, all, state } => {
             let outbox = Outbox::open(&config.state_path)?;
             let ids = match (all, state) {
-                (true, Some(state)) => outbox.ids_in_state(&state)?,
+                (true, Some(state)) => outbox.ids_in_state(parse_state(&state)?)?,
                 _ => ids,
             };
-            decide_notes(&outbox, &ids, true, now)
+            decide_notes(&outbox, &ids, OperatorAction::Resend, now)
         }
         OutboxAction::Cancel { ids } => {
             let outbox = Outbox::open(&config.state_path)?;
-            decide_notes(&outbox, &ids, false, now)
+            decide_notes(&outbox, &ids, OperatorAction::Cancel, now)
         }
     }
 }
 
 /// Applies an operator's resend or cancel to each note; fails if any was refused.
-fn decide_notes(outbox: &Outbox, ids: &[i64], resend: bool, now: Timestamp) -> Result<(), Error> {
+fn decide_notes(
+    outbox: &Outbox,
+    ids: &[i64],
+    action: OperatorAction,
+    now: Timestamp,
+) -> Result<(), Error> {
     if ids.is_empty() {
         say!("no notes to change");
         return Ok(());
     }
     let mut refused = 0;
     for &id in ids {
-        match outbox.operator(id, resend, now)? {
+        match outbox.operator(id, action, now)? {
             Ok(was) => {
-                let done = if resend { "queued again" } else { "cancelled" };
+                let done = match action {
+                    OperatorAction::Resend => "queued again",
+                    OperatorAction::Cancel => "cancelled",
+                };
                 tracing::info!(note_id = id, previous = %was, "note {done} by an operator");
                 say!("note {id}: {was} -> {done}");
             }
@@ -84,4 +94,16 @@ fn decide_notes(outbox: &Outbox, ids: &[i64], resend: bool, now: Timestamp) -> R
         return Err(Error::Usage(format!("{refused} note(s) left unchanged")));
     }
     Ok(())
+}
+
+/// A state named on the command line.
+fn parse_state(text: &str) -> Result<NoteState, Error> {
+    NoteState::parse(text.trim()).ok_or_else(|| {
+        let states: Vec<&str> = NoteState::ALL.iter().map(|s| s.as_str()).collect();
+        Error::Usage(format!(
+            "unknown note state {text:?}{}; states: {}",
+            crate::config::diag::suggestion(text, states.iter().copied()),
+            states.join(", ")
+        ))
+    })
 }

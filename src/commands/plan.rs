@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::parse_at;
 use crate::error::Error;
-use crate::evaluate;
+use crate::evaluate::{self, Outcome};
 use crate::load::{Loaded, load};
 use crate::log::Log;
 use crate::outbox::Outbox;
@@ -38,12 +38,15 @@ pub(crate) fn plan(path: &Path, at: Option<&str>, days: Option<u32>) -> Result<(
         say!("\nrule {}: {}", r.rule, r.summary());
         for d in &r.decisions {
             match &d.outcome {
-                Ok((subject, to)) => say!(
+                Outcome::Queued {
+                    subject,
+                    recipient: to,
+                } => say!(
                     "  send  customer {} ({}) <{to}>: {subject:?}",
                     d.customer_id,
                     d.occasion
                 ),
-                Err(skip) => say!(
+                Outcome::Skipped(skip) => say!(
                     "  skip  customer {} ({}): {skip}",
                     d.customer_id,
                     d.occasion

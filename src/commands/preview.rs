@@ -8,7 +8,7 @@ use crate::compose::{self, recipient};
 use crate::error::Error;
 use crate::load::load;
 use crate::log::Log;
-use crate::select::{self, Candidate};
+use crate::select::{self, Candidate, Found};
 
 /// `rekindle preview`.
 pub(crate) fn preview(
@@ -53,10 +53,7 @@ pub(crate) fn preview(
             customer: row.clone(),
             occasion: "preview".into(),
             happened_at: latest.as_ref().map(|t| t.at),
-            ledger: None,
-            trigger: latest,
-            days_quiet: None,
-            season_year: None,
+            found: Found::Interaction(latest),
         }
     });
     let recipient = recipient(&row, config, now).map_err(|skip| {

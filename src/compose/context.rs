@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::config::{Config, Rule, RuleKind};
 use crate::decide::Skip;
 use crate::log::{CustomerRow, InteractionRow};
-use crate::select::Candidate;
+use crate::select::{Candidate, Found, Ledger};
 
 /// A customer we can safely write to.
 #[derive(Debug, Clone)]
@@ -178,21 +178,24 @@ impl NoteContext {
     ) -> NoteContext {
         let mut customer = recipient.context.clone();
         customer.interactions = interactions;
-        let season = match (&rule.kind, candidate.season_year) {
-            (RuleKind::Seasonal(season), Some(year)) => Some(SeasonContext {
+        let season = match (&rule.kind, &candidate.found) {
+            (RuleKind::Seasonal(season), Found::Season { year }) => Some(SeasonContext {
                 name: season.name.clone(),
                 title: season.title.clone(),
-                year,
+                year: *year,
             }),
+            _ => None,
+        };
+        let days_quiet = match candidate.found {
+            Found::Quiet { days } => Some(days),
             _ => None,
         };
         NoteContext {
             customer,
             interaction: candidate
-                .trigger
-                .as_ref()
+                .trigger()
                 .map(|i| interaction(i, &recipient.timezone, config.max_quote_chars)),
-            days_quiet: candidate.days_quiet,
+            days_quiet,
             season,
             sender: sender_context(config),
             rule: RuleContext {
@@ -260,12 +263,6 @@ impl NoteContext {
         empty_config.sender.unsubscribe_mailto = None;
         let mut samples = Vec::new();
         for rule in &config.rules {
-            let season_year = matches!(rule.kind, RuleKind::Seasonal(_)).then_some(2026);
-            let days_quiet = matches!(rule.kind, RuleKind::Quiet { .. }).then_some(75);
-            let with_trigger = matches!(
-                rule.kind,
-                RuleKind::Unhappy { .. } | RuleKind::Departed { .. } | RuleKind::Followup { .. }
-            );
             for (row, cfg, note) in [
                 (&full_row, &full_config, true),
                 (&empty_row, &empty_config, false),
@@ -273,17 +270,22 @@ impl NoteContext {
                 let Ok(recipient) = recipient(row, cfg, now) else {
                     continue;
                 };
+                let found = match rule.kind {
+                    RuleKind::Seasonal(_) => Found::Season { year: 2026 },
+                    RuleKind::Quiet { .. } => Found::Quiet { days: 75 },
+                    RuleKind::Ratio { .. } => Found::Ratio(Ledger::default()),
+                    RuleKind::Unhappy { .. }
+                    | RuleKind::Departed { .. }
+                    | RuleKind::Followup { .. } => Found::Interaction(Some(InteractionRow {
+                        note: note.then(|| trigger.note.clone()).flatten(),
+                        ..trigger.clone()
+                    })),
+                };
                 let candidate = Candidate {
                     customer: row.clone(),
                     occasion: "sample".into(),
-                    trigger: with_trigger.then(|| InteractionRow {
-                        note: note.then(|| trigger.note.clone()).flatten(),
-                        ..trigger.clone()
-                    }),
-                    days_quiet,
-                    season_year,
                     happened_at: None,
-                    ledger: None,
+                    found,
                 };
                 samples.push(NoteContext::new(cfg, rule, &candidate, &recipient, 12));
             }

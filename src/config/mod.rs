@@ -20,7 +20,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use diag::{Diagnostic, Severity};
-pub(crate) use rule::{Rule, RuleKind};
+pub(crate) use rule::{Rule, RuleKind, Season};
 pub(crate) use secret::Secret;
 
 use crate::config::smtp::SmtpConfig;

@@ -17,13 +17,10 @@ use crate::error::Error;
 use crate::evaluate::{self, Pass};
 use crate::load::Loaded;
 use crate::log::Log;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Setting};
 
 /// Rows read per step, so a burst of inserts is handled in bounded memory and short reads.
 const CHUNK: usize = 1000;
-
-/// The state-database key of the watermark.
-const WATERMARK: &str = "event_watermark";
 
 /// The event watcher's connection and what it saw last.
 pub(super) struct Watcher {
@@ -59,7 +56,7 @@ impl Watcher {
             return Ok(0);
         }
         let outbox = Outbox::open(&config.state_path)?;
-        let mut watermark = match outbox.meta(WATERMARK)?.and_then(|v| v.parse::<i64>().ok()) {
+        let mut watermark = match outbox.setting::<i64>(Setting::EventWatermark)? {
             Some(w) => w,
             None => {
                 let now = Timestamp::now();
@@ -70,7 +67,7 @@ impl Watcher {
                     lookback = %humantime::format_duration(config.daemon.event_lookback.unsigned_abs()),
                     "first start: interactions within the lookback window count as new"
                 );
-                outbox.set_meta(WATERMARK, &w.to_string())?;
+                outbox.set_setting(Setting::EventWatermark, &w)?;
                 w
             }
         };
@@ -93,7 +90,7 @@ impl Watcher {
             );
             watermark = new.last_rowid;
             // The notes are committed (evaluate flushes); now the rows count as handled.
-            outbox.set_meta(WATERMARK, &watermark.to_string())?;
+            outbox.set_setting(Setting::EventWatermark, &watermark)?;
             if new.count < CHUNK {
                 break;
             }

@@ -1,172 +1,114 @@
-//! Policy: decide whether a matched customer gets this note now, or why not.
+//! Decide: whether a matched customer gets this rule's note now, or why not, and the last look
+//! before a queued note goes.
 //!
-//! A pure function of the customer, the rule, what rekindle already sent them ([`History`],
-//! read from the outbox) and the clock. Rules are evaluated highest priority first, so when rules
-//! compete for a customer the first note queued takes the customer's cap.
+//! Both are pure functions of facts gathered beforehand (from the customer's row, the log, the
+//! outbox) and the clock: [`decide`] before a note is queued, [`before_sending`] right before it
+//! is sent. Every reason a note is skipped or held is decided here; the cooldown, the frequency
+//! cap and the daily limit are each interpreted in one function of `limits`. Rules are evaluated
+//! highest priority first, so when rules compete for a customer the first note queued takes the
+//! customer's cap.
 
-use std::fmt;
+mod limits;
+mod send;
+mod skip;
 
 use jiff::Timestamp;
 
-use crate::config::{Policy, Rule};
-use crate::log::CustomerRow;
+use crate::config::{Policy, Rule, RuleKind};
+use crate::log::Standing;
+use crate::note::NoteState;
+use crate::select::Ledger;
 
-/// Why a matched customer gets no note from this rule now.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Skip {
-    /// The customer opted out (the `opted_out` column).
-    OptedOut,
-    /// The customer sent an unsubscribe interaction.
-    Unsubscribed,
-    /// The customer is on the suppression list.
-    Suppressed,
-    /// A complaint is still open, and this rule waits until it is resolved.
-    OpenComplaint,
-    /// The complaint was resolved before an apology went: a follow-up fits better.
-    Resolved,
-    /// With rekindle's own notes, the customer's touch points already meet the target.
-    RatioMet {
-        /// Positive touch points, rekindle's notes included.
-        positive: i64,
-        /// Negative ones.
-        negative: i64,
-    },
-    /// The email address is unusable.
-    InvalidAddress(String),
-    /// The name contains control characters: a header-injection attempt, not a name.
-    UnsafeName,
-    /// Another problem with the row.
-    BadRow(String),
-    /// This rule already has a note for this occasion (in the given state).
-    AlreadyQueued(String),
-    /// This rule wrote to this customer too recently.
-    Cooldown {
-        /// When the cooldown ends.
-        until: Timestamp,
-    },
-    /// The customer already got `cap` notes within the cap window, from any rule.
-    Capped {
-        /// The cap.
-        cap: u32,
-    },
-    /// The rule reached its daily limit.
-    DailyLimit(u32),
-    /// The template failed for this customer.
-    Render(String),
-}
+pub(crate) use limits::{Lookback, daily_limit_reached};
+pub(crate) use send::{Due, Gate, SendFacts, before_sending};
+pub(crate) use skip::Skip;
 
-impl Skip {
-    /// Whether the reason can pass with time alone, without a new interaction or an edit: a
-    /// cooldown or the cap window ends, a day starts, a complaint window closes, a suppression
-    /// is lifted, a template is mended.
-    pub(crate) fn may_pass(&self) -> bool {
-        matches!(
-            self,
-            Skip::Cooldown { .. }
-                | Skip::Capped { .. }
-                | Skip::DailyLimit(_)
-                | Skip::OpenComplaint
-                | Skip::Suppressed
-                | Skip::Render(_)
-                | Skip::RatioMet { .. }
-        )
-    }
-
-    /// A short stable key for summaries and logs.
-    pub(crate) fn key(&self) -> &'static str {
-        match self {
-            Skip::OptedOut => "opted-out",
-            Skip::Unsubscribed => "unsubscribed",
-            Skip::Suppressed => "suppressed",
-            Skip::OpenComplaint => "open-complaint",
-            Skip::Resolved => "resolved",
-            Skip::RatioMet { .. } => "ratio-met",
-            Skip::InvalidAddress(_) => "invalid-address",
-            Skip::UnsafeName => "unsafe-name",
-            Skip::BadRow(_) => "bad-row",
-            Skip::AlreadyQueued(_) => "already-queued",
-            Skip::Cooldown { .. } => "cooldown",
-            Skip::Capped { .. } => "cap",
-            Skip::DailyLimit(_) => "daily-limit",
-            Skip::Render(_) => "template-error",
-        }
-    }
-}
-
-impl fmt::Display for Skip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Skip::OptedOut => write!(f, "opted out"),
-            Skip::Unsubscribed => write!(f, "unsubscribed (an unsubscribe interaction)"),
-            Skip::Suppressed => write!(f, "on the suppression list"),
-            Skip::OpenComplaint => write!(
-                f,
-                "a complaint is still open; this rule waits until it is resolved"
-            ),
-            Skip::RatioMet { positive, negative } => write!(
-                f,
-                "{positive} positive to {negative} negative touch points (rekindle's notes included) already meet the target"
-            ),
-            Skip::Resolved => write!(
-                f,
-                "the complaint was already resolved; a follow-up rule thanks them instead"
-            ),
-            Skip::InvalidAddress(a) => write!(f, "invalid email address {a:?}"),
-            Skip::UnsafeName => write!(
-                f,
-                "name contains line breaks or control characters (possible header injection)"
-            ),
-            Skip::BadRow(why) => write!(f, "bad row: {why}"),
-            Skip::AlreadyQueued(state) => write!(f, "already {state} for this occasion"),
-            Skip::Cooldown { until } => write!(f, "cooldown of this rule until {until}"),
-            Skip::Capped { cap } => {
-                write!(f, "frequency cap: already {cap} note(s) in the cap window")
-            }
-            Skip::DailyLimit(limit) => write!(f, "daily limit of {limit} reached"),
-            Skip::Render(why) => write!(f, "template failed: {why}"),
-        }
-    }
-}
-
-/// What rekindle already did for one customer, as the policy needs it.
+/// What rekindle already did for one customer, as the decide stage needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct History {
     /// The state of this rule's note for this occasion, if there is one.
-    pub occasion_state: Option<String>,
+    pub occasion_state: Option<NoteState>,
     /// When this rule last queued a note for this customer (any occasion), if that is within
-    /// the rule's cooldown (older ones do not matter).
+    /// the rule's cooldown (older ones do not matter; see [`Lookback`]).
     pub last_from_rule: Option<Timestamp>,
     /// Notes (from any rule) queued for this customer within the cap window.
     pub in_cap_window: u32,
 }
 
-/// Decides whether `rule` may queue a note for `customer` now.
+/// Everything known about one candidate of one rule before its note is composed.
+#[derive(Debug, Clone)]
+pub(crate) struct Facts {
+    /// Why the customer's row cannot be written to (see `compose::recipient`), if it cannot.
+    pub unusable: Option<Skip>,
+    /// The customer's `opted_out` column.
+    pub opted_out: bool,
+    /// The customer's id or address is on the suppression list.
+    pub suppressed: bool,
+    /// Where the customer stands in the log.
+    pub standing: Standing,
+    /// The interaction behind the note is a complaint.
+    pub complaint: bool,
+    /// For a ratio rule: the customer's touch points, rekindle's own notes included.
+    pub ledger: Option<Ledger>,
+    /// What rekindle already did for the customer.
+    pub history: History,
+    /// Notes this rule queued today.
+    pub queued_today: u32,
+}
+
+/// Decides whether `rule` may queue its note for a candidate with these `facts` at `now`.
+/// The reasons are tried in a fixed order, so a customer with several gets the same one every
+/// time: what makes the row unusable, then the customer's own wishes and standing, then what
+/// rekindle already sent.
 pub(crate) fn decide(
-    customer: &CustomerRow,
+    facts: &Facts,
     rule: &Rule,
-    history: &History,
-    queued_today: u32,
     policy: &Policy,
     now: Timestamp,
 ) -> Result<(), Skip> {
-    if customer.opted_out {
+    if let Some(skip) = &facts.unusable {
+        return Err(skip.clone());
+    }
+    if facts.suppressed {
+        return Err(Skip::Suppressed);
+    }
+    if facts.standing.unsubscribed {
+        return Err(Skip::Unsubscribed);
+    }
+    if facts.standing.open_complaint && rule.hold_while_unhappy {
+        return Err(Skip::OpenComplaint);
+    }
+    if matches!(rule.kind, RuleKind::Unhappy { .. })
+        && facts.complaint
+        && !facts.standing.open_complaint
+    {
+        return Err(Skip::Resolved);
+    }
+    if let (RuleKind::Ratio { target, .. }, Some(ledger)) = (&rule.kind, facts.ledger)
+        && ledger.meets(*target)
+    {
+        return Err(Skip::RatioMet {
+            positive: ledger.positive,
+            negative: ledger.negative,
+        });
+    }
+    if facts.opted_out {
         return Err(Skip::OptedOut);
     }
-    if let Some(state) = &history.occasion_state {
-        return Err(Skip::AlreadyQueued(state.clone()));
+    let history = &facts.history;
+    if let Some(state) = history.occasion_state {
+        return Err(Skip::AlreadyQueued(state));
     }
-    if let Some(last) = history.last_from_rule
-        && let Ok(until) = last.checked_add(rule.cooldown)
-        && until > now
+    if let Some(until) = history
+        .last_from_rule
+        .and_then(|last| limits::cooldown_until(rule, last, now))
     {
         return Err(Skip::Cooldown { until });
     }
-    if history.in_cap_window >= policy.cap {
+    if limits::capped(policy, history.in_cap_window) {
         return Err(Skip::Capped { cap: policy.cap });
     }
-    if let Some(limit) = rule.daily_limit
-        && queued_today >= limit
-    {
+    if let Some(limit) = daily_limit_reached(rule, facts.queued_today) {
         return Err(Skip::DailyLimit(limit));
     }
     Ok(())

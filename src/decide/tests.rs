@@ -5,7 +5,7 @@ use std::path::Path;
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, Policy, Rule};
 
 fn rule(extra: &str) -> (Rule, Policy) {
     let text = format!(
@@ -17,18 +17,31 @@ fn rule(extra: &str) -> (Rule, Policy) {
     (config.rules[0].clone(), config.policy)
 }
 
-fn customer(opted_out: bool) -> CustomerRow {
-    CustomerRow {
-        id: rusqlite::types::Value::Integer(1),
-        id_text: "1".into(),
-        email: Some("a@b.example".into()),
-        name: Some("Ada".into()),
-        timezone: None,
-        created_at_raw: None,
-        created_at: Some(0),
+/// The facts of a customer who can be written to, with nothing holding notes back but
+/// `opted_out`, `history` and `queued_today`.
+fn facts(opted_out: bool, history: &History, queued_today: u32) -> Facts {
+    Facts {
+        unusable: None,
         opted_out,
-        attributes: None,
+        suppressed: false,
+        standing: Standing::default(),
+        complaint: false,
+        ledger: None,
+        history: history.clone(),
+        queued_today,
     }
+}
+
+/// [`decide`] as the policy tests ask it.
+fn decide_for(
+    opted_out: bool,
+    rule: &Rule,
+    history: &History,
+    queued_today: u32,
+    policy: &Policy,
+    now: Timestamp,
+) -> Result<(), Skip> {
+    decide(&facts(opted_out, history, queued_today), rule, policy, now)
 }
 
 fn now() -> Timestamp {
@@ -39,14 +52,7 @@ fn now() -> Timestamp {
 fn a_fresh_customer_gets_the_note() {
     let (rule, policy) = rule("");
     assert_eq!(
-        decide(
-            &customer(false),
-            &rule,
-            &History::default(),
-            0,
-            &policy,
-            now()
-        ),
+        decide_for(false, &rule, &History::default(), 0, &policy, now()),
         Ok(())
     );
 }
@@ -55,14 +61,7 @@ fn a_fresh_customer_gets_the_note() {
 fn opt_out_wins_over_everything() {
     let (rule, policy) = rule("");
     assert_eq!(
-        decide(
-            &customer(true),
-            &rule,
-            &History::default(),
-            0,
-            &policy,
-            now()
-        ),
+        decide_for(true, &rule, &History::default(), 0, &policy, now()),
         Err(Skip::OptedOut)
     );
 }
@@ -71,12 +70,12 @@ fn opt_out_wins_over_everything() {
 fn one_note_per_occasion() {
     let (rule, policy) = rule("");
     let history = History {
-        occasion_state: Some("sent".into()),
+        occasion_state: Some(NoteState::Sent),
         ..History::default()
     };
     assert_eq!(
-        decide(&customer(false), &rule, &history, 0, &policy, now()),
-        Err(Skip::AlreadyQueued("sent".into()))
+        decide_for(false, &rule, &history, 0, &policy, now()),
+        Err(Skip::AlreadyQueued(NoteState::Sent))
     );
 }
 
@@ -89,7 +88,7 @@ fn cooldown_holds_until_it_ends() {
         ..History::default()
     };
     assert_eq!(
-        decide(&customer(false), &rule, &history, 0, &policy, now()),
+        decide_for(false, &rule, &history, 0, &policy, now()),
         Err(Skip::Cooldown {
             until: nine_days_ago + SignedDuration::from_hours(10 * 24)
         })
@@ -100,7 +99,7 @@ fn cooldown_holds_until_it_ends() {
         ..History::default()
     };
     assert_eq!(
-        decide(&customer(false), &rule, &history, 0, &policy, now()),
+        decide_for(false, &rule, &history, 0, &policy, now()),
         Ok(())
     );
 }
@@ -113,7 +112,7 @@ fn the_cap_counts_notes_of_every_rule() {
         ..History::default()
     };
     assert_eq!(
-        decide(&customer(false), &rule, &history, 0, &policy, now()),
+        decide_for(false, &rule, &history, 0, &policy, now()),
         Err(Skip::Capped { cap: 1 })
     );
 }
@@ -122,25 +121,11 @@ fn the_cap_counts_notes_of_every_rule() {
 fn daily_limit_stops_the_rule_for_the_day() {
     let (rule, policy) = rule("daily_limit = 2");
     assert_eq!(
-        decide(
-            &customer(false),
-            &rule,
-            &History::default(),
-            1,
-            &policy,
-            now()
-        ),
+        decide_for(false, &rule, &History::default(), 1, &policy, now()),
         Ok(())
     );
     assert_eq!(
-        decide(
-            &customer(false),
-            &rule,
-            &History::default(),
-            2,
-            &policy,
-            now()
-        ),
+        decide_for(false, &rule, &History::default(), 2, &policy, now()),
         Err(Skip::DailyLimit(2))
     );
 }

@@ -15,8 +15,10 @@ use tracing::{debug, error, info, warn};
 
 use crate::compose::build_message;
 use crate::config::{Config, Delivery, Transport as TransportConfig};
+use crate::decide::{self, Due, Gate, SendFacts};
 use crate::log::Log;
-use crate::outbox::{Gate, Outbox, OutboxError, StoredNote, Update};
+use crate::note::NoteState;
+use crate::outbox::{Outbox, OutboxError, Setting, StoredNote, Update};
 
 /// Why a transport could not deliver a note. The outbox decides what happens next from this.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -312,9 +314,8 @@ fn batch_size(delivery: &Delivery) -> usize {
     (delivery.concurrency.max(1) as usize * 16).clamp(32, 128)
 }
 
-/// The last look before the notes of a batch go: an opt-out that arrived after a note was
-/// queued cancels it; quiet hours, a day off or a holiday in the customer's time zone hold it.
-/// The suppression list and the log are read once for the whole batch.
+/// The last look before the notes of a batch go (see [`decide::before_sending`]): the
+/// suppression list and the log are read once for the whole batch.
 fn gate(
     notes: &[StoredNote],
     config: &Config,
@@ -322,8 +323,40 @@ fn gate(
     log: Option<&Log>,
     now: Timestamp,
 ) -> Vec<Gate> {
-    let retry_soon = now + SignedDuration::from_mins(1);
-    // The staff digest goes to the staff, not to a customer: only the calendar applies.
+    let facts = send_facts(notes, config, outbox, log, now);
+    notes
+        .iter()
+        .map(|note| {
+            let due = Due {
+                rule: &note.rule,
+                customer_id: &note.customer_id,
+                recipient: &note.letter.recipient,
+                timezone: note.timezone.as_deref(),
+            };
+            let gate = decide::before_sending(&due, &facts, config, now);
+            let (id, rule, customer) = (note.id, &note.rule, &note.customer_id);
+            match &gate {
+                Gate::Cancel(why) => {
+                    info!(note_id = id, rule = %rule, customer_id = %customer, reason = %why, "note cancelled before sending")
+                }
+                Gate::Hold(until, why) => {
+                    debug!(note_id = id, customer_id = %customer, until = %until, reason = %why, "note held")
+                }
+                Gate::Go => {}
+            }
+            gate
+        })
+        .collect()
+}
+
+/// What the last look needs of the customers of `notes` (the staff digest aside).
+fn send_facts(
+    notes: &[StoredNote],
+    config: &Config,
+    outbox: &Outbox,
+    log: Option<&Log>,
+    now: Timestamp,
+) -> SendFacts {
     let to_customers: Vec<&StoredNote> = notes
         .iter()
         .filter(|n| n.rule != crate::config::DIGEST_RULE)
@@ -332,67 +365,24 @@ fn gate(
         .iter()
         .flat_map(|n| [n.customer_id.clone(), n.letter.recipient.clone()])
         .collect();
-    let suppressed = outbox.suppressed_keys(&keys).map_err(|err| {
-        warn!(error = %err, "cannot read the suppression list; holding the notes");
-        err.to_string()
-    });
+    let mut facts = SendFacts::default();
+    match outbox.suppressed_keys(&keys) {
+        Ok(keys) => facts.suppressed = Some(keys),
+        Err(err) => {
+            warn!(error = %err, "cannot read the suppression list; holding the notes");
+            facts.unreadable = err.to_string();
+        }
+    }
     let ids: Vec<String> = to_customers.iter().map(|n| n.customer_id.clone()).collect();
-    let standings = match log {
-        Some(log) => log.opt_outs(&ids, &config.policy, now).map_err(|err| {
+    match log.map(|log| log.opt_outs(&ids, &config.policy, now)) {
+        None => facts.standings = Some(Default::default()),
+        Some(Ok(standings)) => facts.standings = Some(standings),
+        Some(Err(err)) => {
             warn!(error = %err, "cannot read the log to check opt-outs; holding the notes");
-            err.to_string()
-        }),
-        None => Ok(Default::default()),
-    };
-    notes
-        .iter()
-        .map(|note| {
-            let (id, rule, customer) = (note.id, &note.rule, &note.customer_id);
-            let cancel = |why: &str| {
-                info!(note_id = id, rule = %rule, customer_id = %customer, reason = why, "note cancelled before sending");
-                Gate::Cancel(why.to_string())
-            };
-            if note.rule != crate::config::DIGEST_RULE {
-                match &suppressed {
-                    Err(why) => return Gate::Hold(retry_soon, why.clone()),
-                    Ok(keys) if keys.contains(customer) || keys.contains(&note.letter.recipient) => {
-                        return cancel("the customer is on the suppression list");
-                    }
-                    Ok(_) => {}
-                }
-                match standings.as_ref().map(|known| known.get(customer)) {
-                    Err(why) => return Gate::Hold(retry_soon, why.clone()),
-                    Ok(Some(s)) if s.opted_out => {
-                        return cancel("the customer opted out after the note was queued");
-                    }
-                    Ok(Some(s)) if s.unsubscribed => {
-                        return cancel("the customer unsubscribed after the note was queued");
-                    }
-                    Ok(Some(s)) if s.gone => {
-                        return cancel("the customer is no longer in the interaction log");
-                    }
-                    Ok(_) => {}
-                }
-            }
-            let tz = note
-                .timezone
-                .as_deref()
-                .and_then(|name| jiff::tz::TimeZone::get(name).ok())
-                .unwrap_or_else(|| config.timezone.clone());
-            match config.policy.calendar.next_allowed(now, &tz) {
-                Some(at) => {
-                    debug!(note_id = id, customer_id = %customer, until = %at, "note held: quiet hours, a day off or a holiday where the customer is");
-                    Gate::Hold(
-                        at,
-                        format!(
-                            "held until {at}: quiet hours, a day off or a holiday in the customer's time zone"
-                        ),
-                    )
-                }
-                None => Gate::Go,
-            }
-        })
-        .collect()
+            facts.unreadable = err.to_string();
+        }
+    }
+    facts
 }
 
 /// Decides a note's next state from the transport's answer, and logs it.
@@ -412,18 +402,18 @@ fn settle(
             info!(note_id = id, rule = %rule, customer_id = %customer, server = %server, reply = %reply, "note sent");
             report.sent += 1;
             report.per_rule.entry(rule.clone()).or_default().0 += 1;
-            Update::new(id, "sent", format!("{server}: {reply}"), None)
+            Update::new(id, NoteState::Sent, format!("{server}: {reply}"), None)
         }
         Err(SendError::Transient(why) | SendError::Unreachable(why)) if retryable => {
             let due = now + retry_delay(delivery, note.attempts);
             warn!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempt = note.attempts, retry_at = %due, reply = %why, "note will be retried");
             report.retried += 1;
-            Update::new(id, "retry", why, Some(due))
+            Update::new(id, NoteState::Retry, why, Some(due))
         }
         Err(SendError::Ambiguous(why)) => {
             error!(note_id = id, rule = %rule, customer_id = %customer, server = %server, reply = %why, "note outcome unknown: it may or may not have arrived; resolve with `rekindle outbox resend` or `cancel`");
             report.unknown += 1;
-            Update::new(id, "unknown", why, None)
+            Update::new(id, NoteState::Unknown, why, None)
         }
         Err(err) => {
             let why = match err {
@@ -439,7 +429,7 @@ fn settle(
             error!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempts = note.attempts, reply = %why, "note failed");
             report.failed += 1;
             report.per_rule.entry(rule.clone()).or_default().1 += 1;
-            Update::new(id, "failed", why, None)
+            Update::new(id, NoteState::Failed, why, None)
         }
     }
 }
@@ -454,17 +444,12 @@ struct RateLimit {
 }
 
 impl RateLimit {
-    const KEY: &str = "rate_limit";
-
     fn load(
         outbox: &Outbox,
         delivery: &Delivery,
         now: Timestamp,
     ) -> Result<RateLimit, OutboxError> {
-        let saved = outbox.meta(Self::KEY)?.and_then(|v| {
-            let (tokens, at) = v.split_once('@')?;
-            Some((tokens.parse::<f64>().ok()?, at.parse::<Timestamp>().ok()?))
-        });
+        let saved: Option<(f64, Timestamp)> = outbox.setting(Setting::RateLimit)?;
         let burst = f64::from(delivery.burst.max(1));
         let (tokens, at) = saved.unwrap_or((burst, now));
         let mut bucket = RateLimit {
@@ -509,7 +494,7 @@ impl RateLimit {
         if self.rate <= 0.0 {
             return Ok(());
         }
-        outbox.set_meta(Self::KEY, &format!("{}@{}", self.tokens, self.at))
+        outbox.set_setting(Setting::RateLimit, &(self.tokens, self.at))
     }
 }
 

@@ -10,6 +10,7 @@ use tracing::info;
 
 use crate::compose::{DigestContext, Letter, Templates, message_id};
 use crate::config::{Config, Rule, RuleKind};
+use crate::decide::Lookback;
 use crate::evaluate::EvaluateError;
 use crate::log::Log;
 use crate::outbox::{NewNote, Outbox};
@@ -38,7 +39,15 @@ pub(crate) fn queue(
     // Once a day: a later run that day does not read the log for it again (at 1M customers,
     // the anniversaries alone are a scan of every customer).
     if outbox
-        .history(RULE, STAFF, &occasion, now, now)?
+        .history(
+            RULE,
+            STAFF,
+            &occasion,
+            &Lookback {
+                cooldown_since: now,
+                cap_since: now,
+            },
+        )?
         .occasion_state
         .is_some()
     {
@@ -77,7 +86,8 @@ pub(crate) fn queue(
     for (why, kind) in selections {
         let rule = Rule::internal(RULE, kind);
         select::candidates(log, config, &rule, now, None, |c| {
-            rows.push((why, c.customer, c.trigger));
+            let trigger = c.trigger().cloned();
+            rows.push((why, c.customer, trigger));
             ControlFlow::Continue(())
         })?;
     }

@@ -2,7 +2,16 @@
 
 use jiff::{SignedDuration, Timestamp};
 
+use std::time::Duration;
+
+use rusqlite::params;
+
+use super::enqueue::GROUP_TIME;
+use super::history::{history_sql, notes_to_sql};
 use super::*;
+use crate::compose::Letter;
+use crate::decide::{History, Lookback};
+use crate::note::NoteState;
 
 fn note(rule: &str, customer: &str, occasion: &str) -> NewNote {
     NewNote {
@@ -20,6 +29,13 @@ fn note(rule: &str, customer: &str, occasion: &str) -> NewNote {
             body_html: None,
             message_id: "<x@b.example>".into(),
         },
+    }
+}
+
+fn lookback(cooldown_since: Timestamp, cap_since: Timestamp) -> Lookback {
+    Lookback {
+        cooldown_since,
+        cap_since,
     }
 }
 
@@ -58,10 +74,7 @@ fn the_same_occasion_is_queued_once_even_across_reopens() {
             .expect("enqueue")
             .is_some()
     );
-    assert_eq!(
-        outbox.counts().expect("counts"),
-        [("queued".to_string(), 2)]
-    );
+    assert_eq!(outbox.counts().expect("counts"), [(NoteState::Queued, 2)]);
 }
 
 #[test]
@@ -74,19 +87,24 @@ fn history_sees_occasions_cooldowns_and_the_cap() {
         .expect("enqueue");
     let week_ago = now() - SignedDuration::from_hours(24 * 7);
     let h = outbox
-        .history("sorry", "1", "interaction-5", week_ago, week_ago)
+        .history("sorry", "1", "interaction-5", &lookback(week_ago, week_ago))
         .expect("history");
-    assert_eq!(h.occasion_state.as_deref(), Some("queued"));
+    assert_eq!(h.occasion_state, Some(NoteState::Queued));
     assert_eq!(h.last_from_rule, Some(earlier));
     assert_eq!(h.in_cap_window, 1);
     // A note older than the cooldown no longer matters to it.
     let h = outbox
-        .history("sorry", "1", "interaction-6", earlier, week_ago)
+        .history("sorry", "1", "interaction-6", &lookback(earlier, week_ago))
         .expect("history");
     assert_eq!((h.occasion_state, h.last_from_rule), (None, None));
     let day_ago = now() - SignedDuration::from_hours(24);
     let other = outbox
-        .history("valentines", "1", "valentines-2027", day_ago, day_ago)
+        .history(
+            "valentines",
+            "1",
+            "valentines-2027",
+            &lookback(day_ago, day_ago),
+        )
         .expect("history");
     assert_eq!(other, History::default());
 }
@@ -111,10 +129,7 @@ fn claimed_notes_left_sending_are_parked_as_unknown_not_resent() {
         outbox.claim_next(now()).expect("claim").is_none(),
         "an unknown note must not be resent"
     );
-    assert_eq!(
-        outbox.counts().expect("counts"),
-        [("unknown".to_string(), 1)]
-    );
+    assert_eq!(outbox.counts().expect("counts"), [(NoteState::Unknown, 1)]);
 }
 
 #[test]
@@ -139,7 +154,13 @@ fn retries_wait_for_their_time_and_higher_priority_goes_first() {
     assert_eq!(first.id, high);
     let later = now() + SignedDuration::from_mins(5);
     outbox
-        .transition(first.id, "retry", now(), Some("451 try later"), Some(later))
+        .transition(
+            first.id,
+            NoteState::Retry,
+            now(),
+            Some("451 try later"),
+            Some(later),
+        )
         .expect("retry");
     assert_eq!(
         outbox.claim_next(now()).expect("claim").map(|n| n.id),
@@ -176,7 +197,7 @@ fn a_dry_run_sees_its_own_plans_and_writes_nothing() {
     );
     let hour_ago = now() - SignedDuration::from_hours(1);
     let h = dry
-        .history("other", "2", "x", hour_ago, hour_ago)
+        .history("other", "2", "x", &lookback(hour_ago, hour_ago))
         .expect("history");
     assert_eq!(
         h.in_cap_window, 1,
@@ -184,7 +205,7 @@ fn a_dry_run_sees_its_own_plans_and_writes_nothing() {
     );
     drop(dry);
     let real = Outbox::open(&path).expect("reopen");
-    assert_eq!(real.counts().expect("counts"), [("queued".to_string(), 1)]);
+    assert_eq!(real.counts().expect("counts"), [(NoteState::Queued, 1)]);
     let missing = dir.path().join("missing.sqlite");
     Outbox::open_dry_run(&missing).expect("dry run of a missing state db");
     assert!(

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, params};
 
+use super::stream::READ_AHEAD;
 use super::*;
 use crate::config::Config;
 
@@ -106,7 +107,13 @@ fn all_candidates(log: &Log, config: &Config, at: Timestamp) -> Vec<Candidate> {
 fn matched(log: &Log, config: &Config, at: Timestamp) -> Vec<(String, String, Option<i64>)> {
     all_candidates(log, config, at)
         .into_iter()
-        .map(|c| (c.customer.id_text, c.occasion, c.days_quiet))
+        .map(|c| {
+            let days = match c.found {
+                Found::Quiet { days } => Some(days),
+                _ => None,
+            };
+            (c.customer.id_text, c.occasion, days)
+        })
         .collect()
 }
 
@@ -138,7 +145,7 @@ fn unhappy_finds_recent_complaints_and_sour_sentiment_once_each() {
     let found: Vec<_> = all_candidates(&log, &unhappy, now())
         .into_iter()
         .map(|c| {
-            let t = c.trigger.expect("trigger");
+            let t = c.trigger().cloned().expect("trigger");
             (c.customer.id_text, t.kind, t.note)
         })
         .collect();
@@ -165,7 +172,10 @@ fn departed_thanks_cancellations_and_departed_status_but_not_long_gone() {
     let departed = rule("kind = \"departed\"\nwithin = \"30d\"");
     let found: Vec<_> = all_candidates(&log, &departed, now())
         .into_iter()
-        .map(|c| (c.customer.id_text, c.occasion, c.trigger.map(|t| t.kind)))
+        .map(|c| {
+            let kind = c.trigger().map(|t| t.kind.clone());
+            (c.customer.id_text, c.occasion, kind)
+        })
         .collect();
     assert_eq!(
         found,

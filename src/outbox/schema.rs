@@ -1,0 +1,127 @@
+//! The state database's tables and indexes, the dry run's overlay, and migrations from older
+//! versions.
+
+use rusqlite::Connection;
+
+use super::StoredNote;
+use crate::compose::Letter;
+use crate::note::NoteState;
+
+/// The tables and indexes, as `CREATE … IF NOT EXISTS` (see [`schema`]).
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS notes (
+    id           INTEGER PRIMARY KEY,
+    rule         TEXT NOT NULL,
+    customer_id  TEXT NOT NULL,
+    occasion     TEXT NOT NULL,
+    priority     INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    recipient    TEXT NOT NULL,
+    display_name TEXT,
+    subject      TEXT NOT NULL,
+    body_text    TEXT NOT NULL,
+    body_html    TEXT,
+    message_id   TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    due_at       INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    sent_at      INTEGER,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    server       TEXT,
+    timezone     TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS notes_key ON notes(rule, customer_id, occasion);
+-- A customer's notes: a rule's last one (cooldowns), without reading the rule's every note,
+-- and those of every rule (the cap), by the first column. Every index is written for every note
+-- queued, in random order, so there is no second one by customer.
+CREATE INDEX IF NOT EXISTS notes_customer_rule ON notes(customer_id, rule, created_at);
+CREATE INDEX IF NOT EXISTS notes_due ON notes(state, due_at);
+-- The delivery order, over waiting notes only: claiming a batch reads the batch, not the backlog.
+CREATE INDEX IF NOT EXISTS notes_ready ON notes(priority DESC, due_at, id)
+    WHERE state IN {waiting};
+CREATE INDEX IF NOT EXISTS notes_rule_created ON notes(rule, created_at);
+CREATE TABLE IF NOT EXISTS note_events (
+    id      INTEGER PRIMARY KEY,
+    note_id INTEGER NOT NULL REFERENCES notes(id),
+    at      INTEGER NOT NULL,
+    state   TEXT NOT NULL,
+    detail  TEXT
+);
+CREATE INDEX IF NOT EXISTS note_events_note ON note_events(note_id);
+CREATE TABLE IF NOT EXISTS suppressions (
+    key    TEXT PRIMARY KEY COLLATE NOCASE,
+    reason TEXT NOT NULL,
+    at     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- Customers a window rule skipped for a reason that passes with time (a cooldown, the cap): its
+-- next run between two whole readings of the log looks at them again, and at the customers
+-- with new interactions, not at its whole window.
+-- The id is kept as the log stores it (no type here), so the log finds it by its own type.
+CREATE TABLE IF NOT EXISTS rule_waiting (
+    rule        TEXT NOT NULL,
+    customer_id NOT NULL,
+    PRIMARY KEY (rule, customer_id)
+) WITHOUT ROWID;
+";
+
+/// The tables and indexes of a state database.
+pub(super) fn schema() -> String {
+    TABLES.replace("{waiting}", &NoteState::sql_list(&NoteState::WAITING))
+}
+
+/// The plan's scratch table and the view every query reads.
+pub(super) const OVERLAY: &str = "
+CREATE TEMP TABLE planned (
+    rule TEXT NOT NULL, customer_id TEXT NOT NULL, occasion TEXT NOT NULL,
+    state TEXT NOT NULL, created_at INTEGER NOT NULL,
+    UNIQUE (rule, customer_id, occasion)
+);
+CREATE INDEX temp.planned_customer ON planned(customer_id, rule, created_at);
+CREATE INDEX temp.planned_rule ON planned(rule, created_at);
+CREATE TEMP VIEW all_notes AS
+    SELECT rule, customer_id, occasion, state, created_at FROM main.notes
+    UNION ALL SELECT rule, customer_id, occasion, state, created_at FROM temp.planned;
+";
+
+/// The columns [`read_note`] reads, in its order.
+pub(super) const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display_name, subject, \
+     body_text, body_html, message_id, attempts, created_at, timezone";
+
+/// Brings a state database written by an older rekindle up to date.
+pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_timezone: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = 'timezone')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_timezone {
+        conn.execute_batch("ALTER TABLE notes ADD COLUMN timezone TEXT")?;
+    }
+    // Replaced by notes_customer_rule's first column (see the schema).
+    conn.execute_batch("DROP INDEX IF EXISTS notes_customer")
+}
+
+/// A note as [`NOTE_COLUMNS`] reads it.
+pub(super) fn read_note(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredNote> {
+    Ok(StoredNote {
+        id: r.get(0)?,
+        rule: r.get(1)?,
+        customer_id: r.get(2)?,
+        letter: Letter {
+            recipient: r.get(3)?,
+            display_name: r.get(4)?,
+            subject: r.get(5)?,
+            body_text: r.get(6)?,
+            body_html: r.get(7)?,
+            message_id: r.get(8)?,
+        },
+        attempts: r.get(9)?,
+        created_at: r.get(10)?,
+        timezone: r.get(11)?,
+    })
+}

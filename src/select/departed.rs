@@ -1,0 +1,51 @@
+//! `departed`: a customer who cancels or leaves gets one sincere thank-you (seed 000), never a
+//! sales pitch.
+
+use std::ops::ControlFlow;
+
+use rusqlite::ToSql;
+
+use super::sql::{latest_interaction_sql, window};
+use super::{Among, Candidate, Found, Rest, query};
+use crate::log::{
+    CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, LogError, day_before, json_list,
+};
+
+/// Customers who cancelled (an interaction of `kinds`) or are marked departed, within `within`.
+pub(super) fn select(
+    log: &Log,
+    among: &Among<'_>,
+    within: jiff::SignedDuration,
+    kinds: &[String],
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
+    let (segment, now_s) = (&among.segment, among.now.as_second());
+    let since = now_s - within.as_secs();
+    let sql = latest_interaction_sql(
+        segment,
+        &window(log, "i", since),
+        // Departed customers read once, not one customer lookup per recent row.
+        "(i.kind IN (SELECT value FROM json_each(?4))
+              OR i.customer_id IN (SELECT id FROM customers WHERE status = 'departed'))",
+        "i.kind IN (SELECT value FROM json_each(?4))",
+    );
+    let kinds_json = json_list(kinds);
+    let params: [&dyn ToSql; 4] = [&day_before(since), &since, &now_s, &kinds_json];
+    query(
+        log,
+        &sql,
+        &params,
+        |row| {
+            // Only a cancellation is worth quoting; a departed customer's last purchase is not.
+            let trigger = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?
+                .filter(|t| kinds.contains(&t.kind));
+            Ok(Candidate {
+                customer: CustomerRow::read(row)?,
+                occasion: "departed".to_string(),
+                happened_at: trigger.as_ref().map(|t| t.at),
+                found: Found::Interaction(trigger),
+            })
+        },
+        each,
+    )
+}

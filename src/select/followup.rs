@@ -1,0 +1,63 @@
+//! `followup`: after a problem is solved, a thank-you for the feedback that quotes the original
+//! (seed 003: hospitality follows up).
+
+use std::ops::ControlFlow;
+
+use rusqlite::ToSql;
+
+use super::sql::window;
+use super::{Among, Candidate, Found, Rest, query};
+use crate::log::{
+    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError,
+    day_before, json_list,
+};
+
+/// Each interaction of `kinds` within `within` that follows one of `after`, once per original.
+pub(super) fn select(
+    log: &Log,
+    among: &Among<'_>,
+    within: jiff::SignedDuration,
+    kinds: &[String],
+    after: &[String],
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
+    let (segment, now_s) = (&among.segment, among.now.as_second());
+    // The latest earlier interaction of an `after` kind, for each follow-up in the window;
+    // one note per original (several resolutions of one complaint make one thank-you).
+    let since = now_s - within.as_secs();
+    let recent = window(log, "f", since);
+    let sql = format!(
+            "SELECT * FROM (
+               SELECT {CUSTOMER_COLUMNS}, o.id, unixepoch(o.at) AS t, o.kind, o.sentiment, o.channel, o.note,
+                      unixepoch(f.at) AS ft,
+                      row_number() OVER (PARTITION BY o.id ORDER BY unixepoch(f.at), f.id) AS rn
+               FROM interactions f
+               JOIN customers c ON c.id = f.customer_id
+               JOIN interactions o ON o.id = (
+                   SELECT p.id FROM interactions p
+                   WHERE p.customer_id = f.customer_id AND p.id != f.id
+                     AND p.kind IN (SELECT value FROM json_each(?5))
+                     AND unixepoch(p.at) <= unixepoch(f.at)
+                   ORDER BY unixepoch(p.at) DESC, p.id DESC LIMIT 1)
+               WHERE {recent} AND f.kind IN (SELECT value FROM json_each(?4)) AND {segment}
+             ) WHERE rn = 1 ORDER BY t, id"
+        );
+    let kinds = json_list(kinds);
+    let after = json_list(after);
+    let params: [&dyn ToSql; 5] = [&day_before(since), &since, &now_s, &kinds, &after];
+    query(
+        log,
+        &sql,
+        &params,
+        |row| {
+            let original = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?;
+            Ok(Candidate {
+                customer: CustomerRow::read(row)?,
+                occasion: format!("followup-{}", original.as_ref().map_or(0, |o| o.id)),
+                happened_at: row.get(CUSTOMER_COLUMN_COUNT + 6)?,
+                found: Found::Interaction(original),
+            })
+        },
+        each,
+    )
+}

@@ -1,0 +1,97 @@
+//! `ratio`: ten positive touch points for every negative one (seed 001; an invoice is a
+//! negative). Customers below the target get an appreciation note, largest deficit first.
+
+use std::ops::ControlFlow;
+
+use rusqlite::ToSql;
+
+use super::sql::window;
+use super::{Among, Candidate, Found, Rest, query};
+use crate::config::Touchpoints;
+use crate::log::{
+    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, Log, LogError, day_before, json_list,
+    touch_class,
+};
+
+/// Positive and negative touch points of one customer over a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Ledger {
+    /// Positive touch points in the log (rekindle's own notes are added by the policy).
+    pub positive: i64,
+    /// Negative ones (an invoice is one).
+    pub negative: i64,
+}
+
+impl Ledger {
+    /// The totals of the per-kind counts [`Log::touch_points`] reads, plus `notes` of
+    /// rekindle's own (each a positive touch point).
+    pub(crate) fn total(points: &[(String, &'static str, i64)], notes: i64) -> Ledger {
+        let sum = |class: &str| points.iter().filter(|p| p.1 == class).map(|p| p.2).sum();
+        Ledger {
+            positive: sum("positive") + notes,
+            negative: sum("negative"),
+        }
+    }
+
+    /// Whether there are at least `target` positive touch points for every negative one.
+    pub(crate) fn meets(&self, target: f64) -> bool {
+        self.positive as f64 >= target * self.negative as f64
+    }
+}
+
+/// Customers with fewer than `target` positive touch points for every negative one within
+/// `window_len` (`touchpoints` classifies the interactions).
+pub(super) fn select(
+    log: &Log,
+    among: &Among<'_>,
+    touchpoints: &Touchpoints,
+    window_len: jiff::SignedDuration,
+    target: f64,
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
+    let (segment, now, now_s, tz) = (&among.segment, among.now, among.now.as_second(), among.tz);
+    let class = touch_class("?4", "?5", "?6");
+    let since = now_s - window_len.as_secs();
+    // `+customer_id`: SQLite reads the recent rows by rowid and groups them aside,
+    // rather than walking every row in customer order for a window of a few percent.
+    let recent = window(log, "i", since);
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS}, s.pos, s.neg FROM (
+               SELECT customer_id, sum({class} = 0) AS pos, sum({class} = 1) AS neg
+               FROM interactions i WHERE {recent} GROUP BY +customer_id
+             ) s JOIN customers c ON c.id = s.customer_id
+             WHERE s.neg > 0 AND s.pos < ?7 * s.neg AND coalesce(c.status, '') != 'departed'
+               AND {segment}
+             ORDER BY ?7 * s.neg - s.pos DESC, c.id"
+    );
+    let t = touchpoints;
+    let positive = json_list(&t.positive);
+    let negative = json_list(&t.negative);
+    let params: [&dyn ToSql; 7] = [
+        &day_before(since),
+        &since,
+        &now_s,
+        &positive,
+        &negative,
+        &t.negative_sentiment,
+        &target,
+    ];
+    let today = now.to_zoned_datetime(tz.clone()).date();
+    query(
+        log,
+        &sql,
+        &params,
+        |row| {
+            Ok(Candidate {
+                customer: CustomerRow::read(row)?,
+                occasion: format!("ratio-{today}"),
+                happened_at: None,
+                found: Found::Ratio(Ledger {
+                    positive: row.get(CUSTOMER_COLUMN_COUNT)?,
+                    negative: row.get(CUSTOMER_COLUMN_COUNT + 1)?,
+                }),
+            })
+        },
+        each,
+    )
+}

@@ -1,0 +1,48 @@
+//! `unhappy`: a complaint, or an interaction with a low sentiment, within a window (seeds 000 and
+//! 003: reach out to angry customers and apologise). Each customer's latest, oldest first.
+
+use std::ops::ControlFlow;
+
+use rusqlite::ToSql;
+
+use super::sql::{latest_interaction_sql, window};
+use super::{Among, Candidate, Found, Rest, query};
+use crate::log::{
+    CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, LogError, day_before, json_list,
+};
+
+/// Each customer's latest complaint (or low-sentiment interaction) within `within`.
+pub(super) fn select(
+    log: &Log,
+    among: &Among<'_>,
+    within: jiff::SignedDuration,
+    sentiment_below: f64,
+    kinds: &[String],
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
+    let (segment, now_s) = (&among.segment, among.now.as_second());
+    let since = now_s - within.as_secs();
+    let sql = latest_interaction_sql(
+        segment,
+        &window(log, "i", since),
+        "(i.kind IN (SELECT value FROM json_each(?4)) OR i.sentiment < ?5)",
+        "0",
+    );
+    let kinds = json_list(kinds);
+    let params: [&dyn ToSql; 5] = [&day_before(since), &since, &now_s, &kinds, &sentiment_below];
+    query(
+        log,
+        &sql,
+        &params,
+        |row| {
+            let trigger = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?;
+            Ok(Candidate {
+                customer: CustomerRow::read(row)?,
+                occasion: format!("interaction-{}", trigger.as_ref().map_or(0, |t| t.id)),
+                happened_at: trigger.as_ref().map(|t| t.at),
+                found: Found::Interaction(trigger),
+            })
+        },
+        each,
+    )
+}
