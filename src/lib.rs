@@ -62,8 +62,6 @@ mod select;
 
 use std::process::ExitCode;
 
-pub use error::Error;
-
 /// Runs the command line `cli` and returns the process's exit code.
 pub fn run(cli: cli::Cli) -> ExitCode {
     // The demo prints its own story; its per-note log lines would drown it.

@@ -254,3 +254,57 @@ fn a_kept_connection_the_server_closed_while_idle_is_replaced_not_retried_later(
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0));
 }
+
+#[test]
+fn a_second_sigterm_ends_a_stuck_send_at_once_and_the_note_waits_for_an_operator() {
+    // A server that takes the connection and never says a word: the send hangs.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let f = Fixture::new();
+    f.complaints(1, 1);
+    let config = format!(
+        "{}\ntimeout = \"120s\"\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\ngrace = \"120s\"",
+        Fixture::smtp_transport(port)
+    );
+    f.config(
+        &config,
+        &SORRY_RULE.replace(
+            "kind = \"unhappy\"",
+            "kind = \"unhappy\"\ntrigger = \"interaction\"",
+        ),
+    );
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f.notes().iter().any(|n| n.ends_with("|sending")) {
+        assert!(
+            Instant::now() < deadline,
+            "no note went out: {:?}",
+            f.notes()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon.signal("TERM");
+    daemon.wait_for("stopping");
+    // The grace period is long; a second signal does not wait for it.
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(1));
+    assert!(
+        daemon
+            .seen()
+            .iter()
+            .any(|l| l.contains("second stop signal")),
+        "{:?}",
+        daemon.seen()
+    );
+    drop(held);
+    // The next start parks it for an operator: it may or may not have arrived.
+    let out = f.rekindle(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", out);
+    assert!(
+        f.notes().iter().all(|n| n.ends_with("|unknown")),
+        "{:?}",
+        f.notes()
+    );
+}

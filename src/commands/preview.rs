@@ -56,8 +56,9 @@ pub(crate) fn preview(
             found: Found::Interaction(latest),
         }
     });
-    let recipient = recipient(&row, config, now).map_err(|skip| {
-        Error::Runtime(format!("customer {customer_id} would be skipped: {skip}"))
+    let recipient = recipient(&row, config, now).map_err(|skip| Error::Skipped {
+        customer: customer_id.to_string(),
+        skip,
     })?;
     let interactions = log.interaction_count(&row.id)?;
     let letter = compose::letter(
@@ -68,15 +69,11 @@ pub(crate) fn preview(
         &recipient,
         interactions,
     )
-    .map_err(|e| {
-        Error::Runtime(format!(
-            "template {}: {}",
-            rule.template,
-            compose::describe(&e)
-        ))
+    .map_err(|e| Error::Template {
+        template: rule.template.clone(),
+        why: compose::describe(&e),
     })?;
-    let message = compose::build_message(&letter, &row.id_text, &config.sender, now)
-        .map_err(|e| Error::Runtime(e.to_string()))?;
+    let message = compose::build_message(&letter, &row.id_text, &config.sender, now)?;
     say!("{}", message.headers().to_string().trim_end());
     say!("\n--- text ---\n{}", letter.body_text.trim_end());
     if let Some(html) = &letter.body_html {

@@ -41,8 +41,8 @@ pub(crate) fn evaluate_and_deliver(
         tracing::info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, "{}", r.summary());
     }
     crate::evaluate::digest::queue(config, &loaded.templates, &log, &outbox, now)?;
-    let runtime = deliver::runtime().map_err(Error::Runtime)?;
-    let transport = std::sync::Arc::new(Transport::from_config(config).map_err(Error::Runtime)?);
+    let runtime = deliver::runtime().map_err(|e| Error::io("start the delivery runtime", "", e))?;
+    let transport = std::sync::Arc::new(Transport::from_config(config)?);
     let delivery = deliver::deliver_due(
         &outbox,
         Some(&log),

@@ -11,7 +11,7 @@ mod templates;
 mod unsubscribe;
 
 pub(crate) use context::{DigestContext, NoteContext, Recipient, recipient};
-pub(crate) use message::{Letter, build_message, message_id, unsubscribe_link};
+pub(crate) use message::{Letter, MessageError, build_message, message_id, unsubscribe_link};
 pub(crate) use templates::{Templates, describe};
 
 use crate::config::{Config, Rule};

@@ -9,8 +9,14 @@
 //! so a crash re-reads a few rows and the outbox's unique key drops the repeats: no event is
 //! missed and none fires twice.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
-use tracing::{debug, info};
+use tracing::{debug, error, info};
+
+use super::shutdown::Shutdown;
+use super::watchdog::Beats;
+use super::{Shared, blocking};
 
 use crate::config::Rule;
 use crate::error::Error;
@@ -23,14 +29,14 @@ use crate::outbox::{Outbox, Setting};
 const CHUNK: usize = 1000;
 
 /// The event watcher's connection and what it saw last.
-pub(super) struct Watcher {
+struct Watcher {
     log: Log,
     data_version: Option<i64>,
 }
 
 impl Watcher {
     /// Opens the log for watching.
-    pub(super) fn open(loaded: &Loaded) -> Result<Watcher, Error> {
+    fn open(loaded: &Loaded) -> Result<Watcher, Error> {
         Ok(Watcher {
             log: Log::open(&loaded.config.log_path)?,
             data_version: None,
@@ -43,7 +49,7 @@ impl Watcher {
     /// Each chunk is evaluated at the time it was read, not when the poll began: a row
     /// committed while an earlier chunk was being handled is stamped later than that, and a
     /// rule's window (complaints up to now) would pass it over while the watermark moved on.
-    pub(super) fn poll(&mut self, loaded: &Loaded) -> Result<u64, Error> {
+    fn poll(&mut self, loaded: &Loaded) -> Result<u64, Error> {
         let config = &loaded.config;
         let rules: Vec<&Rule> = config
             .rules
@@ -97,5 +103,52 @@ impl Watcher {
         }
         self.data_version = Some(version);
         Ok(queued)
+    }
+}
+
+/// Watches the log for new interactions and runs the event rules on them.
+pub(super) async fn watch(shared: Arc<Shared>, mut shutdown: Shutdown) {
+    let mut watcher: Option<Watcher> = None;
+    let mut failing = false;
+    while !shutdown.is_shutdown() {
+        let running = shared.running();
+        Beats::stamp(&shared.beats.events);
+        let wants_events = running.loaded.config.rules.iter().any(|r| r.on_interaction);
+        if wants_events {
+            let guard = shared.evaluating.lock().await;
+            let current = watcher.take();
+            let loaded = running.clone();
+            let result = blocking(move || {
+                let mut w = match current {
+                    Some(w) => w,
+                    None => Watcher::open(&loaded.loaded)?,
+                };
+                let queued = w.poll(&loaded.loaded);
+                Ok((w, queued))
+            })
+            .await;
+            drop(guard);
+            match result {
+                Ok((w, Ok(queued))) => {
+                    watcher = Some(w);
+                    failing = false;
+                    if queued > 0 {
+                        shared.queued.notify_one();
+                    }
+                }
+                Ok((_, Err(err))) | Err(err) => {
+                    // Reopen next time; say so once, not every poll.
+                    if !failing {
+                        error!(error = %err, "watching the log for new interactions failed; retrying");
+                    }
+                    failing = true;
+                }
+            }
+        }
+        let pause = running.loaded.config.daemon.event_poll.unsigned_abs();
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.recv() => return,
+        }
     }
 }

@@ -14,6 +14,7 @@ use lettre::Message;
 use tracing::{debug, error, info, warn};
 
 use crate::compose::build_message;
+use crate::config::smtp::SmtpSetupError;
 use crate::config::{Config, Delivery, Transport as TransportConfig};
 use crate::decide::{self, Due, Gate, SendFacts};
 use crate::log::Log;
@@ -51,14 +52,14 @@ pub(crate) enum Transport {
 impl Transport {
     /// Builds the transport the config asks for (reads the SMTP passwords, if any). Must run
     /// inside a tokio runtime: the SMTP connection pools live there.
-    pub(crate) fn from_config(config: &Config) -> Result<Transport, String> {
+    pub(crate) fn from_config(config: &Config) -> Result<Transport, SmtpSetupError> {
         match &config.transport {
             TransportConfig::Maildir { dir } => {
                 Ok(Transport::Maildir(maildir::Maildir::new(dir.clone())))
             }
             TransportConfig::Smtp(servers) => servers
                 .iter()
-                .map(|s| smtp::SmtpTransport::new(s, config.base_dir()).map_err(|e| e.to_string()))
+                .map(|s| smtp::SmtpTransport::new(s, config.base_dir()))
                 .collect::<Result<_, _>>()
                 .map(Transport::Smtp),
         }
@@ -298,13 +299,12 @@ impl InFlight {
 
 /// The runtime that runs the sends (building each message) and the SMTP connections' workers:
 /// two threads, beside the delivery thread that looks after the state database.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("rekindle-send")
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the delivery runtime: {e}"))
 }
 
 /// Notes claimed (marked `sending`) at once: several rounds of `concurrency`, so the synced state

@@ -42,19 +42,14 @@ pub(crate) fn run(
     interactions: Option<usize>,
     generate_only: bool,
 ) -> Result<(), Error> {
-    let io = |what: &str, path: &Path, e: std::io::Error| {
-        Error::Runtime(format!("cannot {what} {}: {e}", path.display()))
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
-    let dir = dir.canonicalize().map_err(|e| io("open", dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    let dir = dir.canonicalize().map_err(|e| Error::io("open", dir, e))?;
     let now = Timestamp::now();
     let log_path = dir.join("interactions.sqlite");
     let started = Instant::now();
-    let cannot = |e: rusqlite::Error| {
-        Error::Runtime(format!(
-            "cannot write the demo log {}: {e}",
-            log_path.display()
-        ))
+    let cannot = |source| Error::DemoLog {
+        path: log_path.clone(),
+        source,
     };
     let spec = match interactions {
         Some(n) => DemoSpec::with_interactions(customers, seed, n, now).map_err(cannot)?,
@@ -62,10 +57,10 @@ pub(crate) fn run(
     };
     let stats = generate_log(&log_path, &spec, now).map_err(cannot)?;
     let templates = dir.join("templates");
-    std::fs::create_dir_all(&templates).map_err(|e| io("create", &templates, e))?;
+    std::fs::create_dir_all(&templates).map_err(|e| Error::io("create", &templates, e))?;
     for (name, text) in TEMPLATES {
         let path = templates.join(name);
-        std::fs::write(&path, text).map_err(|e| io("write", &path, e))?;
+        std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))?;
     }
     // A fresh state and maildir each time, so the demo always shows a first run.
     let state = dir.join("state.sqlite");
@@ -80,7 +75,7 @@ pub(crate) fn run(
     let _ = std::fs::remove_dir_all(&maildir);
     let config_path = dir.join("rekindle.toml");
     let config = demo_config(&log_path, &state, &templates, &maildir)?;
-    std::fs::write(&config_path, config).map_err(|e| io("write", &config_path, e))?;
+    std::fs::write(&config_path, config).map_err(|e| Error::io("write", &config_path, e))?;
     say!(
         "demo log: {} ({} customers, {} interactions, written in {:.1}s)",
         log_path.display(),
@@ -125,7 +120,7 @@ fn demo_config(
     maildir: &Path,
 ) -> Result<String, Error> {
     let mut table: toml::Table = toml::from_str(SHIPPED_CONFIG)
-        .map_err(|e| Error::Runtime(format!("the shipped config does not parse: {e}")))?;
+        .map_err(|e| Error::Demo(format!("the shipped config does not parse: {e}")))?;
     let text = |p: &Path| toml::Value::String(p.display().to_string());
     let mut paths = toml::Table::new();
     paths.insert("log".into(), text(log));
@@ -144,8 +139,7 @@ fn demo_config(
             policy.remove(key);
         }
     }
-    let body = toml::to_string(&table)
-        .map_err(|e| Error::Runtime(format!("cannot write the demo config: {e}")))?;
+    let body = toml::to_string(&table).map_err(|e| Error::Demo(e.to_string()))?;
     Ok(format!(
         "# Written by `rekindle demo`: the shipped config/rekindle.toml (documented there) with\n# the demo's paths, a maildir transport, and no quiet hours, days or holidays.\n\n{body}"
     ))
