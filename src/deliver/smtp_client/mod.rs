@@ -12,27 +12,26 @@
 //!   note waits, by that note's MAIL, RCPT and DATA: a busy connection spends about one round
 //!   trip per note instead of four.
 
-use std::pin::Pin;
+mod wire;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_util::io::{AsyncRead as FuturesRead, AsyncWrite as FuturesWrite};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 #[allow(deprecated)]
-use lettre::transport::smtp::client::AsyncNetworkStream;
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
-use lettre::transport::smtp::response::Response;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use lettre::transport::smtp::client::{
+    AsyncNetworkStream, AsyncSmtpConnection, AsyncTokioStream, TlsParameters,
+};
+use lettre::transport::smtp::commands::{Ehlo, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use super::SendError;
 use crate::config::smtp::Tls;
+use wire::{Broken, Compat, Raw, after_end, classify, data_block, group, open, settle, within};
 
 /// An idle connection is checked with NOOP before reuse once it has rested this long.
 const STALE_AFTER: Duration = Duration::from_secs(30);
@@ -182,58 +181,11 @@ impl Shared {
         &self,
         slot: &mut Option<Conn>,
         job: Job,
-        mut announced: bool,
+        announced: bool,
     ) -> Option<(Job, bool)> {
         let timeout = self.server.timeout;
-        if !announced
-            && let Some(conn) = slot.as_mut()
-            && conn.rested_since.elapsed() >= STALE_AFTER
-            && !tokio::time::timeout(timeout, conn.smtp.test_connected())
-                .await
-                .unwrap_or(false)
-        {
-            *slot = None;
-        }
-        let mut fresh = false;
-        loop {
-            let conn = match slot {
-                Some(conn) => conn,
-                None => match self.connect().await {
-                    Ok(conn) => {
-                        fresh = true;
-                        slot.insert(conn)
-                    }
-                    Err(err) => {
-                        job.finish(Err(err));
-                        return None;
-                    }
-                },
-            };
-            let opened = within(timeout, false, open(conn, &job, announced)).await;
-            // The server said no to the sender or the recipient: reset the transaction for the
-            // next note, or give up the connection.
-            if matches!(opened, Err(Broken::Reply(_)))
-                && !tokio::time::timeout(timeout, conn.smtp.command(Rset))
-                    .await
-                    .is_ok_and(|reset| reset.is_ok())
-            {
-                *slot = None;
-            }
-            match opened {
-                Ok(()) => break,
-                // A kept connection the server dropped while it rested, or commands written
-                // behind a message whose connection then broke: nothing was handed over, so
-                // try once more on a fresh one rather than wait for a retry.
-                Err(Broken::BeforeEnd(_)) if !fresh => {
-                    *slot = None;
-                    announced = false;
-                }
-                Err(broken) => {
-                    settle(slot, job, Err(broken));
-                    return None;
-                }
-            }
-        }
+        self.drop_if_stale(slot, announced).await;
+        let job = self.open_transaction(slot, job, announced).await?;
         let Some(conn) = slot.as_mut() else {
             job.finish(Err(SendError::Unreachable(
                 "the connection was lost".into(),
@@ -266,6 +218,72 @@ impl Shared {
         settle(slot, job, handed);
         let announced = behind.is_some() && slot.is_some();
         next.map(|next| (next, announced))
+    }
+
+    /// Gives up a kept connection that rested long and no longer answers NOOP (unless the
+    /// note's commands already went out on it).
+    async fn drop_if_stale(&self, slot: &mut Option<Conn>, announced: bool) {
+        let timeout = self.server.timeout;
+        if !announced
+            && let Some(conn) = slot.as_mut()
+            && conn.rested_since.elapsed() >= STALE_AFTER
+            && !tokio::time::timeout(timeout, conn.smtp.test_connected())
+                .await
+                .unwrap_or(false)
+        {
+            *slot = None;
+        }
+    }
+
+    /// Opens the note's transaction (MAIL, RCPT, DATA until 354), connecting when needed:
+    /// returns the note, ready for its message, or None once its outcome is settled.
+    async fn open_transaction(
+        &self,
+        slot: &mut Option<Conn>,
+        job: Job,
+        mut announced: bool,
+    ) -> Option<Job> {
+        let timeout = self.server.timeout;
+        let mut fresh = false;
+        loop {
+            let conn = match slot {
+                Some(conn) => conn,
+                None => match self.connect().await {
+                    Ok(conn) => {
+                        fresh = true;
+                        slot.insert(conn)
+                    }
+                    Err(err) => {
+                        job.finish(Err(err));
+                        return None;
+                    }
+                },
+            };
+            let opened = within(timeout, false, open(conn, &job, announced)).await;
+            // The server said no to the sender or the recipient: reset the transaction for the
+            // next note, or give up the connection.
+            if matches!(opened, Err(Broken::Reply(_)))
+                && !tokio::time::timeout(timeout, conn.smtp.command(Rset))
+                    .await
+                    .is_ok_and(|reset| reset.is_ok())
+            {
+                *slot = None;
+            }
+            match opened {
+                Ok(()) => return Some(job),
+                // A kept connection the server dropped while it rested, or commands written
+                // behind a message whose connection then broke: nothing was handed over, so
+                // try once more on a fresh one rather than wait for a retry.
+                Err(Broken::BeforeEnd(_)) if !fresh => {
+                    *slot = None;
+                    announced = false;
+                }
+                Err(broken) => {
+                    settle(slot, job, Err(broken));
+                    return None;
+                }
+            }
+        }
     }
 
     /// A note waiting in the queue, if one is there now and no idle worker is about to take it.
@@ -343,255 +361,5 @@ impl Shared {
     fn tls_parameters(&self) -> Result<TlsParameters, SendError> {
         TlsParameters::new(self.server.host.clone())
             .map_err(|e| SendError::Permanent(format!("cannot set up TLS: {e}")))
-    }
-}
-
-/// How a transaction went wrong.
-enum Broken {
-    /// The server replied with an error code.
-    Reply(lettre::transport::smtp::Error),
-    /// The server can never take this message (it lacks an extension the message needs).
-    Refused(String),
-    /// The connection failed before the message was sent: nothing was delivered.
-    BeforeEnd(String),
-    /// The connection failed while or after the message was sent, before the final reply.
-    AfterEnd(String),
-    /// Pipelined: the server refused the sender or the recipient, yet accepted DATA. The
-    /// connection is dropped mid-message (so nothing arrives), not reused.
-    Desync(lettre::transport::smtp::Error),
-}
-
-/// Tells the note's sender how it went, and keeps the connection only if it is still good.
-fn settle(slot: &mut Option<Conn>, job: Job, outcome: Result<Response, Broken>) {
-    let outcome = match outcome {
-        Ok(response) => Ok(reply_text(&response)),
-        Err(Broken::Reply(err)) => Err(classify(err)),
-        Err(Broken::Refused(why)) => Err(SendError::Permanent(why)),
-        Err(Broken::Desync(err)) => {
-            *slot = None;
-            Err(classify(err))
-        }
-        Err(Broken::BeforeEnd(why)) => {
-            *slot = None;
-            Err(SendError::Unreachable(why))
-        }
-        Err(Broken::AfterEnd(why)) => {
-            *slot = None;
-            Err(SendError::Ambiguous(why))
-        }
-    };
-    match slot {
-        Some(conn) if conn.smtp.has_broken() => *slot = None,
-        Some(conn) => conn.rested_since = Instant::now(),
-        None => {}
-    }
-    job.finish(outcome);
-}
-
-/// `f`, given `timeout`: past it, the connection is taken as broken, before or after the
-/// message was handed over (`end_sent`).
-async fn within<T>(
-    timeout: Duration,
-    end_sent: bool,
-    f: impl std::future::Future<Output = Result<T, Broken>>,
-) -> Result<T, Broken> {
-    tokio::time::timeout(timeout, f).await.unwrap_or_else(|_| {
-        let why = format!("no reply within {}", humantime::format_duration(timeout));
-        Err(if end_sent {
-            Broken::AfterEnd(why)
-        } else {
-            Broken::BeforeEnd(why)
-        })
-    })
-}
-
-/// A failure once the message itself is on its way: a reply is the server's word, anything
-/// else may have come after the server took the message.
-fn after_end(err: lettre::transport::smtp::Error) -> Broken {
-    if err.is_transient() || err.is_permanent() {
-        Broken::Reply(err)
-    } else {
-        Broken::AfterEnd(format!(
-            "the connection broke during DATA, before the server confirmed: {err}"
-        ))
-    }
-}
-
-/// MAIL for the note, with the extensions its addresses and message need.
-fn mail(smtp: &AsyncSmtpConnection, envelope: &Envelope, email: &[u8]) -> Result<Mail, Broken> {
-    let mut options = Vec::new();
-    let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
-    if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
-        if !smtp.server_info().supports_feature(Extension::SmtpUtfEight) {
-            return Err(Broken::Refused(
-                "the address is not ASCII and the server does not support SMTPUTF8".into(),
-            ));
-        }
-        options.push(MailParameter::SmtpUtfEight);
-    }
-    if !email.is_ascii() {
-        if !smtp.server_info().supports_feature(Extension::EightBitMime) {
-            return Err(Broken::Refused(
-                "the message is not ASCII and the server does not support 8BITMIME".into(),
-            ));
-        }
-        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-    }
-    Ok(Mail::new(envelope.from().cloned(), options))
-}
-
-/// MAIL, RCPT and DATA of a note as one pipelined group.
-fn group(smtp: &AsyncSmtpConnection, job: &Job) -> Result<String, Broken> {
-    let mut group = mail(smtp, &job.envelope, &job.email)?.to_string();
-    for to in job.envelope.to() {
-        group.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
-    }
-    group.push_str(&Data.to_string());
-    Ok(group)
-}
-
-/// Opens the note's transaction: MAIL, RCPT and DATA, until the server's 354. Pipelined, the
-/// replies are all read, in order, so the connection stays in step whatever the server said;
-/// `announced`: the commands already went out.
-async fn open(conn: &mut Conn, job: &Job, announced: bool) -> Result<(), Broken> {
-    let early = |err: lettre::transport::smtp::Error| {
-        if err.is_transient() || err.is_permanent() {
-            Broken::Reply(err)
-        } else {
-            Broken::BeforeEnd(err.to_string())
-        }
-    };
-    let smtp = &mut conn.smtp;
-    if !conn.pipelining {
-        smtp.command(mail(smtp, &job.envelope, &job.email)?)
-            .await
-            .map_err(early)?;
-        for to in job.envelope.to() {
-            smtp.command(Rcpt::new(to.clone(), vec![]))
-                .await
-                .map_err(early)?;
-        }
-        return smtp.command(Data).await.map(drop).map_err(early);
-    }
-    let mut reply = if announced {
-        smtp.read_response().await
-    } else {
-        let commands = group(smtp, job)?;
-        smtp.command(Raw(&commands)).await
-    };
-    let mut refused = None;
-    for _ in 0..job.envelope.to().len() + 1 {
-        match reply {
-            Ok(_) => {}
-            Err(err) if err.is_transient() || err.is_permanent() => {
-                refused.get_or_insert(err);
-            }
-            Err(err) => return Err(Broken::BeforeEnd(err.to_string())),
-        }
-        reply = smtp.read_response().await;
-    }
-    // `reply` is now DATA's.
-    match (reply, refused) {
-        (Ok(_), None) => Ok(()),
-        (Ok(_), Some(err)) => Err(Broken::Desync(err)),
-        (Err(err), None) => Err(early(err)),
-        (Err(_), Some(err)) => Err(Broken::Reply(err)),
-    }
-}
-
-/// A message as DATA carries it (RFC 5321 4.5.2): a line starting with a dot gets a second one,
-/// and a line with a lone dot ends it. The same bytes as lettre's own `message`.
-fn data_block(text: &str) -> String {
-    let mut block = String::with_capacity(text.len() + text.len() / 64 + 8);
-    if text.starts_with('.') {
-        block.push('.');
-    }
-    block.push_str(&text.replace("\r\n.", "\r\n.."));
-    block.push_str("\r\n.\r\n");
-    block
-}
-
-/// Text written to the server as it is: lettre's `command` writes any `Display` in one go.
-struct Raw<'a>(&'a str);
-
-impl std::fmt::Display for Raw<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-fn reply_text(response: &Response) -> String {
-    let text: Vec<&str> = response.message().collect();
-    format!("{} {}", response.code(), text.join(" "))
-}
-
-/// Sorts a lettre error: 4xx → transient, 5xx → permanent, anything else → unreachable.
-fn classify(err: lettre::transport::smtp::Error) -> SendError {
-    if err.is_permanent() {
-        SendError::Permanent(err.to_string())
-    } else if err.is_transient() {
-        SendError::Transient(err.to_string())
-    } else {
-        SendError::Unreachable(err.to_string())
-    }
-}
-
-/// lettre's TLS stream speaks the `futures` I/O traits; its connection wants tokio's.
-#[allow(deprecated)]
-#[derive(Debug)]
-struct Compat(AsyncNetworkStream);
-
-impl AsyncTokioStream for Compat {
-    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.0.peer_addr()
-    }
-}
-
-impl AsyncRead for Compat {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let unfilled = buf.initialize_unfilled();
-        match Pin::new(&mut self.0).poll_read(cx, unfilled) {
-            Poll::Ready(Ok(n)) => {
-                buf.advance(n);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl AsyncWrite for Compat {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::data_block;
-
-    #[test]
-    fn data_doubles_leading_dots_and_ends_with_a_lone_dot() {
-        assert_eq!(
-            data_block(".hidden\r\nline\r\n.\r\n..two\r\nend"),
-            "..hidden\r\nline\r\n..\r\n...two\r\nend\r\n.\r\n"
-        );
     }
 }

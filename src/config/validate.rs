@@ -1,0 +1,377 @@
+//! Turning the raw file into a typed [`Config`]: every value checked, every problem collected
+//! (not only the first), each pointing at its place in the file with what to do.
+
+use std::path::{Path, PathBuf};
+
+use jiff::SignedDuration;
+use jiff::tz::TimeZone;
+use toml::Spanned;
+
+use super::raw::*;
+use super::{
+    Config, Daemon, Delivery, Diagnostic, Digest, Policy, SecretSource, Sender, Touchpoints,
+    Transport, diag, parse_duration, rule,
+};
+use crate::config::Rule;
+
+/// Turns a serde/TOML error into a diagnostic, with a suggestion for misspelt keys.
+pub(super) fn toml_error(path: &Path, source: &str, err: &toml::de::Error) -> Diagnostic {
+    let message = err.message().trim_end_matches('.').trim().to_string();
+    let message = match unknown_field(&message) {
+        Some((field, expected)) => format!(
+            "unknown key `{field}`{}; valid keys here: {}",
+            diag::suggestion(&field, expected.iter().map(String::as_str)),
+            expected.join(", ")
+        ),
+        None => message,
+    };
+    match err.span() {
+        Some(span) => Diagnostic::error_at(path, source, span, message),
+        None => Diagnostic::error_in(path, message),
+    }
+}
+
+/// Picks apart serde's "unknown field `x`, expected one of `a`, `b`" message.
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((field.to_string(), expected))
+}
+
+/// Collects diagnostics while turning raw values into typed ones.
+pub(crate) struct Validator<'a> {
+    pub(super) file: &'a Path,
+    pub(super) source: &'a str,
+    pub(super) base: &'a Path,
+    pub(super) diagnostics: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    /// Records an error at `span`.
+    pub(crate) fn error(&mut self, span: std::ops::Range<usize>, message: String) {
+        let d = Diagnostic::error_at(self.file, self.source, span, message);
+        self.diagnostics.push(d);
+    }
+
+    /// Records a warning at `span`.
+    pub(crate) fn warn(&mut self, span: std::ops::Range<usize>, message: String) {
+        let d = Diagnostic::error_at(self.file, self.source, span, message).warning();
+        self.diagnostics.push(d);
+    }
+
+    /// Parses a duration such as "30d", "12h" or "1h 30m".
+    pub(crate) fn duration(
+        &mut self,
+        key: &str,
+        value: &Spanned<String>,
+    ) -> Option<SignedDuration> {
+        match parse_duration(value.get_ref()) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                let message = format!(
+                    "invalid duration \"{}\" for `{key}`: {why}; write e.g. \"30d\", \"12h\" or \"1h 30m\"",
+                    value.get_ref()
+                );
+                self.error(value.span(), message);
+                None
+            }
+        }
+    }
+
+    /// Parses an email address.
+    fn address(&mut self, key: &str, value: &Spanned<String>) -> Option<lettre::Address> {
+        match value.get_ref().parse::<lettre::Address>() {
+            Ok(a) => Some(a),
+            Err(err) => {
+                let message = format!(
+                    "invalid email address \"{}\" for `{key}`: {err}",
+                    value.get_ref()
+                );
+                self.error(value.span(), message);
+                None
+            }
+        }
+    }
+
+    /// Makes a path from the config absolute, relative to the config file's directory.
+    fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    pub(super) fn config(&mut self, raw: RawConfig) -> Option<Config> {
+        let timezone = match TimeZone::get(raw.defaults.timezone.get_ref()) {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                let message = format!(
+                    "unknown time zone \"{}\"; use an IANA name such as \"Europe/Paris\" or \"UTC\"",
+                    raw.defaults.timezone.get_ref()
+                );
+                self.error(raw.defaults.timezone.span(), message);
+                None
+            }
+        };
+        let sender = self.sender(raw.sender);
+        let transport = self.transport(raw.transport);
+        let policy = self.policy(&raw.policy);
+        let delivery = self.delivery(&raw.delivery);
+        let daemon = self.daemon(&raw.daemon);
+        let touchpoints = self.touchpoints(raw.touchpoints);
+        let default_cooldown = self.duration("policy.cooldown", &raw.policy.cooldown);
+        let digest = raw.digest.and_then(|d| self.digest(d));
+        let mut rules = Vec::new();
+        for raw_rule in raw.rule {
+            if let Some(rule) = self.rule(raw_rule, default_cooldown.unwrap_or_default()) {
+                if rules.iter().any(|r: &Rule| r.name == rule.name) {
+                    let message = format!(
+                        "a rule named \"{}\" is already defined; rule names must be unique",
+                        rule.name
+                    );
+                    self.error(rule.spans.name.clone(), message);
+                }
+                rules.push(rule);
+            }
+        }
+        Some(Config {
+            file: self.file.to_path_buf(),
+            source: String::new(),
+            log_path: self.path(raw.paths.log.get_ref()),
+            state_path: self.path(raw.paths.state.get_ref()),
+            templates_dir: self.path(raw.paths.templates.get_ref()),
+            sender: sender?,
+            transport: transport?,
+            timezone: timezone?,
+            timezone_name: raw.defaults.timezone.into_inner(),
+            fallback_name: raw.defaults.fallback_name,
+            max_quote_chars: raw.defaults.max_quote_chars,
+            policy: policy?,
+            delivery: delivery?,
+            daemon: daemon?,
+            touchpoints,
+            rules,
+            digest,
+        })
+    }
+
+    fn sender(&mut self, raw: RawSender) -> Option<Sender> {
+        let email = self.address("sender.email", &raw.email);
+        let reply_to = raw
+            .reply_to
+            .as_ref()
+            .map(|r| self.address("sender.reply_to", r));
+        let secret = match (raw.unsubscribe_secret_file, raw.unsubscribe_secret_env) {
+            (Some(file), None) => Some(SecretSource::File(self.path(&file))),
+            (None, Some(env)) => Some(SecretSource::Env(env)),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                let message = "[sender]: both unsubscribe_secret_file and unsubscribe_secret_env are set; keep one".to_string();
+                self.diagnostics
+                    .push(Diagnostic::error_in(self.file, message));
+                None
+            }
+        };
+        let url = raw.unsubscribe_url;
+        if let Some(url) = &url {
+            if !url.get_ref().starts_with("https://") {
+                let message = format!(
+                    "unsubscribe_url \"{}\" must be an https:// address (RFC 8058 one-click unsubscribe)",
+                    url.get_ref()
+                );
+                self.error(url.span(), message);
+            } else if secret.is_none() {
+                let message = "unsubscribe_url needs unsubscribe_secret_file or unsubscribe_secret_env: links are signed so nobody can unsubscribe someone else".to_string();
+                self.error(url.span(), message);
+            }
+        }
+        let mailto = raw
+            .unsubscribe_mailto
+            .as_ref()
+            .map(|r| self.address("sender.unsubscribe_mailto", r));
+        Some(Sender {
+            name: raw.name,
+            email: email?,
+            business: raw.business,
+            reply_to: reply_to.unwrap_or(None),
+            signature: raw.signature,
+            unsubscribe_mailto: mailto.unwrap_or(None),
+            unsubscribe_url: url.map(Spanned::into_inner),
+            unsubscribe_secret_source: secret,
+            unsubscribe_secret: None,
+        })
+    }
+
+    fn transport(&mut self, raw: RawTransport) -> Option<Transport> {
+        let span = raw.kind.span();
+        match raw.kind.get_ref().as_str() {
+            "maildir" => {
+                match raw.maildir {
+                    Some(m) => Some(Transport::Maildir {
+                        dir: self.path(&m.dir),
+                    }),
+                    None => {
+                        let message = "transport kind \"maildir\" needs a [transport.maildir] section with `dir`".to_string();
+                        self.error(span, message);
+                        None
+                    }
+                }
+            }
+            "smtp" => match raw.smtp {
+                Some(primary) => {
+                    let mut servers = Vec::new();
+                    for (i, mut smtp) in std::iter::once(primary).chain(raw.fallback).enumerate() {
+                        let section = if i == 0 {
+                            "[transport.smtp]".to_string()
+                        } else {
+                            format!("[[transport.fallback]] #{i} ({})", smtp.host)
+                        };
+                        for problem in smtp.problems() {
+                            self.error(span.clone(), format!("{section}: {problem}"));
+                        }
+                        smtp.password_file = smtp.password_file.map(|p| self.path(&p));
+                        servers.push(smtp);
+                    }
+                    Some(Transport::Smtp(servers))
+                }
+                None => {
+                    let message = "transport kind \"smtp\" needs a [transport.smtp] section with at least `host`".to_string();
+                    self.error(span, message);
+                    None
+                }
+            },
+            other => {
+                let message = format!(
+                    "unknown transport kind \"{other}\"{}; use \"maildir\" or \"smtp\"",
+                    diag::suggestion(other, ["maildir", "smtp"])
+                );
+                self.error(span, message);
+                None
+            }
+        }
+    }
+
+    fn policy(&mut self, raw: &RawPolicy) -> Option<Policy> {
+        if *raw.cap.get_ref() == 0 {
+            let message =
+                "policy.cap = 0 lets no note through: every customer is always capped".to_string();
+            self.warn(raw.cap.span(), message);
+        }
+        let cap_window = self.duration("policy.cap_window", &raw.cap_window);
+        let open_complaint_window =
+            self.duration("policy.open_complaint_window", &raw.open_complaint_window);
+        let mut calendar = crate::config::calendar::Calendar::default();
+        if let Some(hours) = &raw.quiet_hours
+            && !hours.get_ref().trim().is_empty()
+        {
+            match crate::config::calendar::parse_quiet_hours(hours.get_ref()) {
+                Ok(q) => calendar.quiet = Some(q),
+                Err(why) => self.error(hours.span(), format!("policy.quiet_hours: {why}")),
+            }
+        }
+        if let Some(days) = &raw.days {
+            calendar.days = [false; 7];
+            for day in days.get_ref() {
+                match crate::config::calendar::parse_weekday(day) {
+                    Ok(d) => calendar.days[d.to_monday_zero_offset() as usize] = true,
+                    Err(why) => self.error(days.span(), format!("policy.days: {why}")),
+                }
+            }
+            if calendar.days.iter().all(|d| !d) {
+                let message = "policy.days is empty: no note could ever go out; list the days notes may be sent, e.g. [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]".to_string();
+                self.error(days.span(), message);
+            }
+        }
+        for holiday in &raw.holidays {
+            match crate::config::calendar::Holiday::parse(holiday.get_ref()) {
+                Ok(h) => calendar.holidays.push(h),
+                Err(why) => self.error(holiday.span(), format!("policy.holidays: {why}")),
+            }
+        }
+        Some(Policy {
+            cap: *raw.cap.get_ref(),
+            cap_window: cap_window?,
+            calendar,
+            unsubscribe_kinds: raw.unsubscribe_kinds.clone(),
+            complaint_kinds: raw.complaint_kinds.clone(),
+            resolution_kinds: raw.resolution_kinds.clone(),
+            open_complaint_window: open_complaint_window?,
+        })
+    }
+
+    fn delivery(&mut self, raw: &RawDelivery) -> Option<Delivery> {
+        let retry_base = self.duration("delivery.retry_base", &raw.retry_base);
+        let retry_max = self.duration("delivery.retry_max", &raw.retry_max);
+        let poll = self.duration("delivery.poll", &raw.poll);
+        let max_age = self.duration("delivery.max_age", &raw.max_age);
+        Some(Delivery {
+            retry_base: retry_base?,
+            retry_max: retry_max?,
+            max_attempts: raw.max_attempts.max(1),
+            max_age: max_age?,
+            poll: poll?,
+            concurrency: raw.concurrency.max(1),
+            rate: raw.rate.max(0.0),
+            burst: raw.burst.max(1),
+        })
+    }
+
+    fn digest(&mut self, raw: RawDigest) -> Option<Digest> {
+        let to = self.address("digest.to", &raw.to);
+        let schedule = match rule::Schedule::parse(raw.schedule.get_ref()) {
+            Ok(s) => Some(s),
+            Err(why) => {
+                let message = format!(
+                    "invalid cron schedule \"{}\" for [digest]: {why}; e.g. \"0 8 * * *\" is every day at 08:00",
+                    raw.schedule.get_ref()
+                );
+                self.error(raw.schedule.span(), message);
+                None
+            }
+        };
+        Some(Digest {
+            to: to?,
+            schedule: schedule?,
+            template_span: raw.template.span(),
+            template: raw.template.into_inner(),
+            anniversary_years: raw.anniversary_years.max(1),
+        })
+    }
+
+    fn daemon(&mut self, raw: &RawDaemon) -> Option<Daemon> {
+        let event_poll = self.duration("daemon.event_poll", &raw.event_poll);
+        let event_lookback = self.duration("daemon.event_lookback", &raw.event_lookback);
+        let grace = self.duration("daemon.grace", &raw.grace);
+        let reconcile = self.duration("daemon.reconcile", &raw.reconcile);
+        Some(Daemon {
+            event_poll: event_poll?.max(SignedDuration::from_millis(50)),
+            event_lookback: event_lookback?,
+            grace: grace?,
+            reconcile: reconcile?,
+        })
+    }
+
+    fn touchpoints(&mut self, raw: RawTouchpoints) -> Touchpoints {
+        for kind in raw.positive.iter().filter(|k| raw.negative.contains(k)) {
+            let d = Diagnostic::error_in(
+                self.file,
+                format!(
+                    "[touchpoints]: interaction kind \"{kind}\" is listed as both positive and negative; keep it in one list"
+                ),
+            );
+            self.diagnostics.push(d);
+        }
+        Touchpoints {
+            positive: raw.positive,
+            negative: raw.negative,
+            negative_sentiment: raw.negative_sentiment,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! A note's next state from the transport's answer: sent, retried with backoff, failed, or
+//! unknown (never resent automatically).
+
+use jiff::{SignedDuration, Timestamp};
+use tracing::{error, info, warn};
+
+use super::{DeliveryReport, SendError};
+use crate::config::Delivery;
+use crate::note::NoteState;
+use crate::outbox::{StoredNote, Update};
+
+/// Decides a note's next state from the transport's answer, and logs it.
+pub(super) fn settle(
+    note: &StoredNote,
+    server: String,
+    outcome: Result<String, SendError>,
+    delivery: &Delivery,
+    now: Timestamp,
+    report: &mut DeliveryReport,
+) -> Update {
+    let (id, rule, customer) = (note.id, &note.rule, &note.customer_id);
+    let retryable = note.attempts < delivery.max_attempts
+        && now.as_second() - note.created_at < delivery.max_age.as_secs();
+    match outcome {
+        Ok(reply) => {
+            info!(note_id = id, rule = %rule, customer_id = %customer, server = %server, reply = %reply, "note sent");
+            report.sent += 1;
+            report.per_rule.entry(rule.clone()).or_default().0 += 1;
+            Update::new(id, NoteState::Sent, format!("{server}: {reply}"), None)
+        }
+        Err(SendError::Transient(why) | SendError::Unreachable(why)) if retryable => {
+            let due = now + retry_delay(delivery, note.attempts);
+            warn!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempt = note.attempts, retry_at = %due, reply = %why, "note will be retried");
+            report.retried += 1;
+            Update::new(id, NoteState::Retry, why, Some(due))
+        }
+        Err(SendError::Ambiguous(why)) => {
+            error!(note_id = id, rule = %rule, customer_id = %customer, server = %server, reply = %why, "note outcome unknown: it may or may not have arrived; resolve with `rekindle outbox resend` or `cancel`");
+            report.unknown += 1;
+            Update::new(id, NoteState::Unknown, why, None)
+        }
+        Err(err) => {
+            let why = match err {
+                SendError::Permanent(why) | SendError::Ambiguous(why) => why,
+                SendError::Transient(why) | SendError::Unreachable(why) => format!(
+                    "gave up after {} attempt(s) over {}: {why}",
+                    note.attempts,
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        (now.as_second() - note.created_at).max(0) as u64
+                    ))
+                ),
+            };
+            error!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempts = note.attempts, reply = %why, "note failed");
+            report.failed += 1;
+            report.per_rule.entry(rule.clone()).or_default().1 += 1;
+            Update::new(id, NoteState::Failed, why, None)
+        }
+    }
+}
+
+/// Exponential backoff with jitter: base × 2^(attempt-1), at most `retry_max`, ±25 %.
+fn retry_delay(delivery: &Delivery, attempt: u32) -> SignedDuration {
+    let base = delivery.retry_base.as_secs_f64();
+    let exp = base * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+    let capped = exp.min(delivery.retry_max.as_secs_f64());
+    let jitter = 0.75 + fastrand::f64() * 0.5;
+    SignedDuration::from_secs_f64((capped * jitter).max(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        let d = Delivery {
+            retry_base: SignedDuration::from_secs(60),
+            retry_max: SignedDuration::from_secs(3600),
+            max_attempts: 10,
+            max_age: SignedDuration::from_hours(72),
+            poll: SignedDuration::from_secs(5),
+            concurrency: 4,
+            rate: 0.0,
+            burst: 1,
+        };
+        let first = retry_delay(&d, 1).as_secs();
+        assert!((45..=75).contains(&first), "{first}");
+        let third = retry_delay(&d, 3).as_secs();
+        assert!((180..=300).contains(&third), "{third}");
+        let late = retry_delay(&d, 20).as_secs();
+        assert!((2700..=4500).contains(&late), "{late}");
+    }
+}

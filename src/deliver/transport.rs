@@ -1,0 +1,86 @@
+//! The transports a note can leave by: a maildir (demos, dry runs) or SMTP servers in failover
+//! order, and why a send failed.
+
+use lettre::Message;
+use tracing::warn;
+
+use super::{maildir, smtp};
+use crate::config::smtp::SmtpSetupError;
+use crate::config::{Config, Transport as TransportConfig};
+
+/// Why a transport could not deliver a note. The outbox decides what happens next from this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SendError {
+    /// The server answered 4xx: worth trying again later.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// The server could not be reached, or the connection broke or timed out before it
+    /// confirmed: try the next server now, and later again.
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+    /// The connection broke while the message was being handed over, before the server's
+    /// final reply: it may have arrived. Never resent automatically (the note becomes
+    /// `unknown`, like one caught mid-send by a crash).
+    #[error("outcome unknown: {0}")]
+    Ambiguous(String),
+    /// Never retry: a 5xx reply (the server's text is kept), or a message the server can never take.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+/// A configured transport.
+pub(crate) enum Transport {
+    /// Files in a maildir.
+    Maildir(maildir::Maildir),
+    /// SMTP servers, in failover order.
+    Smtp(Vec<smtp::SmtpTransport>),
+}
+
+impl Transport {
+    /// Builds the transport the config asks for (reads the SMTP passwords, if any). Must run
+    /// inside a tokio runtime: the SMTP connection pools live there.
+    pub(crate) fn from_config(config: &Config) -> Result<Transport, SmtpSetupError> {
+        match &config.transport {
+            TransportConfig::Maildir { dir } => {
+                Ok(Transport::Maildir(maildir::Maildir::new(dir.clone())))
+            }
+            TransportConfig::Smtp(servers) => servers
+                .iter()
+                .map(|s| smtp::SmtpTransport::new(s, config.base_dir()))
+                .collect::<Result<_, _>>()
+                .map(Transport::Smtp),
+        }
+    }
+
+    /// Sends one message. Returns which server (or maildir) had the last word, and the outcome.
+    /// SMTP servers are tried in order while they cannot be reached.
+    pub(super) async fn send(
+        &self,
+        message: &Message,
+        message_id: &str,
+    ) -> (String, Result<String, SendError>) {
+        match self {
+            Transport::Maildir(m) => (
+                format!("maildir {}", m.dir().display()),
+                m.deliver(message, message_id),
+            ),
+            Transport::Smtp(servers) => {
+                let mut unreachable = Vec::new();
+                for server in servers {
+                    match server.send(message).await {
+                        Err(SendError::Unreachable(why)) => {
+                            warn!(server = %server.label(), message_id, reason = %why, "server unreachable, trying the next one");
+                            unreachable.push(format!("{}: {why}", server.label()));
+                        }
+                        outcome => return (server.label().to_string(), outcome),
+                    }
+                }
+                let label = servers
+                    .last()
+                    .map(|s| s.label().to_string())
+                    .unwrap_or_default();
+                (label, Err(SendError::Unreachable(unreachable.join("; "))))
+            }
+        }
+    }
+}
