@@ -2,11 +2,14 @@
 
 use std::path::Path;
 
+use jiff::Timestamp;
+
 use super::parse_at;
+use crate::config::Config;
 use crate::error::Error;
 use crate::evaluate::{self, Outcome};
-use crate::load::load;
-use crate::log::Log;
+use crate::load::{Loaded, load};
+use crate::log::{CustomerRow, Log};
 use crate::outbox::Outbox;
 use crate::select;
 
@@ -35,7 +38,20 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
             .strftime("%Y-%m-%d %H:%M %Z")
     );
 
-    // The ledger, over each ratio rule's window (or 90 days).
+    print_ledger(config, &log, &outbox, &row, now)?;
+    print_standing(config, &log, &outbox, &row, now)?;
+    print_verdicts(&loaded, &log, &outbox, &row, now)?;
+    Ok(())
+}
+
+/// The customer's touch points over each ratio rule's window (or 90 days).
+fn print_ledger(
+    config: &Config,
+    log: &Log,
+    outbox: &Outbox,
+    row: &CustomerRow,
+    now: Timestamp,
+) -> Result<(), Error> {
     let mut windows: Vec<(jiff::SignedDuration, f64)> = config
         .rules
         .iter()
@@ -79,6 +95,17 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
         }
     }
 
+    Ok(())
+}
+
+/// What holds the customer's notes back, if anything.
+fn print_standing(
+    config: &Config,
+    log: &Log,
+    outbox: &Outbox,
+    row: &CustomerRow,
+    now: Timestamp,
+) -> Result<(), Error> {
     let standing = log.standing(&row.id, &config.policy, now)?;
     let suppressed = outbox.suppressed(&row.id_text, row.email.as_deref().unwrap_or_default())?;
     let mut flags = Vec::new();
@@ -103,8 +130,19 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
         }
     );
 
-    // Every rule, as a dry run restricted to this customer (highest priority first, so a note
-    // an earlier rule would queue counts against the cap of the later ones).
+    Ok(())
+}
+
+/// Every rule's verdict, as a dry run restricted to this customer (highest priority first, so a
+/// note an earlier rule would queue counts against the cap of the later ones).
+fn print_verdicts(
+    loaded: &Loaded,
+    log: &Log,
+    outbox: &Outbox,
+    row: &CustomerRow,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let config = &loaded.config;
     let rules: Vec<_> = config.rules.iter().collect();
     let only = [row.id.clone()];
     let pass = evaluate::Pass {
@@ -112,7 +150,7 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
         only: Some(&only),
         ..evaluate::Pass::new(&rules, now)
     };
-    let reports = evaluate::run(config, &loaded.templates, &log, &outbox, &pass)?;
+    let reports = evaluate::run(config, &loaded.templates, log, outbox, &pass)?;
     say!("\nrules (highest priority first):");
     for report in &reports {
         let Some(rule) = config.rule(&report.rule) else {

@@ -47,22 +47,7 @@ impl Templates {
             }
         });
         let mut diagnostics = Vec::new();
-        // Every template a rule names, and the digest's.
-        let mut wanted: Vec<(&str, String, std::ops::Range<usize>)> = config
-            .rules
-            .iter()
-            .map(|r| {
-                let owner = format!("rule \"{}\"", r.name);
-                (r.template.as_str(), owner, r.spans.template.clone())
-            })
-            .collect();
-        if let Some(d) = &config.digest {
-            wanted.push((
-                d.template.as_str(),
-                "[digest]".into(),
-                d.template_span.clone(),
-            ));
-        }
+        let wanted = wanted(config);
         let mut loaded: Vec<&str> = Vec::new();
         let mut counting = Vec::new();
         for (template, owner, span) in wanted {
@@ -103,34 +88,41 @@ impl Templates {
             counting,
         };
         if diagnostics.is_empty() {
-            let samples = NoteContext::samples(config);
-            let digest = config.digest.as_ref().map(|d| d.template.as_str());
-            for name in &loaded {
-                let path = templates.dir.join(name);
-                let checked = if Some(*name) == digest {
-                    // Written to the staff, not to a customer: no wording lint.
-                    templates
-                        .render(name, &DigestContext::sample(config))
-                        .map(drop)
-                } else {
-                    samples.iter().enumerate().try_for_each(|(i, ctx)| {
-                        let note = templates.render(name, ctx)?;
-                        if i == 0 {
-                            diagnostics.extend(self_centred(&path, &note));
-                        }
-                        Ok(())
-                    })
-                };
-                if let Err(err) = checked {
-                    let source = std::fs::read_to_string(&path).unwrap_or_default();
-                    diagnostics.push(template_error(&path, &source, &err));
-                }
-            }
+            templates.check(config, &loaded, &mut diagnostics);
         }
         if !diagnostics.iter().any(Diagnostic::is_error) {
             (Some(templates), diagnostics)
         } else {
             (None, diagnostics)
+        }
+    }
+
+    /// Renders every template in `loaded` against the sample contexts (the fullest and the
+    /// emptiest customer), collecting what fails and the wording lint's warnings.
+    fn check(&self, config: &Config, loaded: &[&str], diagnostics: &mut Vec<Diagnostic>) {
+        let templates = self;
+        let samples = NoteContext::samples(config);
+        let digest = config.digest.as_ref().map(|d| d.template.as_str());
+        for name in loaded {
+            let path = templates.dir.join(name);
+            let checked = if Some(*name) == digest {
+                // Written to the staff, not to a customer: no wording lint.
+                templates
+                    .render(name, &DigestContext::sample(config))
+                    .map(drop)
+            } else {
+                samples.iter().enumerate().try_for_each(|(i, ctx)| {
+                    let note = templates.render(name, ctx)?;
+                    if i == 0 {
+                        diagnostics.extend(self_centred(&path, &note));
+                    }
+                    Ok(())
+                })
+            };
+            if let Err(err) = checked {
+                let source = std::fs::read_to_string(&path).unwrap_or_default();
+                diagnostics.push(template_error(&path, &source, &err));
+            }
         }
     }
 
@@ -166,6 +158,26 @@ impl Templates {
             html: html.map(|h| h.trim().to_string()).filter(|h| !h.is_empty()),
         })
     }
+}
+
+/// Every template a rule names, and the digest's: (file, whose, where in the config).
+fn wanted(config: &Config) -> Vec<(&str, String, std::ops::Range<usize>)> {
+    let mut wanted: Vec<(&str, String, std::ops::Range<usize>)> = config
+        .rules
+        .iter()
+        .map(|r| {
+            let owner = format!("rule \"{}\"", r.name);
+            (r.template.as_str(), owner, r.spans.template.clone())
+        })
+        .collect();
+    if let Some(d) = &config.digest {
+        wanted.push((
+            d.template.as_str(),
+            "[digest]".into(),
+            d.template_span.clone(),
+        ));
+    }
+    wanted
 }
 
 /// A warning when a note talks more about the business than about the customer: "it's not

@@ -13,6 +13,8 @@ use std::path::Path;
 use jiff::Timestamp;
 use rusqlite::{Connection, Statement, params};
 
+use super::names::*;
+
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DemoSpec {
@@ -113,124 +115,6 @@ enum Kind {
     Cancellation,
 }
 
-const FIRST: [&str; 40] = [
-    "Ada", "Léa", "Mathis", "Chloé", "Hugo", "Inès", "Lucas", "Zoé", "Noah", "Camille", "Aïcha",
-    "Mehdi", "Sofia", "Jonas", "Emma", "Oliver", "Amélie", "Théo", "Nora", "Björn", "Yuki",
-    "Haruto", "Priya", "Arjun", "Maya", "Lena", "Tomás", "Lucía", "Grace", "Samuel", "Olga",
-    "Dmitri", "Fatou", "Kwame", "Chiara", "Marco", "Elif", "Can", "Siobhán", "Eoin",
-];
-const LAST: [&str; 30] = [
-    "Martin",
-    "Bernard",
-    "Dubois",
-    "Lefèvre",
-    "Moreau",
-    "Fontaine",
-    "Rossi",
-    "García",
-    "Müller",
-    "Schmidt",
-    "O'Brien",
-    "Nguyen",
-    "Tanaka",
-    "Sato",
-    "Kowalski",
-    "Novák",
-    "Silva",
-    "Haddad",
-    "Okafor",
-    "Mensah",
-    "Johansson",
-    "Lindqvist",
-    "Smith",
-    "Brown",
-    "Patel",
-    "Sharma",
-    "Yilmaz",
-    "Costa",
-    "Petit",
-    "Roux",
-];
-const ZONES: [(&str, u32); 7] = [
-    ("Europe/Paris", 60),
-    ("Europe/London", 10),
-    ("America/New_York", 8),
-    ("America/Los_Angeles", 6),
-    ("Asia/Tokyo", 5),
-    ("Australia/Sydney", 4),
-    ("", 7),
-];
-const AFFINITIES: [&str; 10] = [
-    "her granddaughter Léa",
-    "his marathon training",
-    "the chess club",
-    "their allotment garden",
-    "her choir",
-    "his vintage bicycles",
-    "the twins",
-    "her pottery classes",
-    "their sourdough starter, Gerald",
-    "his grandson's football team",
-];
-const PRODUCTS: [&str; 8] = [
-    "the rye loaf",
-    "cardamom buns",
-    "the Saturday croissants",
-    "the seeded sourdough",
-    "pain au chocolat",
-    "the lemon tart",
-    "oat flat whites",
-    "the monthly bread box",
-];
-const PETS: [&str; 6] = [
-    "a greyhound called Pepper",
-    "Biscuit the spaniel",
-    "two cats, Miso and Tofu",
-    "an old labrador named Bruno",
-    "a parrot who says bonjour",
-    "Noodle the dachshund",
-];
-const COMPLAINTS: [&str; 12] = [
-    "The sourdough I picked up on Saturday was burnt on the bottom and my kids wouldn't eat it.",
-    "My bread box arrived two days late and the croissants were stale by then.",
-    "The person at the counter was short with me this morning when I asked about allergens.",
-    "I ordered a birthday cake with 'Happy 40th Sam' and it said 'Happy 14th Pam'.",
-    "You raised the price of the rye loaf again without any notice. It's the third time this year.",
-    "I was charged twice for my last order.",
-    "The lemon tart had a hair in it. I'm really disappointed.",
-    "I waited twenty minutes for a coffee while people who came after me were served.",
-    "The bread box was left in the rain and everything was soggy.",
-    "You were out of the gluten-free loaf again, after I called ahead to check.",
-    "The app said my order was ready but nobody could find it.",
-    "My oat milk latte was made with cow's milk. I'm intolerant and was ill all afternoon.",
-];
-const RESOLUTIONS: [&str; 5] = [
-    "Refunded the order and Rosemary called to apologise.",
-    "Replaced the cake free of charge and delivered it ourselves.",
-    "Reversed the double charge; added a note to check card terminal.",
-    "Sent a fresh bread box by courier the next morning.",
-    "Talked it through in person; retrained the morning team on allergens.",
-];
-const CANCELLATIONS: [&str; 5] = [
-    "We're moving to Lyon, thank you for everything",
-    "Cutting back on spending for a while.",
-    "I've started baking my own bread, believe it or not!",
-    "The delivery slot no longer works with my new job.",
-    "Moving in with my daughter in Bordeaux.",
-];
-const GOOD_REVIEWS: [&str; 5] = [
-    "Best croissants in the neighbourhood.",
-    "The staff remembered my name and my order. Lovely.",
-    "The bread box is the highlight of my week.",
-    "Cardamom buns to die for.",
-    "Such a warm place on a cold morning.",
-];
-const BAD_REVIEWS: [&str; 3] = [
-    "Too expensive for what it is these days.",
-    "Queue was out the door and nobody seemed to care.",
-    "The coffee was lukewarm, again.",
-];
-
 /// Creates (overwrites) a SQLite file at `path` with the canonical schema and a year of
 /// interactions before `now`, deterministically from `spec`.
 pub(crate) fn generate_log(
@@ -261,132 +145,123 @@ fn fill(
     )?;
     let mut rng = fastrand::Rng::with_seed(spec.seed);
     let now = now.as_second();
-    let start = now - 365 * DAY;
     let tx = conn.transaction()?;
-    let mut stats = DemoStats {
-        customers: 0,
-        interactions: 0,
-    };
     let mut heap: BinaryHeap<Event> = BinaryHeap::with_capacity(spec.customers + 16);
-    let mut profiles: Vec<Profile> = Vec::with_capacity(spec.customers + 16);
-    {
-        let mut insert_customer = tx.prepare(
-            "INSERT INTO customers (id, email, name, timezone, created_at, status, opted_out, attributes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        for i in 0..spec.customers {
-            let id = i as i64 + 1;
-            let profile = profile(&mut rng, now, spec.activity);
-            let first = FIRST[rng.usize(..FIRST.len())];
-            let last = LAST[rng.usize(..LAST.len())];
-            let email = format!("{}.{}.{id}@example.com", ascii(first), ascii(last));
-            let status = if profile.archetype == Archetype::Departed {
-                "departed"
-            } else {
-                "active"
-            };
-            insert_customer.execute(params![
-                id,
-                email,
-                format!("{first} {last}"),
-                zone(&mut rng),
-                stamp(&mut rng, profile.created),
-                status,
-                0,
-                attributes(&mut rng),
-            ])?;
-            schedule(&mut rng, &mut heap, &profile, i as u32, start, now);
-            profiles.push(profile);
-        }
-        // Deliberately broken rows a robust reader must survive. Each customer otherwise
-        // qualifies for a note (a recent complaint), so the skip or fallback is exercised.
-        let broken: [(&str, Option<&str>, Option<&str>, i64); 7] = [
-            ("not-an-email", Some("Bad Address"), None, 0),
-            ("nameless@example.com", None, None, 0),
-            ("empty.name@example.com", Some(""), None, 0),
-            (
-                "eve@example.com",
-                Some("Eve\r\nBcc: victim@example.com"),
-                None,
-                0,
-            ),
-            (
-                "martian@example.com",
-                Some("Marvin Martian"),
-                Some("Mars/Olympus_Mons"),
-                0,
-            ),
-            (
-                "otto.optout@example.com",
-                Some("Otto Optout"),
-                Some("Europe/Paris"),
-                1,
-            ),
-            (
-                "hal.hostile@example.com",
-                Some("Hal Hostile"),
-                Some("Europe/Paris"),
-                0,
-            ),
-        ];
-        for (email, name, zone, opted_out) in broken {
-            let i = profiles.len();
-            let profile = Profile {
-                archetype: Archetype::Unhappy,
-                created: now - 400 * DAY,
-                stop: now,
-                gap_days: 20.0,
-                subscriber: false,
-            };
-            insert_customer.execute(params![
-                i as i64 + 1,
-                email,
-                name,
-                zone,
-                stamp(&mut rng, profile.created),
-                "active",
-                opted_out,
-                Option::<String>::None,
-            ])?;
-            schedule(&mut rng, &mut heap, &profile, i as u32, start, now);
-            profiles.push(profile);
-        }
-        stats.customers = profiles.len();
-    }
-    {
-        let mut insert = tx.prepare(
-            "INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        let hostile_id = profiles.len() as u32 - 1;
-        while let Some(Reverse((at, c, kind))) = heap.pop() {
-            let p = profiles[c as usize];
-            if kind == Kind::Visit {
-                let next = at + gap(&mut rng, p.gap_days);
-                if next < p.stop.min(now) {
-                    heap.push(Reverse((next, c, Kind::Visit)));
-                }
-            }
-            let note_override = (kind == Kind::Complaint && c == hostile_id).then(hostile_note);
-            write_event(&mut insert, &mut rng, c, at, kind, note_override)?;
-            stats.interactions += 1;
-        }
-        // A timestamp no reader can parse: every rule must skip it and say so.
-        insert.execute(params![
-            1,
-            "last tuesday",
-            "purchase",
-            None::<f64>,
-            "shop",
-            None::<String>
-        ])?;
-        stats.interactions += 1;
-    }
+    let profiles = insert_customers(&tx, &mut rng, spec, now, &mut heap)?;
+    let stats = DemoStats {
+        customers: profiles.len(),
+        interactions: insert_interactions(&tx, &mut rng, &profiles, now, heap)?,
+    };
     tx.commit()?;
     conn.execute_batch(crate::log::SCHEMA)?;
     // WAL, as a log read beside its writers should be: a reader never holds a writer up.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     Ok(stats)
+}
+
+/// The generated customers and, after them, the deliberately broken ones; each one's first
+/// events go into `heap`.
+fn insert_customers(
+    tx: &rusqlite::Transaction<'_>,
+    rng: &mut fastrand::Rng,
+    spec: &DemoSpec,
+    now: i64,
+    heap: &mut BinaryHeap<Event>,
+) -> Result<Vec<Profile>, rusqlite::Error> {
+    let start = now - 365 * DAY;
+    let mut profiles: Vec<Profile> = Vec::with_capacity(spec.customers + 16);
+    let mut insert_customer = tx.prepare(
+        "INSERT INTO customers (id, email, name, timezone, created_at, status, opted_out, attributes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for i in 0..spec.customers {
+        let id = i as i64 + 1;
+        let profile = profile(rng, now, spec.activity);
+        let first = FIRST[rng.usize(..FIRST.len())];
+        let last = LAST[rng.usize(..LAST.len())];
+        let email = format!("{}.{}.{id}@example.com", ascii(first), ascii(last));
+        let status = if profile.archetype == Archetype::Departed {
+            "departed"
+        } else {
+            "active"
+        };
+        insert_customer.execute(params![
+            id,
+            email,
+            format!("{first} {last}"),
+            zone(rng),
+            stamp(rng, profile.created),
+            status,
+            0,
+            attributes(rng),
+        ])?;
+        schedule(rng, heap, &profile, i as u32, start, now);
+        profiles.push(profile);
+    }
+    // Deliberately broken rows a robust reader must survive. Each customer otherwise qualifies
+    // for a note (a recent complaint), so the skip or fallback is exercised.
+    for (email, name, zone, opted_out) in BROKEN {
+        let i = profiles.len();
+        let profile = Profile {
+            archetype: Archetype::Unhappy,
+            created: now - 400 * DAY,
+            stop: now,
+            gap_days: 20.0,
+            subscriber: false,
+        };
+        insert_customer.execute(params![
+            i as i64 + 1,
+            email,
+            name,
+            zone,
+            stamp(rng, profile.created),
+            "active",
+            opted_out,
+            Option::<String>::None,
+        ])?;
+        schedule(rng, heap, &profile, i as u32, start, now);
+        profiles.push(profile);
+    }
+    Ok(profiles)
+}
+
+/// Every customer's interactions, in time order as `heap` yields them, and one row whose
+/// timestamp no reader can parse. Returns how many.
+fn insert_interactions(
+    tx: &rusqlite::Transaction<'_>,
+    rng: &mut fastrand::Rng,
+    profiles: &[Profile],
+    now: i64,
+    mut heap: BinaryHeap<Event>,
+) -> Result<usize, rusqlite::Error> {
+    let mut insert = tx.prepare(
+        "INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let hostile_id = profiles.len() as u32 - 1;
+    let mut count = 0;
+    while let Some(Reverse((at, c, kind))) = heap.pop() {
+        let p = profiles[c as usize];
+        if kind == Kind::Visit {
+            let next = at + gap(rng, p.gap_days);
+            if next < p.stop.min(now) {
+                heap.push(Reverse((next, c, Kind::Visit)));
+            }
+        }
+        let note_override = (kind == Kind::Complaint && c == hostile_id).then(hostile_note);
+        write_event(&mut insert, rng, c, at, kind, note_override)?;
+        count += 1;
+    }
+    // A timestamp no reader can parse: every rule must skip it and say so.
+    insert.execute(params![
+        1,
+        "last tuesday",
+        "purchase",
+        None::<f64>,
+        "shop",
+        None::<String>
+    ])?;
+    Ok(count + 1)
 }
 
 fn profile(rng: &mut fastrand::Rng, now: i64, activity: f64) -> Profile {

@@ -2,6 +2,7 @@
 //! transport, and one run of every rule through the same code path as `run --once`.
 
 mod generate;
+mod names;
 
 use std::path::Path;
 use std::time::Instant;

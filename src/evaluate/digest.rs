@@ -9,15 +9,19 @@ use jiff::{SignedDuration, Timestamp};
 use tracing::info;
 
 use crate::compose::{DigestContext, Letter, Templates, message_id};
-use crate::config::{Config, Rule, RuleKind};
+use crate::config::{Config, Digest, Rule, RuleKind};
 use crate::decide::Lookback;
 use crate::evaluate::EvaluateError;
-use crate::log::Log;
+use crate::log::{CustomerRow, InteractionRow, Log};
 use crate::outbox::{NewNote, Outbox};
 use crate::select;
 
 /// The digest's "rule" in the outbox.
 use crate::config::DIGEST_RULE as RULE;
+
+/// One customer on the digest: why (a resolution, a departure, an anniversary), who, and the
+/// interaction behind it.
+type Row = (&'static str, CustomerRow, Option<InteractionRow>);
 
 /// The digest's customer id in the state database: the staff, not a customer.
 const STAFF: &str = "staff";
@@ -54,9 +58,54 @@ pub(crate) fn queue(
         info!(date = %today, "staff digest: today's is queued already");
         return Ok(0);
     }
+    let keep = worth_a_card(config, log, outbox, digest, today, now)?;
+    let ctx = DigestContext::new(config, today, &keep, now);
+    if ctx.customers() == 0 {
+        info!(date = %today, "staff digest: no customer needs a card today");
+        return Ok(0);
+    }
+    let rendered = match templates.render(&digest.template, &ctx) {
+        Ok(r) => r,
+        Err(err) => {
+            tracing::error!(template = %digest.template, "staff digest not sent: {}", crate::compose::describe(&err));
+            return Ok(0);
+        }
+    };
+    let note = NewNote {
+        rule: RULE.into(),
+        customer_id: STAFF.into(),
+        priority: 1000,
+        due_at: now,
+        timezone: config.timezone_name.clone(),
+        letter: Letter {
+            recipient: digest.to.to_string(),
+            display_name: None,
+            subject: rendered.subject,
+            body_text: rendered.text,
+            body_html: rendered.html,
+            message_id: message_id(RULE, STAFF, &occasion, &config.sender),
+        },
+        occasion,
+    };
+    if let Some(id) = outbox.enqueue(&note, now)? {
+        info!(note_id = id, customers = ctx.customers(), to = %digest.to, "staff digest queued");
+    }
+    Ok(ctx.customers())
+}
+
+/// The customers who deserve a card today: the last day's follow-ups and departures, selected as
+/// the rules of those kinds select, and today's anniversaries; never one who opted out or is
+/// suppressed.
+fn worth_a_card(
+    config: &Config,
+    log: &Log,
+    outbox: &Outbox,
+    digest: &Digest,
+    today: jiff::civil::Date,
+    now: Timestamp,
+) -> Result<Vec<Row>, EvaluateError> {
     let day = SignedDuration::from_hours(24);
     let policy = &config.policy;
-    // The last day's follow-ups and departures, selected as the rules of those kinds select.
     let departure_kinds = config
         .rules
         .iter()
@@ -94,7 +143,6 @@ pub(crate) fn queue(
     for customer in log.anniversaries(today, digest.anniversary_years)? {
         rows.push(("anniversary", customer, None));
     }
-    // Opted out or suppressed: not even a card.
     let mut keep = Vec::with_capacity(rows.len());
     for row in rows {
         let email = row.1.email.clone().unwrap_or_default();
@@ -102,36 +150,5 @@ pub(crate) fn queue(
             keep.push(row);
         }
     }
-    let ctx = DigestContext::new(config, today, &keep, now);
-    if ctx.customers() == 0 {
-        info!(date = %today, "staff digest: no customer needs a card today");
-        return Ok(0);
-    }
-    let rendered = match templates.render(&digest.template, &ctx) {
-        Ok(r) => r,
-        Err(err) => {
-            tracing::error!(template = %digest.template, "staff digest not sent: {}", crate::compose::describe(&err));
-            return Ok(0);
-        }
-    };
-    let note = NewNote {
-        rule: RULE.into(),
-        customer_id: STAFF.into(),
-        priority: 1000,
-        due_at: now,
-        timezone: config.timezone_name.clone(),
-        letter: Letter {
-            recipient: digest.to.to_string(),
-            display_name: None,
-            subject: rendered.subject,
-            body_text: rendered.text,
-            body_html: rendered.html,
-            message_id: message_id(RULE, STAFF, &occasion, &config.sender),
-        },
-        occasion,
-    };
-    if let Some(id) = outbox.enqueue(&note, now)? {
-        info!(note_id = id, customers = ctx.customers(), to = %digest.to, "staff digest queued");
-    }
-    Ok(ctx.customers())
+    Ok(keep)
 }

@@ -1,0 +1,151 @@
+//! The words the demo log is made of: names, time zones, tastes, and what customers say.
+
+pub(super) const FIRST: [&str; 40] = [
+    "Ada", "Léa", "Mathis", "Chloé", "Hugo", "Inès", "Lucas", "Zoé", "Noah", "Camille", "Aïcha",
+    "Mehdi", "Sofia", "Jonas", "Emma", "Oliver", "Amélie", "Théo", "Nora", "Björn", "Yuki",
+    "Haruto", "Priya", "Arjun", "Maya", "Lena", "Tomás", "Lucía", "Grace", "Samuel", "Olga",
+    "Dmitri", "Fatou", "Kwame", "Chiara", "Marco", "Elif", "Can", "Siobhán", "Eoin",
+];
+pub(super) const LAST: [&str; 30] = [
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Lefèvre",
+    "Moreau",
+    "Fontaine",
+    "Rossi",
+    "García",
+    "Müller",
+    "Schmidt",
+    "O'Brien",
+    "Nguyen",
+    "Tanaka",
+    "Sato",
+    "Kowalski",
+    "Novák",
+    "Silva",
+    "Haddad",
+    "Okafor",
+    "Mensah",
+    "Johansson",
+    "Lindqvist",
+    "Smith",
+    "Brown",
+    "Patel",
+    "Sharma",
+    "Yilmaz",
+    "Costa",
+    "Petit",
+    "Roux",
+];
+pub(super) const ZONES: [(&str, u32); 7] = [
+    ("Europe/Paris", 60),
+    ("Europe/London", 10),
+    ("America/New_York", 8),
+    ("America/Los_Angeles", 6),
+    ("Asia/Tokyo", 5),
+    ("Australia/Sydney", 4),
+    ("", 7),
+];
+pub(super) const AFFINITIES: [&str; 10] = [
+    "her granddaughter Léa",
+    "his marathon training",
+    "the chess club",
+    "their allotment garden",
+    "her choir",
+    "his vintage bicycles",
+    "the twins",
+    "her pottery classes",
+    "their sourdough starter, Gerald",
+    "his grandson's football team",
+];
+pub(super) const PRODUCTS: [&str; 8] = [
+    "the rye loaf",
+    "cardamom buns",
+    "the Saturday croissants",
+    "the seeded sourdough",
+    "pain au chocolat",
+    "the lemon tart",
+    "oat flat whites",
+    "the monthly bread box",
+];
+pub(super) const PETS: [&str; 6] = [
+    "a greyhound called Pepper",
+    "Biscuit the spaniel",
+    "two cats, Miso and Tofu",
+    "an old labrador named Bruno",
+    "a parrot who says bonjour",
+    "Noodle the dachshund",
+];
+pub(super) const COMPLAINTS: [&str; 12] = [
+    "The sourdough I picked up on Saturday was burnt on the bottom and my kids wouldn't eat it.",
+    "My bread box arrived two days late and the croissants were stale by then.",
+    "The person at the counter was short with me this morning when I asked about allergens.",
+    "I ordered a birthday cake with 'Happy 40th Sam' and it said 'Happy 14th Pam'.",
+    "You raised the price of the rye loaf again without any notice. It's the third time this year.",
+    "I was charged twice for my last order.",
+    "The lemon tart had a hair in it. I'm really disappointed.",
+    "I waited twenty minutes for a coffee while people who came after me were served.",
+    "The bread box was left in the rain and everything was soggy.",
+    "You were out of the gluten-free loaf again, after I called ahead to check.",
+    "The app said my order was ready but nobody could find it.",
+    "My oat milk latte was made with cow's milk. I'm intolerant and was ill all afternoon.",
+];
+pub(super) const RESOLUTIONS: [&str; 5] = [
+    "Refunded the order and Rosemary called to apologise.",
+    "Replaced the cake free of charge and delivered it ourselves.",
+    "Reversed the double charge; added a note to check card terminal.",
+    "Sent a fresh bread box by courier the next morning.",
+    "Talked it through in person; retrained the morning team on allergens.",
+];
+pub(super) const CANCELLATIONS: [&str; 5] = [
+    "We're moving to Lyon, thank you for everything",
+    "Cutting back on spending for a while.",
+    "I've started baking my own bread, believe it or not!",
+    "The delivery slot no longer works with my new job.",
+    "Moving in with my daughter in Bordeaux.",
+];
+pub(super) const GOOD_REVIEWS: [&str; 5] = [
+    "Best croissants in the neighbourhood.",
+    "The staff remembered my name and my order. Lovely.",
+    "The bread box is the highlight of my week.",
+    "Cardamom buns to die for.",
+    "Such a warm place on a cold morning.",
+];
+pub(super) const BAD_REVIEWS: [&str; 3] = [
+    "Too expensive for what it is these days.",
+    "Queue was out the door and nobody seemed to care.",
+    "The coffee was lukewarm, again.",
+];
+
+/// Deliberately broken customers (email, name, time zone, opted out): a bad address, no name,
+/// an empty name, a header-injection attempt, an unknown time zone, an opt-out, a hostile note.
+pub(super) const BROKEN: [(&str, Option<&str>, Option<&str>, i64); 7] = [
+    ("not-an-email", Some("Bad Address"), None, 0),
+    ("nameless@example.com", None, None, 0),
+    ("empty.name@example.com", Some(""), None, 0),
+    (
+        "eve@example.com",
+        Some("Eve\r\nBcc: victim@example.com"),
+        None,
+        0,
+    ),
+    (
+        "martian@example.com",
+        Some("Marvin Martian"),
+        Some("Mars/Olympus_Mons"),
+        0,
+    ),
+    (
+        "otto.optout@example.com",
+        Some("Otto Optout"),
+        Some("Europe/Paris"),
+        1,
+    ),
+    (
+        "hal.hostile@example.com",
+        Some("Hal Hostile"),
+        Some("Europe/Paris"),
+        0,
+    ),
+];
