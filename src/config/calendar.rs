@@ -3,6 +3,7 @@
 //! A note due while its customer sleeps, on a day off or a holiday is held until the next
 //! allowed minute in that customer's time zone: not sent, not dropped.
 
+use super::diag::Invalid;
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -39,7 +40,7 @@ pub(crate) enum Holiday {
 
 impl Holiday {
     /// Parses "MM-DD" or "YYYY-MM-DD".
-    pub(crate) fn parse(text: &str) -> Result<Holiday, String> {
+    pub(crate) fn parse(text: &str) -> Result<Holiday, Invalid> {
         if let Ok(date) = text.parse::<Date>() {
             return Ok(Holiday::Once(date));
         }
@@ -48,7 +49,7 @@ impl Holiday {
                 let (m, d) = (m.parse::<i8>().ok()?, d.parse::<i8>().ok()?);
                 Date::new(2024, m, d).ok().map(|_| Holiday::Yearly(m, d))
             })
-            .ok_or_else(|| format!("\"{text}\" is not a date; write \"12-25\" for every year or \"2026-12-24\" for once"))
+            .ok_or_else(|| Invalid(format!("\"{text}\" is not a date; write \"12-25\" for every year or \"2026-12-24\" for once")))
     }
 
     fn is(&self, date: Date) -> bool {
@@ -60,7 +61,7 @@ impl Holiday {
 }
 
 /// Parses "20:00-09:00" into the start and end of the quiet hours.
-pub(crate) fn parse_quiet_hours(text: &str) -> Result<(Time, Time), String> {
+pub(crate) fn parse_quiet_hours(text: &str) -> Result<(Time, Time), Invalid> {
     let (from, to) = text
         .split_once('-')
         .ok_or_else(|| format!("\"{text}\" is not a time range; write e.g. \"20:00-09:00\""))?;
@@ -73,13 +74,14 @@ pub(crate) fn parse_quiet_hours(text: &str) -> Result<(Time, Time), String> {
     if from == to {
         return Err(format!(
             "quiet hours \"{text}\" start and end at the same time; remove them or widen them"
-        ));
+        )
+        .into());
     }
     Ok((from, to))
 }
 
 /// Parses a day name ("mon", "Monday").
-pub(crate) fn parse_weekday(text: &str) -> Result<Weekday, String> {
+pub(crate) fn parse_weekday(text: &str) -> Result<Weekday, Invalid> {
     let lower = text.trim().to_ascii_lowercase();
     let days = [
         ("mon", Weekday::Monday),
@@ -94,7 +96,9 @@ pub(crate) fn parse_weekday(text: &str) -> Result<Weekday, String> {
         .find(|(short, _)| lower.len() >= 3 && lower.starts_with(short))
         .map(|(_, day)| *day)
         .ok_or_else(|| {
-            format!("\"{text}\" is not a day; write mon, tue, wed, thu, fri, sat or sun")
+            Invalid(format!(
+                "\"{text}\" is not a day; write mon, tue, wed, thu, fri, sat or sun"
+            ))
         })
 }
 

@@ -73,6 +73,17 @@ impl fmt::Display for Diagnostic {
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `source`.
+/// A value the configuration cannot use, and why: the reason a diagnostic quotes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Invalid(pub(crate) String);
+
+impl From<String> for Invalid {
+    fn from(why: String) -> Self {
+        Invalid(why)
+    }
+}
+
 pub(crate) fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());
     let before = source.get(..offset).unwrap_or(source);

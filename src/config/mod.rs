@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 
+use diag::Invalid;
 pub use diag::{Diagnostic, Severity};
 use raw::RawConfig;
 pub(crate) use rule::{Rule, RuleKind, Season};
@@ -312,9 +313,9 @@ pub(crate) fn format_duration(d: SignedDuration) -> String {
 }
 
 /// Parses "30d", "12h", "1h 30m", "2weeks" (humantime's forms) into a duration.
-pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, Invalid> {
     let std = humantime::parse_duration(text).map_err(|e| e.to_string())?;
-    SignedDuration::try_from(std).map_err(|e| e.to_string())
+    Ok(SignedDuration::try_from(std).map_err(|e| e.to_string())?)
 }
 
 #[cfg(test)]

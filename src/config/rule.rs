@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use super::diag::Invalid;
 use jiff::SignedDuration;
 
 /// The rule kinds rekindle knows.
@@ -225,12 +226,13 @@ pub(crate) struct Schedule {
 impl Schedule {
     /// Parses a classic 5-field cron expression (minute hour day-of-month month day-of-week).
     /// Like tokio-cron-scheduler, a day-of-month and a day-of-week must *both* match.
-    pub(crate) fn parse(text: &str) -> Result<Schedule, String> {
+    pub(crate) fn parse(text: &str) -> Result<Schedule, Invalid> {
         let fields = text.split_whitespace().count();
         if fields != 5 {
             return Err(format!(
                 "expected 5 fields (minute hour day-of-month month day-of-week), found {fields}"
-            ));
+            )
+            .into());
         }
         let cron = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Required)
