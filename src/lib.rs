@@ -60,6 +60,11 @@ mod note;
 mod outbox;
 mod select;
 
+/// Test configurations, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/support/config.rs"]
+mod test_config;
+
 use std::process::ExitCode;
 
 /// Runs the command line `cli` and returns the process's exit code.

@@ -3,7 +3,8 @@
 
 mod support;
 
-use support::fixture::{Fixture, SORRY_RULE, text};
+use support::config::{SORRY_RULE, maildir};
+use support::fixture::{Fixture, text};
 
 /// Runs `check` and returns (exit code, stderr lines mentioning a file).
 fn check(f: &Fixture) -> (i32, Vec<String>) {
@@ -21,7 +22,7 @@ fn check(f: &Fixture) -> (i32, Vec<String>) {
 #[test]
 fn a_good_setup_passes() {
     let f = Fixture::new();
-    f.config(Fixture::maildir_transport(), SORRY_RULE);
+    f.config(&maildir("maildir"), SORRY_RULE);
     let out = f.rekindle(&["check"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -32,10 +33,7 @@ fn a_good_setup_passes() {
 #[test]
 fn unknown_key() {
     let f = Fixture::new();
-    f.config(
-        Fixture::maildir_transport(),
-        &format!("{SORRY_RULE}prority = 5\n"),
-    );
+    f.config(&maildir("maildir"), &format!("{SORRY_RULE}prority = 5\n"));
     assert_eq!(
         check(&f),
         (78, vec!["rekindle.toml:25:1: unknown key `prority`; did you mean \"priority\"?; valid keys here: name, kind, schedule, trigger, delay, template, priority, cooldown, segment, daily_limit, enabled, hold_while_unhappy, min_interactions, quiet_for, within, sentiment_below, kinds, after, window, target, season, title, start, end".to_string()])
@@ -49,7 +47,7 @@ fn several_problems_are_reported_at_once() {
         .replace("\"unhappy\"\n", "\"unhapy\"\n")
         .replace("*/5 * * * *", "every minute")
         + "cooldown = \"3 dayz\"\n";
-    f.config(Fixture::maildir_transport(), &rules);
+    f.config(&maildir("maildir"), &rules);
     assert_eq!(
         check(&f),
         (
@@ -67,7 +65,7 @@ fn several_problems_are_reported_at_once() {
 fn missing_template_suggests_the_file_that_exists() {
     let f = Fixture::new();
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &SORRY_RULE.replace("unhappy.j2", "unhapy.j2"),
     );
     let (code, lines) = check(&f);
@@ -92,7 +90,7 @@ fn template_syntax_error_points_into_the_template() {
     )
     .expect("write");
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &SORRY_RULE.replace("unhappy.j2", "broken.j2"),
     );
     let (code, lines) = check(&f);
@@ -111,7 +109,7 @@ fn undefined_variable_names_the_expression() {
     )
     .expect("write");
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &SORRY_RULE.replace("unhappy.j2", "typo.j2"),
     );
     let (code, lines) = check(&f);
@@ -128,7 +126,7 @@ fn undefined_variable_names_the_expression() {
 fn a_log_without_the_canonical_columns_is_named() {
     let f = Fixture::new();
     f.sql("DROP TABLE interactions; CREATE TABLE interactions (id INTEGER PRIMARY KEY, customer_id INTEGER, at TEXT, kind TEXT);");
-    f.config(Fixture::maildir_transport(), SORRY_RULE);
+    f.config(&maildir("maildir"), SORRY_RULE);
     let (code, lines) = check(&f);
     assert_eq!(code, 78);
     assert_eq!(
@@ -145,7 +143,7 @@ fn a_log_without_the_canonical_columns_is_named() {
 fn a_bad_segment_points_at_the_rule() {
     let f = Fixture::new();
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &format!("{SORRY_RULE}segment = \"vip_level > 2\"\n"),
     );
     let (code, lines) = check(&f);
@@ -180,7 +178,7 @@ fn a_self_centred_note_is_a_warning_not_an_error() {
     )
     .expect("write");
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &SORRY_RULE.replace("unhappy.j2", "brag.j2"),
     );
     let out = f.rekindle(&["check"]);
@@ -211,7 +209,7 @@ fn the_shipped_templates_are_about_the_customer() {
     })
     .collect::<Vec<_>>()
     .join("\n");
-    f.config(Fixture::maildir_transport(), &rules);
+    f.config(&maildir("maildir"), &rules);
     let out = f.rekindle(&["check"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -254,7 +252,7 @@ fn a_world_readable_password_file_is_a_warning_and_the_secret_never_shows() {
 fn a_rollback_journal_log_is_a_warning_with_the_command_that_switches_it() {
     let f = Fixture::new();
     f.sql("PRAGMA journal_mode = DELETE");
-    f.config(Fixture::maildir_transport(), SORRY_RULE);
+    f.config(&maildir("maildir"), SORRY_RULE);
     let (code, lines) = check(&f);
     assert_eq!(code, 0, "a warning, not an error: {lines:?}");
     assert_eq!(lines.len(), 1, "{lines:?}");

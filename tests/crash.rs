@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::fixture::{Fixture, SORRY_RULE, text};
+use support::config::{SORRY_RULE, smtp};
+use support::fixture::{Fixture, text};
 use support::smtp_server::TestSmtpServer;
 
 const NOTES: i64 = 3000;
@@ -38,7 +39,7 @@ fn kill_9_during_delivery_never_duplicates_or_loses_a_note() {
     let server = TestSmtpServer::start().pipelining();
     let f = Fixture::new();
     f.complaints(1, NOTES);
-    let transport = Fixture::smtp_transport(server.port());
+    let transport = smtp(server.port(), &[]);
     f.config(&transport, &format!("[policy]\ncap = 5\n\n{SORRY_RULE}"));
     let mut rng = fastrand::Rng::with_seed(2026);
     let mut kills = 0;

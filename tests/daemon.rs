@@ -9,21 +9,22 @@ use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
+use support::config::{SORRY_ON_EVENT, SORRY_RULE, maildir, smtp};
 use support::cut_proxy::{Cut, CutProxy};
 use support::daemon::Daemon;
-use support::fixture::{Fixture, SORRY_RULE, ago};
+use support::fixture::{Fixture, ago};
 use support::smtp_server::TestSmtpServer;
 
 #[test]
 fn reload_keeps_the_old_config_when_the_new_one_is_broken_and_sigterm_exits_cleanly() {
     let f = Fixture::new();
-    f.config(Fixture::maildir_transport(), SORRY_RULE);
+    f.config(&maildir("maildir"), SORRY_RULE);
     let mut daemon = Daemon::start(&f);
     daemon.wait_for("rekindle started");
 
     // A broken config: the daemon logs every error and keeps running on the old one.
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &SORRY_RULE.replace("unhappy\"", "unhapy\""),
     );
     daemon.signal("HUP");
@@ -45,7 +46,7 @@ fn reload_keeps_the_old_config_when_the_new_one_is_broken_and_sigterm_exits_clea
         "{SORRY_RULE}\n{}",
         SORRY_RULE.replace("\"sorry\"", "\"sorry-again\"")
     );
-    f.config(Fixture::maildir_transport(), &two_rules);
+    f.config(&maildir("maildir"), &two_rules);
     daemon.signal("HUP");
     let reloaded = daemon.wait_for("configuration reloaded");
     assert!(reloaded.contains("rules=2"), "{reloaded}");
@@ -59,7 +60,7 @@ fn reload_keeps_the_old_config_when_the_new_one_is_broken_and_sigterm_exits_clea
 fn a_broken_config_refuses_to_start_with_exit_78() {
     let f = Fixture::new();
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &SORRY_RULE.replace("*/5 * * * *", "61 * * * *"),
     );
     let out = f.rekindle(&["run"]);
@@ -74,20 +75,14 @@ fn sighup_with_a_changed_config_makes_the_new_rule_active() {
     f.customer(1, "ada@example.com", Some("Ada"), None, None);
     let transport = format!(
         "{}\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"",
-        Fixture::smtp_transport(server.port())
+        smtp(server.port(), &[])
     );
     f.config(&transport, SORRY_RULE);
     let mut daemon = Daemon::start(&f);
     daemon.wait_for("rekindle started");
     f.interaction(1, &ago(0.0), "complaint", Some(-0.9), Some("Burnt toast."));
     // The new config reacts to complaints as they arrive.
-    f.config(
-        &transport,
-        &SORRY_RULE.replace(
-            "kind = \"unhappy\"",
-            "kind = \"unhappy\"\ntrigger = \"interaction\"",
-        ),
-    );
+    f.config(&transport, SORRY_ON_EVENT);
     daemon.signal("HUP");
     daemon.wait_for("configuration reloaded");
     let got = server.wait_for(1, Duration::from_secs(15));
@@ -105,15 +100,9 @@ fn sigterm_during_a_batch_exits_0_and_loses_nothing() {
     f.complaints(1, NOTES);
     let config = format!(
         "{}\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\n[policy]\ncap = 5",
-        Fixture::smtp_transport(server.port())
+        smtp(server.port(), &[])
     );
-    f.config(
-        &config,
-        &SORRY_RULE.replace(
-            "kind = \"unhappy\"",
-            "kind = \"unhappy\"\ntrigger = \"interaction\"",
-        ),
-    );
+    f.config(&config, SORRY_ON_EVENT);
     let mut daemon = Daemon::start(&f);
     daemon.wait_for("rekindle started");
     // Stop it while it is delivering.
@@ -164,15 +153,9 @@ fn the_watchdog_is_fed_only_while_every_loop_makes_progress() {
     f.customer(1, "ada@example.com", Some("Ada"), None, None);
     let transport = format!(
         "{}\ntimeout = \"10min\"\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"",
-        Fixture::smtp_transport(port)
+        smtp(port, &[])
     );
-    f.config(
-        &transport,
-        &SORRY_RULE.replace(
-            "kind = \"unhappy\"",
-            "kind = \"unhappy\"\ntrigger = \"interaction\"",
-        ),
-    );
+    f.config(&transport, SORRY_ON_EVENT);
     let socket_path = f.path("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).expect("notify socket");
     socket
@@ -229,15 +212,9 @@ fn a_kept_connection_the_server_closed_while_idle_is_replaced_not_retried_later(
     // A retry would come ten minutes later: the second note must not need one.
     let transport = format!(
         "{}\npool_size = 1\n[delivery]\npoll = \"1s\"\nretry_base = \"10m\"\n[daemon]\nevent_poll = \"200ms\"\n[policy]\ncap = 5",
-        Fixture::smtp_transport(proxy.port())
+        smtp(proxy.port(), &[])
     );
-    f.config(
-        &transport,
-        &SORRY_RULE.replace(
-            "kind = \"unhappy\"",
-            "kind = \"unhappy\"\ntrigger = \"interaction\"",
-        ),
-    );
+    f.config(&transport, SORRY_ON_EVENT);
     let mut daemon = Daemon::start(&f);
     daemon.wait_for("rekindle started");
     f.interaction(1, &ago(0.0), "complaint", Some(-0.9), Some("Cold."));
@@ -265,15 +242,9 @@ fn a_second_sigterm_ends_a_stuck_send_at_once_and_the_note_waits_for_an_operator
     f.complaints(1, 1);
     let config = format!(
         "{}\ntimeout = \"120s\"\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\ngrace = \"120s\"",
-        Fixture::smtp_transport(port)
+        smtp(port, &[])
     );
-    f.config(
-        &config,
-        &SORRY_RULE.replace(
-            "kind = \"unhappy\"",
-            "kind = \"unhappy\"\ntrigger = \"interaction\"",
-        ),
-    );
+    f.config(&config, SORRY_ON_EVENT);
     let mut daemon = Daemon::start(&f);
     daemon.wait_for("rekindle started");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -6,6 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use support::config::smtp_server;
 use support::cut_proxy::{Cut, CutProxy};
 use support::fixture::{Fixture, ago, text};
 use support::smtp_server::TestSmtpServer;
@@ -25,10 +26,6 @@ template = "departed.j2"
 priority = 10
 "#;
 
-fn smtp(port: u16) -> String {
-    format!("host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"3s\"")
-}
-
 #[test]
 fn an_unreachable_server_fails_over_to_the_next_and_the_log_says_which() {
     let down = TestSmtpServer::free_port();
@@ -37,8 +34,8 @@ fn an_unreachable_server_fails_over_to_the_next_and_the_log_says_which() {
     f.complaints(1, 2);
     let transport = format!(
         "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}\n[[transport.fallback]]\n{}",
-        smtp(down),
-        smtp(up.port())
+        smtp_server(down, &["timeout = \"3s\""]),
+        smtp_server(up.port(), &["timeout = \"3s\""])
     );
     f.config(&transport, RULES);
     let out = f.rekindle(&["run", "--once"]);
@@ -72,7 +69,7 @@ fn a_backlog_waits_for_a_server_that_is_down_then_goes_out_once_in_priority_orde
         .interaction(9, &ago(2.0), "cancellation", None, Some("Moving away."));
     let transport = format!(
         "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}",
-        smtp(port)
+        smtp_server(port, &["timeout = \"3s\""])
     );
     // One at a time, so the arrival order is the delivery order.
     let delivery = "[delivery]\nretry_base = \"1s\"\nretry_max = \"1s\"\nconcurrency = 1";
@@ -125,7 +122,7 @@ fn the_rate_limit_holds_also_across_a_restart() {
     f.complaints(1, 6);
     let transport = format!(
         "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}",
-        smtp(server.port())
+        smtp_server(server.port(), &["timeout = \"3s\""])
     );
     f.config(
         &format!("{transport}\n[delivery]\nrate = 4.0\nburst = 2"),
@@ -166,7 +163,7 @@ fn cut_during_data(cut: Cut, pipelining: bool) -> (Fixture, TestSmtpServer, Stri
     f.complaints(1, 2);
     let transport = format!(
         "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}\npool_size = 1\n[delivery]\nconcurrency = 2\nretry_base = \"1s\"",
-        smtp(proxy.port())
+        smtp_server(proxy.port(), &["timeout = \"3s\""])
     );
     f.config(&transport, RULES);
     let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));

@@ -8,6 +8,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use support::config::{maildir, smtp};
 use support::daemon::Daemon;
 use support::fixture::{Fixture, ago, text};
 use support::smtp_server::TestSmtpServer;
@@ -35,10 +36,7 @@ priority = 90
 "#;
 
 fn smtp_transport(port: u16) -> String {
-    format!(
-        "{}\n[delivery]\npoll = \"1s\"",
-        Fixture::smtp_transport(port)
-    )
+    format!("{}\n[delivery]\npoll = \"1s\"", smtp(port, &[]))
 }
 
 #[test]
@@ -137,7 +135,7 @@ fn a_followup_quotes_the_complaint_it_answers_and_is_sent_once_per_complaint() {
         .customer(2, "bo@example.com", Some("Bo"), None, None)
         .interaction(2, &ago(1.0), "resolution", None, None);
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         r#"[[rule]]
 name = "thanks-for-telling-us"
 kind = "followup"

@@ -3,7 +3,8 @@
 
 mod support;
 
-use support::fixture::{Fixture, SORRY_RULE, ago, text};
+use support::config::{SORRY_RULE, smtp};
+use support::fixture::{Fixture, ago, text};
 use support::smtp_server::TestSmtpServer;
 
 #[test]
@@ -14,7 +15,7 @@ fn an_interrupted_note_waits_for_an_operator() {
         .interaction(1, &ago(1.0), "complaint", Some(-0.8), Some("Burnt bread."));
     f.customer(2, "bob@example.com", Some("Bob"), None, None)
         .interaction(2, &ago(1.0), "complaint", Some(-0.8), Some("Cold coffee."));
-    let transport = Fixture::smtp_transport(server.port());
+    let transport = smtp(server.port(), &[]);
     f.config(&transport, SORRY_RULE);
     assert_eq!(f.rekindle(&["run", "--once"]).status.code(), Some(0));
     assert_eq!(
@@ -78,7 +79,7 @@ fn cancelled_notes_are_never_sent() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port");
-    let transport = format!("{}\ntimeout = \"2s\"", Fixture::smtp_transport(port));
+    let transport = format!("{}\ntimeout = \"2s\"", smtp(port, &[]));
     f.config(&transport, SORRY_RULE);
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
     assert!(

@@ -4,7 +4,8 @@
 
 mod support;
 
-use support::fixture::{Fixture, SORRY_RULE, ago, text};
+use support::config::{SORRY_RULE, maildir};
+use support::fixture::{Fixture, ago, text};
 
 fn local_hour(tz: &str) -> i8 {
     jiff::Timestamp::now()
@@ -35,7 +36,7 @@ fn quiet_hours_hold_a_tokyo_note_to_the_end_of_its_night_while_los_angeles_gets_
     )
     .interaction(2, &ago(1.0), "complaint", Some(-0.8), Some("Late."));
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &format!("[policy]\nquiet_hours = \"{start:02}:00-{end:02}:00\"\n\n{SORRY_RULE}"),
     );
     let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
@@ -77,7 +78,7 @@ fn an_opt_out_after_queueing_cancels_the_note_before_it_is_sent() {
         .interaction(5, &ago(0.0), "complaint", Some(-0.8), Some("Late."));
     // Queued now, due a moment later.
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &format!("[policy]\ncap = 3\n\n{SORRY_RULE}delay = \"3s\"\n"),
     );
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
@@ -141,7 +142,7 @@ fn a_suppressed_or_unsubscribed_customer_is_skipped_by_every_rule() {
         .customer(2, "bo@example.com", Some("Bo"), None, None)
         .interaction(2, &ago(3.0), "unsubscribe", None, None)
         .interaction(2, &ago(1.0), "complaint", Some(-0.8), Some("Late."));
-    f.config(Fixture::maildir_transport(), SORRY_RULE);
+    f.config(&maildir("maildir"), SORRY_RULE);
     f.rekindle(&["suppress", "add", "1"]);
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
     assert!(
@@ -172,7 +173,7 @@ fn no_seasonal_card_while_a_complaint_is_open_but_the_apology_goes() {
         today.day()
     );
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &format!("[policy]\ncap = 3\n\n{SORRY_RULE}\n{season}"),
     );
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
@@ -203,7 +204,7 @@ fn a_complaint_resolved_before_the_apology_went_gets_a_thank_you_instead() {
         .interaction(1, &ago(2.0), "resolution", None, None);
     let followup = "[[rule]]\nname = \"thanks\"\nkind = \"followup\"\nschedule = \"0 10 * * *\"\ntemplate = \"followup.j2\"\n";
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &format!("[policy]\ncap = 3\n\n{SORRY_RULE}\n{followup}"),
     );
     let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
@@ -263,7 +264,7 @@ fn ledger_fixture() -> Fixture {
 #[test]
 fn the_ratio_rule_picks_exactly_the_customers_below_ten_to_one_largest_deficit_first() {
     let f = ledger_fixture();
-    f.config(Fixture::maildir_transport(), RATIO);
+    f.config(&maildir("maildir"), RATIO);
     let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
     assert!(
         stdout
@@ -286,10 +287,7 @@ fn the_ratio_rule_picks_exactly_the_customers_below_ten_to_one_largest_deficit_f
 #[test]
 fn explain_shows_the_ledger_and_every_rules_verdict() {
     let f = ledger_fixture();
-    f.config(
-        Fixture::maildir_transport(),
-        &format!("{SORRY_RULE}\n{RATIO}"),
-    );
+    f.config(&maildir("maildir"), &format!("{SORRY_RULE}\n{RATIO}"));
     let (stdout, stderr) = text(&f.rekindle(&["explain", "--customer", "1"]));
     assert!(
         stdout.contains(
@@ -390,7 +388,7 @@ fn buyers(n: i64) -> Fixture {
 #[test]
 fn a_season_with_a_daily_limit_reaches_every_customer_once_and_none_twice() {
     let f = buyers(50);
-    f.config(Fixture::maildir_transport(), &season(10, 8, 10));
+    f.config(&maildir("maildir"), &season(10, 8, 10));
     let days = forecast(&f, 12);
     let total: u64 = days.iter().map(|d| d.2).sum();
     assert_eq!(total, 50, "{days:?}");
@@ -405,7 +403,7 @@ fn a_season_with_a_daily_limit_reaches_every_customer_once_and_none_twice() {
 #[test]
 fn a_rule_that_reached_its_daily_limit_rests_until_tomorrow_and_a_plan_still_shows_who_waits() {
     let f = buyers(12);
-    f.config(Fixture::maildir_transport(), &season(10, 5, 10));
+    f.config(&maildir("maildir"), &season(10, 5, 10));
     let (first, stderr) = text(&f.rekindle(&["run", "--once"]));
     assert!(
         first.contains("matched 12, queued 5, skipped 7 (daily-limit 7)"),
@@ -434,7 +432,7 @@ fn the_higher_priority_wins_and_the_deferred_note_goes_out_after_the_cap_window(
     f.customer(1, "ada@example.com", Some("Ada"), None, None)
         .interaction(1, &ago(0.5), "review", Some(-0.7), Some("Dry scones."));
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &format!("{SORRY_RULE}priority = 100\n\n{}", season(14, 10, 10)),
     );
     let days = forecast(&f, 14);
@@ -464,7 +462,7 @@ fn status_reports_coverage_of_active_customers_counting_rekindles_own_notes() {
         .sql("UPDATE customers SET status = 'departed' WHERE id = 3")
         .customer(4, "d@example.com", Some("Dan"), None, None)
         .interaction(4, &ago(3.0), "invoice", None, None);
-    f.config(Fixture::maildir_transport(), SORRY_RULE);
+    f.config(&maildir("maildir"), SORRY_RULE);
     let (before, _) = text(&f.rekindle(&["status"]));
     assert!(
         before.contains("coverage: 1 of 3 active customers (33%)"),
@@ -490,7 +488,7 @@ fn a_daily_limit_starts_with_those_who_went_longest_without_a_positive_touch() {
         .interaction(2, &ago(1.0), "invoice", None, None)
         .customer(3, "c@example.com", Some("Cat"), None, None)
         .interaction(3, &ago(50.0), "review", Some(0.9), None);
-    f.config(Fixture::maildir_transport(), &season(5, 1, 10));
+    f.config(&maildir("maildir"), &season(5, 1, 10));
     let days = forecast(&f, 5);
     let (stdout, _) = text(&f.rekindle(&["plan"]));
     assert!(stdout.contains("send  customer 2"), "{stdout}");
@@ -535,7 +533,7 @@ fn the_staff_digest_lists_who_deserves_a_card_today_once_a_day() {
             years_ago(3)
         ));
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         "[digest]\nto = \"staff@bakery.example\"\nschedule = \"0 8 * * *\"\n",
     );
     let (_, stderr) = text(&f.rekindle(&["check"]));

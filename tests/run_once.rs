@@ -3,7 +3,8 @@
 
 mod support;
 
-use support::fixture::{Fixture, SORRY_RULE, ago, text};
+use support::config::{SORRY_RULE, maildir};
+use support::fixture::{Fixture, ago, text};
 use support::smtp_server::Received;
 
 const RULES: &str = r#"[[rule]]
@@ -103,7 +104,7 @@ fn story() -> Fixture {
     f.sql(
         "INSERT INTO interactions (customer_id, at, kind) VALUES (2, 'last tuesday', 'purchase')",
     );
-    f.config(Fixture::maildir_transport(), RULES);
+    f.config(&maildir("maildir"), RULES);
     f
 }
 
@@ -372,7 +373,7 @@ fn a_writer_is_not_held_up_while_notes_are_composed_and_queued() {
     f.sql("PRAGMA journal_mode = DELETE");
     f.complaints(1, 3000);
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &format!("[policy]\ncap = 5\n\n{SORRY_RULE}"),
     );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekindle"))
@@ -418,7 +419,7 @@ fn a_reader_that_stops_early_ends_plan_quietly() {
     let f = Fixture::new();
     // Far more output than a pipe holds, so plan is still writing when the reader leaves.
     f.complaints(1, 3000);
-    f.config(Fixture::maildir_transport(), SORRY_RULE);
+    f.config(&maildir("maildir"), SORRY_RULE);
     let mut child = Command::new(env!("CARGO_BIN_EXE_rekindle"))
         .arg("--config")
         .arg(f.path("rekindle.toml"))
@@ -455,7 +456,7 @@ fn a_template_that_shows_the_number_of_interactions_gets_it() {
     )
     .expect("template");
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &SORRY_RULE.replace("unhappy.j2", "counted.j2"),
     );
     let out = f.rekindle(&["run", "--once"]);
@@ -480,7 +481,7 @@ fn ann_complained_bob_bought(days: f64) -> Fixture {
 fn a_row_edited_in_place_is_seen_once_the_whole_log_is_read_again() {
     let f = ann_complained_bob_bought(60.0);
     let rules = |reconcile: &str| format!("{SORRY_RULE}\n[daemon]\nreconcile = \"{reconcile}\"\n");
-    f.config(Fixture::maildir_transport(), &rules("1d"));
+    f.config(&maildir("maildir"), &rules("1d"));
     let out = f.rekindle(&["run", "--once"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert!(f.maildir_messages().is_empty(), "a complaint 60 days old");
@@ -495,7 +496,7 @@ fn a_row_edited_in_place_is_seen_once_the_whole_log_is_read_again() {
         f.maildir_messages().is_empty(),
         "within a day of the last whole reading, only new rows are read"
     );
-    f.config(Fixture::maildir_transport(), &rules("0s"));
+    f.config(&maildir("maildir"), &rules("0s"));
     let out = f.rekindle(&["run", "--once"]);
     let (_, stderr) = text(&out);
     assert!(stderr.contains("whole interaction log read"), "{stderr}");
@@ -508,7 +509,7 @@ fn a_row_edited_in_place_is_seen_once_the_whole_log_is_read_again() {
 fn between_whole_readings_a_window_rule_looks_only_at_new_customers_and_those_waiting_on_time() {
     let f = ann_complained_bob_bought(1.0);
     f.config(
-        Fixture::maildir_transport(),
+        &maildir("maildir"),
         &format!("[policy]\ncap = 5\n\n{SORRY_RULE}cooldown = \"3s\"\n"),
     );
     let (first, stderr) = text(&f.rekindle(&["run", "--once"]));
@@ -599,7 +600,7 @@ template = "departed.j2"
         let mut rng = fastrand::Rng::with_seed(7);
         business(&f, 60, &mut rng, 240, 20.0);
         f.config(
-            Fixture::maildir_transport(),
+            &maildir("maildir"),
             &format!("{RULES}\n[daemon]\nreconcile = \"{reconcile}\"\n"),
         );
         let (first, stderr) = text(&f.rekindle(&["run", "--once"]));

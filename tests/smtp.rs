@@ -3,12 +3,9 @@
 
 mod support;
 
-use support::fixture::{Fixture, SORRY_RULE, ago, text};
+use support::config::{SORRY_RULE, smtp};
+use support::fixture::{Fixture, ago, text};
 use support::smtp_server::{Reply, TestSmtpServer};
-
-fn smtp_transport(port: u16) -> String {
-    format!("{}\ntimeout = \"5s\"", Fixture::smtp_transport(port))
-}
 
 fn two_unhappy_customers() -> Fixture {
     let f = Fixture::new();
@@ -35,7 +32,7 @@ fn two_unhappy_customers() -> Fixture {
 fn notes_arrive_personalised_with_deterministic_message_ids() {
     let server = TestSmtpServer::start();
     let f = two_unhappy_customers();
-    f.config(&smtp_transport(server.port()), SORRY_RULE);
+    f.config(&smtp(server.port(), &["timeout = \"5s\""]), SORRY_RULE);
     let out = f.rekindle(&["run", "--once"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -107,7 +104,7 @@ fn a_recipient_refused_at_rcpt_fails_or_waits_alone_also_when_pipelined() {
         // when that note's commands went out behind the refused one.
         let transport = format!(
             "{}\npool_size = 1\n[delivery]\nconcurrency = 4",
-            smtp_transport(server.port())
+            smtp(server.port(), &["timeout = \"5s\""])
         );
         f.config(&transport, SORRY_RULE);
         let out = f.rekindle(&["run", "--once"]);
@@ -148,7 +145,7 @@ fn notes_pipelined_behind_each_other_arrive_once_when_the_server_hangs_up_after_
     f.complaints(1, 30);
     let transport = format!(
         "{}\npool_size = 2\n[delivery]\nconcurrency = 8",
-        smtp_transport(server.port())
+        smtp(server.port(), &["timeout = \"5s\""])
     );
     f.config(&transport, SORRY_RULE);
     let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
@@ -185,7 +182,7 @@ fn a_4xx_reply_is_retried_later_and_a_5xx_fails_the_note() {
         _ => Reply::Accept,
     });
     let f = two_unhappy_customers();
-    f.config(&smtp_transport(server.port()), SORRY_RULE);
+    f.config(&smtp(server.port(), &["timeout = \"5s\""]), SORRY_RULE);
     let out = f.rekindle(&["run", "--once"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -228,7 +225,7 @@ fn a_note_refused_with_4xx_is_delivered_exactly_once_later() {
     let f = Fixture::new();
     f.customer(1, "ann@example.com", Some("Ann"), None, None)
         .interaction(1, &ago(1.0), "complaint", Some(-0.8), Some("Burnt."));
-    let transport = smtp_transport(server.port());
+    let transport = smtp(server.port(), &["timeout = \"5s\""]);
     f.config(
         &format!("{transport}\n[delivery]\nretry_base = \"1s\"\nretry_max = \"2s\""),
         SORRY_RULE,
@@ -253,7 +250,7 @@ fn after_max_attempts_a_temporarily_refused_note_fails_with_the_reason() {
     let f = Fixture::new();
     f.customer(1, "ann@example.com", Some("Ann"), None, None)
         .interaction(1, &ago(1.0), "complaint", Some(-0.8), Some("Burnt."));
-    let transport = smtp_transport(server.port());
+    let transport = smtp(server.port(), &["timeout = \"5s\""]);
     f.config(
         &format!("{transport}\n[delivery]\nmax_attempts = 1"),
         SORRY_RULE,
@@ -273,7 +270,7 @@ fn each_note_carries_its_own_signed_one_click_unsubscribe_link() {
     let server = TestSmtpServer::start();
     let f = two_unhappy_customers();
     std::fs::write(f.path("unsubscribe-secret"), "a shared secret\n").expect("write");
-    let transport = smtp_transport(server.port());
+    let transport = smtp(server.port(), &["timeout = \"5s\""]);
     let sender = "unsubscribe_url = \"https://bakery.example/unsubscribe\"\nunsubscribe_secret_file = \"unsubscribe-secret\"";
     f.config(&transport, SORRY_RULE);
     let config = std::fs::read_to_string(f.path("rekindle.toml")).expect("read");

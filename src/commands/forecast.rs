@@ -99,6 +99,7 @@ mod tests {
 
     use super::*;
     use crate::demo::{DemoSpec, TEMPLATES, generate_log};
+    use crate::test_config;
 
     const CUSTOMERS: usize = 2000;
     const WEEK: i64 = 7 * 86_400;
@@ -108,30 +109,13 @@ mod tests {
     /// appreciation season whose daily limit lets it reach everyone in each quarter.
     fn config(dir: &std::path::Path) -> String {
         let season = |name: &str, start: &str, end: &str| {
-            format!(
-                "[[rule]]\nname = \"{name}\"\nkind = \"seasonal\"\nschedule = \"0 10 * * *\"\ntemplate = \"gratitude.j2\"\npriority = 10\ndaily_limit = 100\nstart = \"{start}\"\nend = \"{end}\"\n\n"
-            )
+            let extra = format!(
+                "priority = 10\ndaily_limit = 100\nstart = \"{start}\"\nend = \"{end}\"\n\n"
+            );
+            test_config::rule(name, "seasonal", "0 10 * * *", "gratitude.j2", &extra)
         };
-        format!(
-            r#"[paths]
-log = "{log}"
-state = "{state}"
-templates = "{templates}"
-
-[sender]
-name = "Rosemary"
-email = "rosemary@bakery.example"
-business = "Rosemary's Bakery"
-
-[transport]
-kind = "maildir"
-[transport.maildir]
-dir = "{maildir}"
-
-[defaults]
-timezone = "Europe/Paris"
-
-[policy]
+        let rules = format!(
+            r#"[policy]
 cap = 1
 cap_window = "7d"
 
@@ -151,15 +135,23 @@ priority = 30
 daily_limit = 300
 
 {q1}{q2}{q3}{q4}"#,
-            log = dir.join("log.sqlite").display(),
-            state = dir.join("state.sqlite").display(),
-            templates = dir.join("templates").display(),
-            maildir = dir.join("maildir").display(),
             q1 = season("winter", "01-05", "02-04"),
             q2 = season("spring", "04-06", "05-06"),
             q3 = season("summer", "07-06", "08-05"),
             q4 = season("autumn", "10-05", "11-04"),
-        )
+        );
+        let (log, state, templates) = (
+            dir.join("log.sqlite").display().to_string(),
+            dir.join("state.sqlite").display().to_string(),
+            dir.join("templates").display().to_string(),
+        );
+        let paths = test_config::Paths {
+            log: &log,
+            state: &state,
+            templates: &templates,
+        };
+        let maildir = test_config::maildir(&dir.join("maildir").display().to_string());
+        test_config::config(&paths, &maildir, Some("Europe/Paris"), &rules)
     }
 
     #[test]

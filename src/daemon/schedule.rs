@@ -106,11 +106,12 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::test_config;
 
     fn config(timezone: &str) -> Config {
-        let text = format!(
-            "[paths]\nlog = \"l\"\nstate = \"s\"\ntemplates = \"t\"\n[sender]\nname = \"R\"\nemail = \"r@b.example\"\nbusiness = \"B\"\n[transport]\nkind = \"maildir\"\n[transport.maildir]\ndir = \"m\"\n[defaults]\ntimezone = \"{timezone}\"\n[[rule]]\nname = \"morning\"\nkind = \"quiet\"\nschedule = \"0 9 * * *\"\ntemplate = \"q.j2\"\n"
-        );
+        let morning = test_config::rule("morning", "quiet", "0 9 * * *", "q.j2", "");
+        let maildir = test_config::maildir("m");
+        let text = test_config::config(&test_config::SCRATCH, &maildir, Some(timezone), &morning);
         let (config, d) = Config::parse(Path::new("c.toml"), text);
         assert!(d.is_empty(), "{d:?}");
         config.expect("config")

@@ -6,10 +6,21 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::config::{Config, Policy, Rule};
+use crate::test_config;
 
 fn rule(extra: &str) -> (Rule, Policy) {
-    let text = format!(
-        "[paths]\nlog = \"l\"\nstate = \"s\"\ntemplates = \"t\"\n[sender]\nname = \"R\"\nemail = \"r@b.example\"\nbusiness = \"B\"\n[transport]\nkind = \"maildir\"\n[transport.maildir]\ndir = \"m\"\n[[rule]]\nname = \"r\"\nkind = \"quiet\"\nschedule = \"0 10 * * *\"\ntemplate = \"q.j2\"\ncooldown = \"10d\"\n{extra}"
+    let quiet = test_config::rule(
+        "r",
+        "quiet",
+        "0 10 * * *",
+        "q.j2",
+        &format!("cooldown = \"10d\"\n{extra}"),
+    );
+    let text = test_config::config(
+        &test_config::SCRATCH,
+        &test_config::maildir("m"),
+        None,
+        &quiet,
     );
     let (config, d) = Config::parse(Path::new("c.toml"), text);
     assert!(d.is_empty(), "{d:?}");

@@ -7,6 +7,7 @@ use rusqlite::{Connection, params};
 use super::stream::READ_AHEAD;
 use super::*;
 use crate::config::Config;
+use crate::test_config;
 
 /// The fixture's clock: Tuesday 24 November 2026, 10:00 in Paris.
 fn now() -> Timestamp {
@@ -85,9 +86,10 @@ fn fixture() -> (tempfile::TempDir, Log) {
 
 /// A config (in Europe/Paris) whose one rule is `body`.
 fn rule(body: &str) -> Config {
-    let text = format!(
-        "[paths]\nlog = \"l\"\nstate = \"s\"\ntemplates = \"t\"\n[sender]\nname = \"R\"\nemail = \"r@b.example\"\nbusiness = \"B\"\n[transport]\nkind = \"maildir\"\n[transport.maildir]\ndir = \"m\"\n[defaults]\ntimezone = \"Europe/Paris\"\n[[rule]]\nname = \"r\"\nschedule = \"0 10 * * *\"\ntemplate = \"t.j2\"\n{body}"
-    );
+    let rule =
+        format!("[[rule]]\nname = \"r\"\nschedule = \"0 10 * * *\"\ntemplate = \"t.j2\"\n{body}");
+    let maildir = test_config::maildir("m");
+    let text = test_config::config(&test_config::SCRATCH, &maildir, Some("Europe/Paris"), &rule);
     let (config, d) = Config::parse(Path::new("c.toml"), text);
     assert!(d.is_empty(), "{d:?}");
     config.expect("config")

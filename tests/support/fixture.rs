@@ -7,13 +7,7 @@ use std::process::{Command, Output};
 
 use rusqlite::{Connection, params};
 
-/// The rule most tests use: an apology for every recent complaint.
-pub const SORRY_RULE: &str = r#"[[rule]]
-name = "sorry"
-kind = "unhappy"
-schedule = "*/5 * * * *"
-template = "unhappy.j2"
-"#;
+use super::config::{self as text_config, FIXTURE};
 
 /// The canonical schema, as shipped.
 pub const SCHEMA: &str = include_str!("../../src/log/schema.sql");
@@ -94,36 +88,10 @@ impl Fixture {
 
     /// Writes `rekindle.toml`: the standard header (paths, sender, `transport`) followed by `rules`.
     pub fn config(&self, transport: &str, rules: &str) -> PathBuf {
-        let text = format!(
-            r#"[paths]
-log = "log.sqlite"
-state = "state.sqlite"
-templates = "templates"
-
-[sender]
-name = "Rosemary"
-email = "rosemary@bakery.example"
-business = "Rosemary's Bakery"
-unsubscribe_mailto = "unsubscribe@bakery.example"
-
-{transport}
-
-[defaults]
-timezone = "Europe/Paris"
-
-{rules}"#
-        );
+        let text = text_config::config(&FIXTURE, transport, Some("Europe/Paris"), rules);
         let path = self.path("rekindle.toml");
         std::fs::write(&path, text).expect("write config");
         path
-    }
-
-    /// `[transport]` for plaintext SMTP to 127.0.0.1:`port` (more `[transport.smtp]` keys may
-    /// follow on the next lines).
-    pub fn smtp_transport(port: u16) -> String {
-        format!(
-            "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\""
-        )
     }
 
     /// Customers `first..first + n`, each with a complaint a day old, in one transaction.
@@ -140,11 +108,6 @@ timezone = "Europe/Paris"
             .interaction(id, &ago(1.0), "complaint", Some(-0.8), Some("Stale bread."));
         }
         self.sql("COMMIT")
-    }
-
-    /// `[transport]` for a maildir inside the fixture.
-    pub fn maildir_transport() -> &'static str {
-        "[transport]\nkind = \"maildir\"\n[transport.maildir]\ndir = \"maildir\""
     }
 
     /// Runs `rekindle --config <config> args…`.
