@@ -24,6 +24,10 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
 
+    /// For tests: run as if the clock were this far ahead of the system's ("4s", "2h").
+    #[arg(long, global = true, hide = true, env = "REKINDLE_CLOCK_OFFSET")]
+    pub clock_offset: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

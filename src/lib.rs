@@ -45,6 +45,7 @@ fn output_failed(err: std::io::Error) -> ! {
 }
 
 pub mod cli;
+mod clock;
 mod commands;
 mod compose;
 pub mod config;
@@ -75,6 +76,15 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         _ => "info",
     };
     init_logging(cli.log_format, default_level);
+    if let Some(offset) = &cli.clock_offset {
+        match config::parse_duration(offset) {
+            Ok(offset) => clock::set_offset(offset),
+            Err(why) => {
+                eprintln!("rekindle: --clock-offset {offset:?}: {why}");
+                return ExitCode::from(64);
+            }
+        }
+    }
     let result = match cli.command {
         cli::Command::Check => commands::check(&cli.config),
         cli::Command::Run { once: true } => commands::run_once(&cli.config),

@@ -525,10 +525,11 @@ fn between_whole_readings_a_window_rule_looks_only_at_new_customers_and_those_wa
         second.contains("sorry                    matched 1, queued 0, skipped 1 (cooldown 1); read for the 1 customer(s) with new interactions or waiting on time only"),
         "{second}"
     );
-    // The cooldown passes; meanwhile she also buys something: she is looked at again, once.
+    // The cooldown passes (the clock runs 4 s ahead from here on); meanwhile she also buys
+    // something: she is looked at again, once.
     f.interaction(1, &ago(0.0), "purchase", None, None);
-    std::thread::sleep(std::time::Duration::from_secs(4));
-    let (third, _) = text(&f.rekindle(&["run", "--once"]));
+    let later = ["--clock-offset", "4s", "run", "--once"];
+    let (third, _) = text(&f.rekindle(&later));
     assert!(
         third.contains("sorry                    matched 1, queued 1, skipped 0; read for the 1 customer(s) with new interactions or waiting on time only"),
         "{third}"
@@ -537,7 +538,7 @@ fn between_whole_readings_a_window_rule_looks_only_at_new_customers_and_those_wa
     assert_eq!(messages.len(), 2);
     assert!(messages.iter().any(|m| m.contains("Burnt scones")));
     // Settled: the next run has nobody to look at.
-    let (fourth, _) = text(&f.rekindle(&["run", "--once"]));
+    let (fourth, _) = text(&f.rekindle(&later));
     assert!(
         fourth.contains(
             "sorry                    matched 0, queued 0, skipped 0; read for the 0 customer(s)"

@@ -27,7 +27,7 @@ pub(crate) use suppress::suppress;
 /// Parses `--at`: a timestamp with an offset, or a civil date-time or date in `tz`.
 pub(crate) fn parse_at(text: Option<&str>, config: &Config) -> Result<Timestamp, Error> {
     let Some(text) = text else {
-        return Ok(Timestamp::now());
+        return Ok(crate::clock::now());
     };
     if let Ok(ts) = text.parse::<Timestamp>() {
         return Ok(ts);

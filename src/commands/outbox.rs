@@ -17,7 +17,7 @@ pub(crate) fn outbox(path: &Path, action: crate::cli::OutboxAction) -> Result<()
     let Some(config) = config else {
         return Err(Error::Config(diagnostics));
     };
-    let now = Timestamp::now();
+    let now = crate::clock::now();
     match action {
         OutboxAction::List { state, limit } => {
             let state = state.as_deref().map(parse_state).transpose()?;

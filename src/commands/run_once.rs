@@ -14,7 +14,7 @@ use crate::outbox::Outbox;
 /// `rekindle run --once`: every rule once at the current time, then delivery of what is due.
 pub(crate) fn run_once(path: &Path) -> Result<(), Error> {
     let loaded = load(path)?;
-    let (reports, delivery) = evaluate_and_deliver(&loaded, Timestamp::now())?;
+    let (reports, delivery) = evaluate_and_deliver(&loaded, crate::clock::now())?;
     print_summary(&reports, &delivery);
     Ok(())
 }
@@ -28,7 +28,7 @@ pub(crate) fn evaluate_and_deliver(
     let config = &loaded.config;
     let log = Log::open(&config.log_path)?;
     let outbox = Outbox::open(&config.state_path)?;
-    deliver::park_interrupted(&outbox, Timestamp::now())?;
+    deliver::park_interrupted(&outbox, crate::clock::now())?;
     let rules: Vec<_> = config.rules.iter().collect();
     let reports = evaluate::run(
         config,
@@ -49,7 +49,7 @@ pub(crate) fn evaluate_and_deliver(
         &transport,
         config,
         &runtime,
-        &Timestamp::now,
+        &crate::clock::now,
         &|| true,
     )?;
     Ok((reports, delivery))

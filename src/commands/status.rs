@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use jiff::Timestamp;
-
 use super::local_time;
 use crate::config::Config;
 use crate::error::Error;
@@ -17,7 +15,7 @@ pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
         return Err(Error::Config(diagnostics));
     };
     let outbox = Outbox::open_dry_run(&config.state_path)?;
-    let now = Timestamp::now();
+    let now = crate::clock::now();
     say!("state database: {}", config.state_path.display());
     let counts = outbox.counts()?;
     if counts.is_empty() {

@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use jiff::Timestamp;
-
 use super::local_time;
 use crate::config::Config;
 use crate::error::Error;
@@ -19,7 +17,7 @@ pub(crate) fn suppress(path: &Path, action: crate::cli::SuppressAction) -> Resul
     match action {
         SuppressAction::Add { keys, reason } => {
             let outbox = Outbox::open(&config.state_path)?;
-            let added = outbox.suppress(&keys, &reason, Timestamp::now())?;
+            let added = outbox.suppress(&keys, &reason, crate::clock::now())?;
             say!(
                 "{added} added to the suppression list ({} already there); their queued notes will be cancelled before sending",
                 keys.len() - added

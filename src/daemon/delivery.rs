@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use jiff::Timestamp;
 use tracing::{error, info};
 
 use super::shutdown::Shutdown;
@@ -65,7 +64,7 @@ async fn pass(shared: Arc<Shared>) {
             &running.transport,
             config,
             runtime,
-            &Timestamp::now,
+            &crate::clock::now,
             &keep_going,
         )?;
         log_report(&report);

@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use jiff::Timestamp;
 use tracing::{debug, error, info};
 
 use super::shutdown::Shutdown;
@@ -65,7 +64,7 @@ impl Watcher {
         let mut watermark = match outbox.setting::<i64>(Setting::EventWatermark)? {
             Some(w) => w,
             None => {
-                let now = Timestamp::now();
+                let now = crate::clock::now();
                 let since = now.checked_sub(config.daemon.event_lookback).unwrap_or(now);
                 let w = self.log.rowid_before(since)?;
                 info!(
@@ -81,7 +80,7 @@ impl Watcher {
         while let Some(new) = self.log.new_interactions(watermark, CHUNK)? {
             let pass = Pass {
                 only: Some(&new.customers),
-                ..Pass::new(&rules, Timestamp::now())
+                ..Pass::new(&rules, crate::clock::now())
             };
             let reports = evaluate::run(config, &loaded.templates, &self.log, &outbox, &pass)?;
             for r in reports.iter().filter(|r| r.matched > 0) {

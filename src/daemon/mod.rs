@@ -89,7 +89,7 @@ async fn serve(
         blocking(move || {
             Ok(deliver::park_interrupted(
                 &Outbox::open(&state)?,
-                Timestamp::now(),
+                crate::clock::now(),
             )?)
         })
         .await?;
@@ -128,7 +128,7 @@ async fn serve(
         warn!(error = %err, "scheduler did not shut down cleanly");
     }
     let grace = shared.running().loaded.config.daemon.grace.unsigned_abs();
-    drain(&shared, delivering, grace, &mut signals).await?;
+    drain(&shared.evaluating, delivering, grace, &mut signals).await?;
     info!("stopped");
     Ok(())
 }
@@ -136,7 +136,7 @@ async fn serve(
 /// After the stop: waits for the delivery loop to record its batch in flight, then for an
 /// evaluation in progress, at most `grace` in all, or until a second stop signal.
 async fn drain(
-    shared: &Shared,
+    evaluating: &Mutex<()>,
     delivering: tokio::task::JoinHandle<()>,
     grace: Duration,
     signals: &mut mpsc::UnboundedReceiver<Signal>,
@@ -166,7 +166,7 @@ async fn drain(
         }
     }
     tokio::select! {
-        _ = shared.evaluating.lock() => {}
+        _ = evaluating.lock() => {}
         _ = tokio::time::sleep_until(deadline) => warn!(
             "an evaluation was still running at the end of the grace period; its notes will be queued again next time"
         ),
@@ -253,5 +253,89 @@ async fn blocking<T: Send + 'static>(
 fn notify(states: &[NotifyState<'_>]) {
     if let Err(err) = sd_notify::notify(states) {
         warn!(error = %err, "cannot notify systemd");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::{Mutex, mpsc};
+
+    use super::{Signal, drain};
+    use crate::error::Error;
+
+    const GRACE: Duration = Duration::from_secs(30);
+
+    /// A delivery loop that needs `busy` to record its batch in flight.
+    fn delivering(busy: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(tokio::time::sleep(busy))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_stop_waits_for_the_batch_in_flight_within_the_grace_period() {
+        let (_tx, mut signals) = mpsc::unbounded_channel();
+        let started = tokio::time::Instant::now();
+        let out = drain(
+            &Mutex::new(()),
+            delivering(Duration::from_secs(10)),
+            GRACE,
+            &mut signals,
+        )
+        .await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_still_out_at_the_end_of_the_grace_period_ends_the_daemon_with_an_error() {
+        let (_tx, mut signals) = mpsc::unbounded_channel();
+        let started = tokio::time::Instant::now();
+        let out = drain(
+            &Mutex::new(()),
+            delivering(Duration::from_secs(3600)),
+            GRACE,
+            &mut signals,
+        )
+        .await;
+        assert!(matches!(out, Err(Error::Interrupted)), "{out:?}");
+        assert_eq!(started.elapsed(), GRACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_second_stop_signal_does_not_wait_for_the_grace_period() {
+        let (tx, mut signals) = mpsc::unbounded_channel();
+        let started = tokio::time::Instant::now();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let _ = tx.send(Signal::Quit);
+        });
+        let out = drain(
+            &Mutex::new(()),
+            delivering(Duration::from_secs(3600)),
+            GRACE,
+            &mut signals,
+        )
+        .await;
+        assert!(matches!(out, Err(Error::Interrupted)), "{out:?}");
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_evaluation_still_running_after_the_batch_is_left_at_the_end_of_the_grace_period() {
+        let (_tx, mut signals) = mpsc::unbounded_channel();
+        let evaluating = std::sync::Arc::new(Mutex::new(()));
+        let held = evaluating.clone().lock_owned().await;
+        let started = tokio::time::Instant::now();
+        let out = drain(
+            &evaluating,
+            delivering(Duration::from_secs(5)),
+            GRACE,
+            &mut signals,
+        )
+        .await;
+        assert!(out.is_ok(), "its notes are queued again next time: {out:?}");
+        assert_eq!(started.elapsed(), GRACE);
+        drop(held);
     }
 }

@@ -30,7 +30,7 @@ pub(super) async fn start(
         let shared = shared.clone();
         Box::pin(async move {
             Beats::stamp(&shared.beats.scheduler);
-            let _ = ticks.send(Timestamp::now());
+            let _ = ticks.send(crate::clock::now());
         })
     })?;
     scheduler.add(job).await?;
@@ -68,7 +68,7 @@ pub(super) async fn tick(shared: Arc<Shared>, at: Timestamp) {
             .iter()
             .filter(|r| due.contains(&r.name))
             .collect();
-        let pass = evaluate::Pass::new(&rules, Timestamp::now());
+        let pass = evaluate::Pass::new(&rules, crate::clock::now());
         let reports = evaluate::run(config, &running.loaded.templates, &log, &outbox, &pass)?;
         for r in &reports {
             info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, matched = r.matched, queued = r.queued, "{}", r.summary());
@@ -76,7 +76,7 @@ pub(super) async fn tick(shared: Arc<Shared>, at: Timestamp) {
         let digest = match digest_due {
             true => {
                 let templates = &running.loaded.templates;
-                digest::queue(config, templates, &log, &outbox, Timestamp::now())?
+                digest::queue(config, templates, &log, &outbox, crate::clock::now())?
             }
             false => 0,
         };

@@ -7,8 +7,6 @@ mod names;
 use std::path::Path;
 use std::time::Instant;
 
-use jiff::Timestamp;
-
 use crate::commands;
 use crate::error::Error;
 
@@ -45,7 +43,7 @@ pub(crate) fn run(
 ) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     let dir = dir.canonicalize().map_err(|e| Error::io("open", dir, e))?;
-    let now = Timestamp::now();
+    let now = crate::clock::now();
     let log_path = dir.join("interactions.sqlite");
     let started = Instant::now();
     let cannot = |source| Error::DemoLog {

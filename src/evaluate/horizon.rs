@@ -1,7 +1,6 @@
 //! What an evaluation knows of the log's layout (where each day's rows begin, see
 //! `log::Horizon`), kept up to date and in the state database, and the rows it cannot read.
 
-use jiff::Timestamp;
 use tracing::warn;
 
 use super::EvaluateError;
@@ -30,7 +29,7 @@ pub(super) fn refresh_horizon(
         None => outbox.setting(Setting::Horizon)?,
     };
     let reconcile = config.daemon.reconcile.as_secs();
-    let horizon = Horizon::refresh(known, log, Timestamp::now().as_second(), reconcile)?;
+    let horizon = Horizon::refresh(known, log, crate::clock::now().as_second(), reconcile)?;
     if !outbox.is_dry_run() {
         outbox.set_setting(Setting::Horizon, &horizon)?;
     }
