@@ -5,23 +5,20 @@
 //!
 //! # Layout
 //!
-//! The modules follow the pipeline in DESIGN.md:
+//! The modules follow the pipeline in DESIGN.md, in layers (a module imports only those below
+//! it); ARCHITECTURE.md at the root has the code map, each module's invariants and a glossary.
 //!
 //! ```text
 //! trigger ──> select ──> decide ──> compose ──> enqueue ──> deliver ──> record
-//! daemon      rules      policy     compose     outbox      deliver     outbox
+//! daemon      select     decide     compose     outbox      deliver     outbox
 //! ```
 //!
-//! - [`config`]: the TOML file, validated with every error at once (`file:line:col`).
-//! - `log`: the business's interaction log, opened read-only; the canonical schema.
-//! - `rules`: one SQL selection per rule kind (quiet, unhappy, departed, seasonal).
-//! - `policy`: opt-outs, occasions already served, cooldowns, the frequency cap, daily limits.
-//! - `compose`: the recipient made safe, the template context, rendering (subject, text, HTML).
-//! - `outbox`: rekindle's own state database; idempotency keys; note states and history.
-//! - `deliver`: maildir and SMTP transports, Message-IDs, retries.
-//! - `cycle`: one evaluation of the due rules through select → decide → compose → enqueue.
-//! - `daemon`: cron ticks, the delivery loop, signals, systemd notifications.
-//! - `commands`: `check`, `plan`, `preview`, `status`, `run --once`; `demo` builds a demo.
+//! - [`config`], `note`, `clock`, `error`, [`cli`]: the ground floor.
+//! - `log`: the business's interaction log, read-only. `select`: one selection per rule kind.
+//! - `decide`: every reason a note is skipped or held. `compose`: recipient, context, MIME.
+//! - `outbox`: rekindle's state database. `deliver`: transports, retries, the last look.
+//! - `evaluate`: one evaluation, select → decide → compose → enqueue.
+//! - `load`, `commands`, `daemon`, `demo`: the edges.
 
 /// `println!` for a command's output: when the reader went away (`rekindle plan | head`) the
 /// command ends quietly, as command-line tools do, instead of panicking.

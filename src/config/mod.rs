@@ -3,7 +3,7 @@
 //!
 //! Parsing happens in two steps. serde reads the file into the `Raw*` structs, which keep the
 //! byte span of every value a later check may need to point at; serde stops at the first
-//! structural problem (bad TOML, an unknown key, a wrong type). Then [`validate`] checks the
+//! structural problem (bad TOML, an unknown key, a wrong type). Then `validate` checks the
 //! meaning of every value and collects *all* problems, each with `file:line:col`.
 
 pub(crate) mod calendar;

@@ -40,8 +40,8 @@ pub(crate) fn queue(
     };
     let today = now.to_zoned_datetime(config.timezone.clone()).date();
     let occasion = format!("digest-{today}");
-    // Once a day: a later run that day does not read the log for it again (at 1M customers,
-    // the anniversaries alone are a scan of every customer).
+    // Once a day: a later run that day does not read the log for it again (the anniversaries
+    // alone are a scan of every customer).
     if outbox
         .history(
             RULE,

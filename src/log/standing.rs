@@ -122,9 +122,8 @@ impl Log {
             )?,
             // A complaint is open without a resolution at or after it, so only the window's
             // resolutions matter: each customer's latest one, read with the complaints by the
-            // kind index (`at >= ?3`, a date), all among the log's newest pages. Looking through
-            // each complainer's whole history instead read pages all over a large log (at 1M
-            // customers, 1 s when in memory, 6 to 18 s when not).
+            // kind index (`at >= ?3`, a date), all among the log's newest pages, rather than
+            // each complainer's whole history from pages all over a large log.
             open_complaint: ids(
                 "SELECT DISTINCT i.customer_id FROM interactions i
                  LEFT JOIN (SELECT customer_id, max(unixepoch(at)) AS resolved FROM interactions
@@ -149,7 +148,7 @@ impl Log {
 /// after `since`, with no interaction of a kind in `resolutions` at or after it. The three are
 /// SQL parameters; one definition for [`Log::standing`] and [`Log::standings`]. `+r.kind` keeps
 /// SQLite on the customer's own rows (by the customer index) rather than reading every
-/// resolution in the log for each complaint (1M customers: 3.9 s → well under one).
+/// resolution in the log for each complaint.
 fn open_complaint(complaints: &str, resolutions: &str, since: &str) -> String {
     format!(
         "i.kind IN (SELECT value FROM json_each({complaints})) AND unixepoch(i.at) >= {since}

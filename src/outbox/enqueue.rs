@@ -39,8 +39,7 @@ pub(super) struct Group {
 /// waiting for the disk (see [`Outbox::enqueue`]): a crash loses at most the newest groups,
 /// which the next evaluation queues again. A note lands in random places of the indexes by
 /// customer, so each commit writes out most of their pages whatever its size: the larger the
-/// group, the fewer times (at 1M customers, 256 wrote about 3 pages per note). The pages a group
-/// changes must fit in the page cache (`CACHE_KIB`).
+/// group, the fewer times. The pages a group changes must fit in the page cache (`CACHE_KIB`).
 const ENQUEUE_GROUP: u32 = 2048;
 
 /// A group is committed once this old, however few notes it holds: the daemon's other

@@ -1,8 +1,8 @@
 //! A rule's selection read ahead of its turn, on a thread and a connection of its own.
 //!
 //! A whole evaluation spends its time in two ways: SQLite grouping and sorting the log for a
-//! selection (the quiet, ratio and seasonal rules: seconds each before their first customer),
-//! and rekindle composing and queueing notes (the window rules: thousands of notes). The rules
+//! selection (the quiet, ratio and seasonal rules, before their first customer), and rekindle
+//! composing and queueing notes (the window rules, many notes each). The rules
 //! still take their turns in priority order, one customer at a time, so every decision is the
 //! one a single thread would make; only the reading of the next rules' selections goes on
 //! meanwhile, on the machine's other core. What a reader has ahead of its turn is bounded: the

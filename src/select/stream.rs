@@ -12,7 +12,7 @@ use crate::log::{Log, LogError};
 /// short read transaction and only then composed and queued, so the business's own writers wait
 /// for the SQL alone (milliseconds), never for rendering or fsyncs. A larger one keeps the
 /// memory bounded and processes the rest as it streams. Several selections are read at once
-/// (see [`ahead`]), each holding up to this many (about 1 KiB each at 1M customers).
+/// (see `select::read_ahead`), each holding up to this many.
 pub(super) const READ_AHEAD: usize = 5_000;
 
 /// Runs `sql` with `params`, handing each row (made a candidate by `map`) to `each`.

@@ -2,7 +2,7 @@
 //!
 //! lettre's pooled transport cannot do three things a trustworthy, fast sender needs:
 //! - it cannot set `TCP_NODELAY`, and it writes a message's body and its final `.` separately,
-//!   so Nagle's algorithm and the server's delayed ACK stall every message for ~40 ms;
+//!   so Nagle's algorithm and the server's delayed ACK stall every message;
 //! - its errors do not say *when* a connection broke. Here a transaction runs in stages, so a
 //!   connection lost once the message itself is being sent (after the server's 354 to DATA),
 //!   before the server's final reply, is told apart (the server may have accepted the note) from
