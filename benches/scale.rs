@@ -21,10 +21,11 @@
 //!   over 10 idle seconds, and for 50 complaints the time from the commit to the log to the
 //!   apology's row in the state database.
 //!
-//! Each child's wall time and peak RSS (VmHWM, sampled every 10 ms). Beside them, bare SQL doing
-//! the rules' selections (quiet, unhappy, ratio, departed, followup, the seasonal one while a
-//! season is open, and who is opted out or has a complaint open; parameters read from the
-//! generated config), warm, on a read-only connection: the floor for anything reading this log.
+//! Each child's wall time and peak RSS (VmHWM, sampled every 10 ms). Beside them, bare SQLite
+//! running rekindle's own SQL for a whole evaluation (`rekindle::statements`: each enabled rule's
+//! selection, the seasonal one while a season is open, and the two queries for everyone's
+//! standing), each counted, first and warm, on a read-only connection: what the evaluation costs
+//! SQLite alone.
 //! Rows the bench adds to the log are deleted again afterwards.
 
 mod support;
@@ -40,6 +41,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, params};
 
 type Result<T> = std::result::Result<T, String>;
@@ -192,10 +194,10 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
         "\nbare SQLite, read-only connection (rows counted; seconds: each query's first run, then warm, run again at once):"
     );
     for (name, rows, first, warm) in &bare {
-        println!("  {name:<12} {rows:>10} {first:>9.3} {warm:>9.3}");
+        println!("  {name:<24} {rows:>10} {first:>9.3} {warm:>9.3}");
     }
     println!(
-        "  {:<12} {:>10} {first_pass:>9.3} {floor:>9.3}   evaluation / first runs {:.2}x, plan / first runs {:.2}x",
+        "  {:<24} {:>10} {first_pass:>9.3} {floor:>9.3}   evaluation / first runs {:.2}x, plan / first runs {:.2}x",
         "sum",
         "",
         evaluation / first_pass,
@@ -369,165 +371,14 @@ impl RssWatch {
     }
 }
 
-/// The rules' selections as bare SQL: (name, SQL, cutoff for `?1` if it has one), with the
-/// parameters of the first rule of each kind, `[touchpoints]` and `[policy]` in `config`
-/// (defaults as documented there).
-/// Times are compared as text, as an index can serve them.
-fn bare_queries(config: &Path) -> Result<Vec<(&'static str, String, Option<String>)>> {
-    let table: toml::Table = toml::from_str(&read(config)?).map_err(on(config))?;
-    let rule = |kind: &str| {
-        let rules = table.get("rule").and_then(|r| r.as_array());
-        let mut tables = rules.into_iter().flatten().filter_map(|r| r.as_table());
-        tables
-            .find(|r| r.get("kind").and_then(|k| k.as_str()) == Some(kind))
-            .ok_or_else(|| format!("{}: no rule of kind {kind:?}", config.display()))
-    };
-    let none = toml::Table::new();
-    let touch = table.get("touchpoints").and_then(|t| t.as_table());
-    let touch = touch.unwrap_or(&none);
-    let (quiet, unhappy, ratio) = (rule("quiet")?, rule("unhappy")?, rule("ratio")?);
-    let (departed, followup) = (rule("departed")?, rule("followup")?);
-    let policy = table.get("policy").and_then(|t| t.as_table());
-    let policy = policy.unwrap_or(&none);
-    let negative = format!(
-        "sentiment < {} OR kind IN ({})",
-        number(touch, "negative_sentiment", -0.3),
-        kinds(touch, "negative", &["invoice", "complaint", "cancellation"])
-    );
-    let positive = kinds(
-        touch,
-        "positive",
-        &["purchase", "review", "resolution", "thank_you"],
-    );
-    let mut queries = vec![
-        (
-            "quiet",
-            format!(
-                "SELECT count(*) FROM (SELECT customer_id, count(*) n, max(at) m FROM interactions
-                 GROUP BY customer_id) WHERE n >= {} AND m < ?1",
-                number(quiet, "min_interactions", 3.0)
-            ),
-            Some(cutoff(quiet, "quiet_for", "60d")?),
-        ),
-        (
-            "unhappy",
-            format!(
-                "SELECT count(DISTINCT customer_id) FROM interactions
-                 WHERE at >= ?1 AND (kind IN ({}) OR sentiment < {})",
-                kinds(unhappy, "kinds", &["complaint"]),
-                number(unhappy, "sentiment_below", -0.3)
-            ),
-            Some(cutoff(unhappy, "within", "14d")?),
-        ),
-        (
-            "ratio",
-            format!(
-                "SELECT count(*) FROM (SELECT customer_id,
-                   sum(CASE WHEN {negative} THEN 0 WHEN kind IN ({positive}) THEN 1 ELSE 0 END) pos,
-                   sum(CASE WHEN {negative} THEN 1 ELSE 0 END) neg
-                 FROM interactions WHERE at >= ?1 GROUP BY customer_id)
-                 WHERE neg > 0 AND pos < {} * neg",
-                number(ratio, "target", 10.0)
-            ),
-            Some(cutoff(ratio, "window", "90d")?),
-        ),
-        (
-            "departed",
-            format!(
-                "SELECT count(DISTINCT customer_id) FROM interactions WHERE at >= ?1 AND (kind IN ({})
-                 OR customer_id IN (SELECT id FROM customers WHERE status = 'departed'))",
-                kinds(departed, "kinds", &["cancellation"])
-            ),
-            Some(cutoff(departed, "within", "30d")?),
-        ),
-        (
-            "followup",
-            format!(
-                "SELECT count(*) FROM interactions WHERE kind IN ({}) AND at >= ?1",
-                kinds(followup, "kinds", &["resolution"])
-            ),
-            Some(cutoff(followup, "within", "14d")?),
-        ),
-        // Who may not be written to, or not now: every rule leaves them out.
-        (
-            "opted-out",
-            format!(
-                "SELECT count(*) FROM (SELECT id FROM customers WHERE opted_out = 1 UNION
-                 SELECT customer_id FROM interactions WHERE kind IN ({}))",
-                kinds(policy, "unsubscribe_kinds", &["unsubscribe"])
-            ),
-            None,
-        ),
-        (
-            "unhappy-open",
-            format!(
-                "SELECT count(DISTINCT i.customer_id) FROM interactions i
-                 LEFT JOIN (SELECT customer_id, max(at) AS resolved FROM interactions
-                   WHERE kind IN ({}) AND at >= ?1 GROUP BY customer_id) r
-                 ON r.customer_id = i.customer_id
-                 WHERE i.kind IN ({}) AND i.at >= ?1 AND (r.resolved IS NULL OR r.resolved < i.at)",
-                kinds(policy, "resolution_kinds", &["resolution"]),
-                kinds(policy, "complaint_kinds", &["complaint"])
-            ),
-            Some(cutoff(policy, "open_complaint_window", "30d")?),
-        ),
-    ];
-    // A season open today selects everyone not departed, longest without a positive touch first.
-    if open_season(&table) {
-        queries.push((
-            "seasonal",
-            format!(
-                "SELECT count(*) FROM customers c LEFT JOIN (SELECT customer_id, max(at) AS last
-                   FROM interactions WHERE kind IN ({positive}) GROUP BY customer_id) p
-                 ON p.customer_id = c.id WHERE c.status != 'departed'"
-            ),
-            None,
-        ));
-    }
-    Ok(queries)
-}
-
-/// Whether a seasonal rule's window ("MM-DD" to "MM-DD", maybe across new year) is open today.
-fn open_season(config: &toml::Table) -> bool {
-    let today = Timestamp::now().strftime("%m-%d").to_string();
-    let rules = config.get("rule").and_then(|r| r.as_array());
-    rules.into_iter().flatten().any(|rule| {
-        let field = |key: &str| rule.get(key).and_then(|v| v.as_str()).unwrap_or_default();
-        let (start, end) = (field("start"), field("end"));
-        field("kind") == "seasonal"
-            && match start <= end {
-                true => start <= today.as_str() && today.as_str() <= end,
-                false => start <= today.as_str() || today.as_str() <= end,
-            }
-    })
-}
-
-/// A list of kinds as SQL literals for `IN`.
-fn kinds(table: &toml::Table, key: &str, default: &[&str]) -> String {
-    let list: Vec<&str> = match table.get(key).and_then(|v| v.as_array()) {
-        Some(list) => list.iter().filter_map(|v| v.as_str()).collect(),
-        None => default.to_vec(),
-    };
-    let quoted: Vec<String> = list
-        .iter()
-        .map(|k| format!("'{}'", k.replace('\'', "''")))
-        .collect();
-    quoted.join(", ")
-}
-
-fn number(table: &toml::Table, key: &str, default: f64) -> f64 {
-    match table.get(key) {
-        Some(toml::Value::Float(f)) => *f,
-        Some(toml::Value::Integer(i)) => *i as f64,
-        _ => default,
-    }
-}
-
-/// Now minus the duration under `key`, formatted like the log's `at` column.
-fn cutoff(table: &toml::Table, key: &str, default: &str) -> Result<String> {
-    let text = table.get(key).and_then(|v| v.as_str()).unwrap_or(default);
-    let d = humantime::parse_duration(text).map_err(|e| format!("{key} = {text:?}: {e}"))?;
-    Ok(ago(d.as_secs() as i64))
+/// The SQL rekindle's own evaluation runs on the log, as it runs it (`rekindle::statements`):
+/// each enabled rule's selection and the two queries for everyone's standing, each counted.
+fn bare_queries(config: &Path) -> Result<Vec<(String, String, Vec<Value>)>> {
+    let statements = rekindle::statements(config, Timestamp::now()).map_err(on(config))?;
+    Ok(statements
+        .into_iter()
+        .map(|(name, sql, params)| (name, format!("SELECT count(*) FROM ({sql})"), params))
+        .collect())
 }
 
 /// The time `secs` ago, formatted like the log's `at` column (`2026-01-02T10:00:00Z`).
@@ -541,14 +392,14 @@ fn ago(secs: i64) -> String {
 /// Runs each query twice, timing both: (name, rows counted, first run, second (warm) run, seconds).
 fn baselines(
     log: &Path,
-    queries: &[(&'static str, String, Option<String>)],
-) -> Result<Vec<(&'static str, i64, f64, f64)>> {
+    queries: &[(String, String, Vec<Value>)],
+) -> Result<Vec<(String, i64, f64, f64)>> {
     let conn = read_only(log)?;
     let mut timings = Vec::new();
-    for (name, sql, cutoff) in queries {
+    for (name, sql, params) in queries {
         let count = || {
-            let params: Vec<&dyn rusqlite::ToSql> = cutoff.iter().map(|c| c as _).collect();
-            let rows = conn.query_row(sql, params.as_slice(), |r| r.get::<_, i64>(0));
+            let params = rusqlite::params_from_iter(params);
+            let rows = conn.query_row(sql, params, |r| r.get::<_, i64>(0));
             rows.map_err(|e| format!("bare {name} query: {e}"))
         };
         let start = Instant::now();
@@ -556,7 +407,7 @@ fn baselines(
         let first = start.elapsed().as_secs_f64();
         let start = Instant::now();
         let rows = count()?;
-        timings.push((*name, rows, first, start.elapsed().as_secs_f64()));
+        timings.push((name.clone(), rows, first, start.elapsed().as_secs_f64()));
     }
     Ok(timings)
 }

@@ -65,6 +65,33 @@ mod test_config;
 
 use std::process::ExitCode;
 
+/// One statement an evaluation runs: (name, SQL, parameters).
+#[doc(hidden)]
+pub type Statement = (String, String, Vec<rusqlite::types::Value>);
+
+/// What SQLite runs for an evaluation over everyone at `now` under the configuration at `path`:
+/// each enabled rule's selection, then the two queries for everyone's standing, as (name, SQL,
+/// parameters). For the benchmarks, which time the same SQL bare beside rekindle; not a stable
+/// interface.
+#[doc(hidden)]
+pub fn statements(
+    path: &std::path::Path,
+    now: jiff::Timestamp,
+) -> Result<Vec<Statement>, Box<dyn std::error::Error>> {
+    let (config, diagnostics) = config::Config::load(path);
+    let Some(config) = config else {
+        let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+        return Err(lines.join("\n").into());
+    };
+    let log = log::Log::open(&config.log_path)?;
+    let outbox = outbox::Outbox::open_dry_run(&config.state_path)?;
+    let statements = evaluate::statements(&config, &log, &outbox, now)?;
+    Ok(statements
+        .into_iter()
+        .map(|(name, s)| (name, s.sql, s.params))
+        .collect())
+}
+
 /// Runs the command line `cli` and returns the process's exit code.
 pub fn run(cli: cli::Cli) -> ExitCode {
     // The demo prints its own story; its per-note log lines would drown it.

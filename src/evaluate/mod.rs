@@ -22,7 +22,6 @@ use crate::compose::Templates;
 use crate::config::{Config, Rule};
 use crate::log::{Log, LogError, Standings};
 use crate::outbox::{Outbox, OutboxError};
-#[cfg(doc)]
 use crate::select;
 
 pub(crate) use report::{Decision, Outcome, RuleReport};
@@ -91,6 +90,38 @@ impl Shared<'_> {
             .get()
             .unwrap_or_else(|| unreachable!("set above")))
     }
+}
+
+/// What SQLite runs for a whole evaluation of `config`'s enabled rules at `now`, once the log's
+/// layout is read as `run` reads it: each rule's selection (by rule name, highest priority first),
+/// then the two queries for everyone's standing.
+pub(crate) fn statements(
+    config: &Config,
+    log: &Log,
+    outbox: &Outbox,
+    now: Timestamp,
+) -> Result<Vec<(String, select::Statement)>, EvaluateError> {
+    horizon::refresh_horizon(config, log, outbox)?;
+    let mut rules: Vec<&Rule> = config.rules.iter().filter(|r| r.enabled).collect();
+    rules.sort_by_key(|r| std::cmp::Reverse(r.priority));
+    let mut statements: Vec<(String, select::Statement)> = rules
+        .into_iter()
+        .filter_map(|rule| {
+            Some((
+                rule.name.clone(),
+                select::statement(log, config, rule, now)?,
+            ))
+        })
+        .collect();
+    let standings = crate::log::standings_sql(&config.policy, now);
+    for (name, (sql, params)) in ["unsubscribed", "open-complaint"]
+        .into_iter()
+        .zip(standings)
+    {
+        let sql = sql.to_string();
+        statements.push((name.to_string(), select::Statement { sql, params }));
+    }
+    Ok(statements)
 }
 
 /// Rules whose selections are read at once: the one taking its turn and the next ones (see

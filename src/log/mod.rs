@@ -19,7 +19,7 @@ pub(crate) use horizon::Horizon;
 use rows::text_lossy;
 pub(crate) use rows::{BadTimestamp, CustomerRow, InteractionRow, id_text};
 pub(crate) use sql::{day_before, json_list, touch_class};
-pub(crate) use standing::{Standing, Standings};
+pub(crate) use standing::{Standing, Standings, standings_sql};
 
 /// The canonical schema, also used by `demo` and the tests to create logs.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");

@@ -104,44 +104,57 @@ impl Log {
         policy: &crate::config::Policy,
         now: jiff::Timestamp,
     ) -> Result<Standings, LogError> {
-        let since = policy.complaints_open_since(now);
-        let ids = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<_, LogError> {
+        let ids = |(sql, params): (&str, Vec<Value>)| -> Result<_, LogError> {
             let mut stmt = self.conn.prepare(sql)?;
-            let mut rows = stmt.query(params)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(&params))?;
             let mut ids = std::collections::HashSet::new();
             while let Some(row) = rows.next()? {
                 ids.insert(id_text(row.get_ref(0)?));
             }
             Ok(ids)
         };
+        let [unsubscribed, open_complaint] = standings_sql(policy, now);
         Ok(Standings {
-            unsubscribed: ids(
-                "SELECT DISTINCT customer_id FROM interactions
-                 WHERE kind IN (SELECT value FROM json_each(?1))",
-                &[&json_list(&policy.unsubscribe_kinds)],
-            )?,
-            // A complaint is open without a resolution at or after it, so only the window's
-            // resolutions matter: each customer's latest one, read with the complaints by the
-            // kind index (`at >= ?3`, a date), all among the log's newest pages, rather than
-            // each complainer's whole history from pages all over a large log.
-            open_complaint: ids(
-                "SELECT DISTINCT i.customer_id FROM interactions i
-                 LEFT JOIN (SELECT customer_id, max(unixepoch(at)) AS resolved FROM interactions
-                            WHERE kind IN (SELECT value FROM json_each(?2)) AND at >= ?3
-                              AND unixepoch(at) >= ?4
-                            GROUP BY customer_id) r ON r.customer_id = i.customer_id
-                 WHERE i.kind IN (SELECT value FROM json_each(?1)) AND i.at >= ?3
-                   AND unixepoch(i.at) >= ?4
-                   AND (r.resolved IS NULL OR r.resolved < unixepoch(i.at))",
-                &[
-                    &json_list(&policy.complaint_kinds),
-                    &json_list(&policy.resolution_kinds),
-                    &day_before(since),
-                    &since,
-                ],
-            )?,
+            unsubscribed: ids(unsubscribed)?,
+            open_complaint: ids(open_complaint)?,
         })
     }
+}
+
+/// The two queries [`Log::standings`] reads everyone's standing with: who unsubscribed by an
+/// interaction, and who has a complaint open at `now` (each customer id once).
+pub(crate) fn standings_sql(
+    policy: &crate::config::Policy,
+    now: jiff::Timestamp,
+) -> [(&'static str, Vec<Value>); 2] {
+    let since = policy.complaints_open_since(now);
+    [
+        (
+            "SELECT DISTINCT customer_id FROM interactions
+             WHERE kind IN (SELECT value FROM json_each(?1))",
+            vec![Value::from(json_list(&policy.unsubscribe_kinds))],
+        ),
+        // A complaint is open without a resolution at or after it, so only the window's
+        // resolutions matter: each customer's latest one, read with the complaints by the kind
+        // index (`at >= ?3`, a date), all among the log's newest pages, rather than each
+        // complainer's whole history from pages all over a large log.
+        (
+            "SELECT DISTINCT i.customer_id FROM interactions i
+             LEFT JOIN (SELECT customer_id, max(unixepoch(at)) AS resolved FROM interactions
+                        WHERE kind IN (SELECT value FROM json_each(?2)) AND at >= ?3
+                          AND unixepoch(at) >= ?4
+                        GROUP BY customer_id) r ON r.customer_id = i.customer_id
+             WHERE i.kind IN (SELECT value FROM json_each(?1)) AND i.at >= ?3
+               AND unixepoch(i.at) >= ?4
+               AND (r.resolved IS NULL OR r.resolved < unixepoch(i.at))",
+            vec![
+                Value::from(json_list(&policy.complaint_kinds)),
+                Value::from(json_list(&policy.resolution_kinds)),
+                Value::from(day_before(since)),
+                Value::from(since),
+            ],
+        ),
+    ]
 }
 
 /// The interaction `i` is a complaint still open: of a kind in the JSON array `complaints`, at or

@@ -3,22 +3,21 @@
 
 use std::ops::ControlFlow;
 
-use rusqlite::ToSql;
+use rusqlite::types::Value;
 
 use super::sql::{latest_interaction_sql, window};
-use super::{Among, Candidate, Found, Rest, query};
+use super::{Among, Candidate, Found, Rest, Statement, query};
 use crate::log::{
     CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, LogError, day_before, json_list,
 };
 
 /// Customers who cancelled (an interaction of `kinds`) or are marked departed, within `within`.
-pub(super) fn select(
+pub(super) fn statement(
     log: &Log,
     among: &Among<'_>,
     within: jiff::SignedDuration,
     kinds: &[String],
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
+) -> Statement {
     let (segment, now_s) = (&among.segment, among.now.as_second());
     let since = now_s - within.as_secs();
     let sql = latest_interaction_sql(
@@ -29,12 +28,26 @@ pub(super) fn select(
               OR i.customer_id IN (SELECT id FROM customers WHERE status = 'departed'))",
         "i.kind IN (SELECT value FROM json_each(?4))",
     );
-    let kinds_json = json_list(kinds);
-    let params: [&dyn ToSql; 4] = [&day_before(since), &since, &now_s, &kinds_json];
+    let params = vec![
+        Value::from(day_before(since)),
+        Value::from(since),
+        Value::from(now_s),
+        Value::from(json_list(kinds)),
+    ];
+    Statement { sql, params }
+}
+
+/// [`statement`]'s candidates, handed to `each`.
+pub(super) fn select(
+    log: &Log,
+    among: &Among<'_>,
+    within: jiff::SignedDuration,
+    kinds: &[String],
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
     query(
         log,
-        &sql,
-        &params,
+        &statement(log, among, within, kinds),
         |row| {
             // Only a cancellation is worth quoting; a departed customer's last purchase is not.
             let trigger = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?

@@ -3,24 +3,23 @@
 
 use std::ops::ControlFlow;
 
-use rusqlite::ToSql;
+use rusqlite::types::Value;
 
 use super::sql::window;
-use super::{Among, Candidate, Found, Rest, query};
+use super::{Among, Candidate, Found, Rest, Statement, query};
 use crate::log::{
     CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError,
     day_before, json_list,
 };
 
 /// Each interaction of `kinds` within `within` that follows one of `after`, once per original.
-pub(super) fn select(
+pub(super) fn statement(
     log: &Log,
     among: &Among<'_>,
     within: jiff::SignedDuration,
     kinds: &[String],
     after: &[String],
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
+) -> Statement {
     let (segment, now_s) = (&among.segment, among.now.as_second());
     // The latest earlier interaction of an `after` kind, for each follow-up in the window;
     // one note per original (several resolutions of one complaint make one thank-you).
@@ -42,13 +41,28 @@ pub(super) fn select(
                WHERE {recent} AND f.kind IN (SELECT value FROM json_each(?4)) AND {segment}
              ) WHERE rn = 1 ORDER BY t, id"
         );
-    let kinds = json_list(kinds);
-    let after = json_list(after);
-    let params: [&dyn ToSql; 5] = [&day_before(since), &since, &now_s, &kinds, &after];
+    let params = vec![
+        Value::from(day_before(since)),
+        Value::from(since),
+        Value::from(now_s),
+        Value::from(json_list(kinds)),
+        Value::from(json_list(after)),
+    ];
+    Statement { sql, params }
+}
+
+/// [`statement`]'s candidates, handed to `each`.
+pub(super) fn select(
+    log: &Log,
+    among: &Among<'_>,
+    within: jiff::SignedDuration,
+    kinds: &[String],
+    after: &[String],
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
     query(
         log,
-        &sql,
-        &params,
+        &statement(log, among, within, kinds, after),
         |row| {
             let original = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?;
             Ok(Candidate {

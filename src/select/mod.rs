@@ -86,6 +86,15 @@ pub(crate) enum Rest {
     Count,
 }
 
+/// A selection as SQLite runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Statement {
+    /// The query.
+    pub sql: String,
+    /// Its parameters, `?1` first.
+    pub params: Vec<rusqlite::types::Value>,
+}
+
 /// Where and when one selection reads.
 pub(crate) struct Among<'a> {
     /// An SQL condition on the customers `c`: the rule's segment, and the customers a selection
@@ -109,24 +118,7 @@ pub(crate) fn candidates(
     only: Option<&[rusqlite::types::Value]>,
     mut each: impl FnMut(Candidate) -> ControlFlow<Rest>,
 ) -> Result<u64, LogError> {
-    let mut filters = Vec::new();
-    if let Some(s) = &rule.segment {
-        filters.push(format!("c.id IN (SELECT id FROM customers WHERE ({s}))"));
-    }
-    if let Some(ids) = only {
-        filters.push(format!(
-            "c.id IN (SELECT value FROM json_each({}))",
-            sql::sql_text(&sql::ids_json(ids))
-        ));
-    }
-    let among = Among {
-        segment: match filters.is_empty() {
-            true => "1".to_string(),
-            false => filters.join(" AND "),
-        },
-        now,
-        tz: &config.timezone,
-    };
+    let among = Among::new(config, rule, now, only);
     let each = &mut each;
     match &rule.kind {
         RuleKind::Quiet {
@@ -149,6 +141,68 @@ pub(crate) fn candidates(
         }
         RuleKind::Seasonal(season) => {
             seasonal::select(log, &among, season, &config.touchpoints.positive, each)
+        }
+    }
+}
+
+/// `rule`'s whole selection at `now` as SQLite runs it; none for a season that is closed.
+pub(crate) fn statement(
+    log: &Log,
+    config: &Config,
+    rule: &Rule,
+    now: Timestamp,
+) -> Option<Statement> {
+    let among = Among::new(config, rule, now, None);
+    Some(match &rule.kind {
+        RuleKind::Quiet {
+            min_interactions,
+            quiet_for,
+        } => quiet::statement(&among, *min_interactions, *quiet_for),
+        RuleKind::Unhappy {
+            within,
+            sentiment_below,
+            kinds,
+        } => unhappy::statement(log, &among, *within, *sentiment_below, kinds),
+        RuleKind::Departed { within, kinds } => departed::statement(log, &among, *within, kinds),
+        RuleKind::Followup {
+            within,
+            kinds,
+            after,
+        } => followup::statement(log, &among, *within, kinds, after),
+        RuleKind::Ratio { window, target } => {
+            ratio::statement(log, &among, &config.touchpoints, *window, *target)
+        }
+        RuleKind::Seasonal(season) => {
+            seasonal::statement(&among, season, &config.touchpoints.positive)?
+        }
+    })
+}
+
+impl<'a> Among<'a> {
+    /// Where `rule` reads at `now`: its segment, and only the customers `only` when given.
+    fn new(
+        config: &'a Config,
+        rule: &Rule,
+        now: Timestamp,
+        only: Option<&[rusqlite::types::Value]>,
+    ) -> Among<'a> {
+        let mut filters = Vec::new();
+        if let Some(s) = &rule.segment {
+            filters.push(format!("c.id IN (SELECT id FROM customers WHERE ({s}))"));
+        }
+        if let Some(ids) = only {
+            filters.push(format!(
+                "c.id IN (SELECT value FROM json_each({}))",
+                sql::sql_text(&sql::ids_json(ids))
+            ));
+        }
+        Among {
+            segment: match filters.is_empty() {
+                true => "1".to_string(),
+                false => filters.join(" AND "),
+            },
+            now,
+            tz: &config.timezone,
         }
     }
 }

@@ -5,20 +5,21 @@ use std::ops::ControlFlow;
 
 use jiff::Timestamp;
 
-use super::{Among, Candidate, Found, Rest, query};
+use rusqlite::types::Value;
+
+use super::{Among, Candidate, Found, Rest, Statement, query};
 use crate::log::{CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, Log, LogError};
 
 const DAY: i64 = 86_400;
 
-/// Customers with at least `min_interactions` interactions and none for `quiet_for`.
-pub(super) fn select(
-    log: &Log,
+/// Customers with at least `min_interactions` interactions and none for `quiet_for`, longest
+/// quiet first.
+pub(super) fn statement(
     among: &Among<'_>,
     min_interactions: u32,
     quiet_for: jiff::SignedDuration,
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
-    let (segment, now, now_s, tz) = (&among.segment, among.now, among.now.as_second(), among.tz);
+) -> Statement {
+    let segment = &among.segment;
     let sql = format!(
         "SELECT {CUSTOMER_COLUMNS}, s.last_at
              FROM (SELECT customer_id, count(*) AS n, max(unixepoch(at)) AS last_at
@@ -28,11 +29,25 @@ pub(super) fn select(
                AND {segment}
              ORDER BY s.last_at, c.id"
     );
-    let cutoff = now_s - quiet_for.as_secs();
+    let cutoff = among.now.as_second() - quiet_for.as_secs();
+    Statement {
+        sql,
+        params: vec![Value::from(min_interactions), Value::from(cutoff)],
+    }
+}
+
+/// [`statement`]'s candidates, handed to `each`.
+pub(super) fn select(
+    log: &Log,
+    among: &Among<'_>,
+    min_interactions: u32,
+    quiet_for: jiff::SignedDuration,
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
+    let (now, now_s, tz) = (among.now, among.now.as_second(), among.tz);
     query(
         log,
-        &sql,
-        &[&min_interactions, &cutoff],
+        &statement(among, min_interactions, quiet_for),
         |row| {
             let last_at: i64 = row.get(CUSTOMER_COLUMN_COUNT)?;
             let since = Timestamp::from_second(last_at)

@@ -3,10 +3,10 @@
 
 use std::ops::ControlFlow;
 
-use rusqlite::ToSql;
+use rusqlite::types::Value;
 
 use super::sql::window;
-use super::{Among, Candidate, Found, Rest, query};
+use super::{Among, Candidate, Found, Rest, Statement, query};
 use crate::config::Touchpoints;
 use crate::log::{
     CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, Log, LogError, day_before, json_list,
@@ -40,16 +40,15 @@ impl Ledger {
 }
 
 /// Customers with fewer than `target` positive touch points for every negative one within
-/// `window_len` (`touchpoints` classifies the interactions).
-pub(super) fn select(
+/// `window_len` (`touchpoints` classifies the interactions), largest deficit first.
+pub(super) fn statement(
     log: &Log,
     among: &Among<'_>,
     touchpoints: &Touchpoints,
     window_len: jiff::SignedDuration,
     target: f64,
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
-    let (segment, now, now_s, tz) = (&among.segment, among.now, among.now.as_second(), among.tz);
+) -> Statement {
+    let (segment, now_s) = (&among.segment, among.now.as_second());
     let class = touch_class("?4", "?5", "?6");
     let since = now_s - window_len.as_secs();
     // `+customer_id`: SQLite reads the recent rows by rowid and groups them aside,
@@ -65,22 +64,31 @@ pub(super) fn select(
              ORDER BY ?7 * s.neg - s.pos DESC, c.id"
     );
     let t = touchpoints;
-    let positive = json_list(&t.positive);
-    let negative = json_list(&t.negative);
-    let params: [&dyn ToSql; 7] = [
-        &day_before(since),
-        &since,
-        &now_s,
-        &positive,
-        &negative,
-        &t.negative_sentiment,
-        &target,
+    let params = vec![
+        Value::from(day_before(since)),
+        Value::from(since),
+        Value::from(now_s),
+        Value::from(json_list(&t.positive)),
+        Value::from(json_list(&t.negative)),
+        Value::from(t.negative_sentiment),
+        Value::from(target),
     ];
-    let today = now.to_zoned_datetime(tz.clone()).date();
+    Statement { sql, params }
+}
+
+/// [`statement`]'s candidates, handed to `each`.
+pub(super) fn select(
+    log: &Log,
+    among: &Among<'_>,
+    touchpoints: &Touchpoints,
+    window_len: jiff::SignedDuration,
+    target: f64,
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
+    let today = among.now.to_zoned_datetime(among.tz.clone()).date();
     query(
         log,
-        &sql,
-        &params,
+        &statement(log, among, touchpoints, window_len, target),
         |row| {
             Ok(Candidate {
                 customer: CustomerRow::read(row)?,

@@ -4,22 +4,25 @@
 
 use std::ops::ControlFlow;
 
-use super::{Among, Candidate, Found, Rest, query};
+use rusqlite::types::Value;
+
+use super::{Among, Candidate, Found, Rest, Statement, query};
 use crate::config::Season;
 use crate::log::{CUSTOMER_COLUMNS, CustomerRow, Log, LogError, json_list};
 
+/// The season's year, when it is open at `among.now`.
+fn open(among: &Among<'_>, season: &Season) -> Option<i16> {
+    season.open_on(among.now.to_zoned_datetime(among.tz.clone()).date())
+}
+
 /// Everyone not departed, while `season` is open at `among.now`.
-pub(super) fn select(
-    log: &Log,
+pub(super) fn statement(
     among: &Among<'_>,
     season: &Season,
     positive_kinds: &[String],
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
-    let (segment, now, tz) = (&among.segment, among.now, among.tz);
-    let Some(year) = season.open_on(now.to_zoned_datetime(tz.clone()).date()) else {
-        return Ok(0);
-    };
+) -> Option<Statement> {
+    open(among, season)?;
+    let segment = &among.segment;
     // Include everyone: with a daily limit, those who went longest without a positive
     // touch point come first, so over the season the limit works through everyone.
     let sql = format!(
@@ -30,11 +33,29 @@ pub(super) fn select(
              WHERE coalesce(c.status, '') != 'departed' AND {segment}
              ORDER BY coalesce(p.last_positive, 0), c.id"
     );
-    let positive = json_list(positive_kinds);
+    Some(Statement {
+        sql,
+        params: vec![Value::from(json_list(positive_kinds))],
+    })
+}
+
+/// [`statement`]'s candidates, handed to `each`.
+pub(super) fn select(
+    log: &Log,
+    among: &Among<'_>,
+    season: &Season,
+    positive_kinds: &[String],
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
+    let (Some(year), Some(statement)) = (
+        open(among, season),
+        statement(among, season, positive_kinds),
+    ) else {
+        return Ok(0);
+    };
     query(
         log,
-        &sql,
-        &[&positive],
+        &statement,
         |row| {
             Ok(Candidate {
                 customer: CustomerRow::read(row)?,

@@ -3,9 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use rusqlite::ToSql;
-
-use super::{Candidate, Rest};
+use super::{Candidate, Rest, Statement};
 use crate::log::{Log, LogError};
 
 /// Candidates read before any is processed. A selection this size or smaller is read in one
@@ -15,16 +13,15 @@ use crate::log::{Log, LogError};
 /// (see `select::read_ahead`), each holding up to this many.
 pub(super) const READ_AHEAD: usize = 5_000;
 
-/// Runs `sql` with `params`, handing each row (made a candidate by `map`) to `each`.
-pub(crate) fn query(
+/// Runs `statement`, handing each row (made a candidate by `map`) to `each`.
+pub(super) fn query(
     log: &Log,
-    sql: &str,
-    params: &[&dyn ToSql],
+    statement: &Statement,
     map: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Candidate>,
     each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
 ) -> Result<u64, LogError> {
-    let mut stmt = log.conn().prepare(sql)?;
-    let mut rows = stmt.query(params)?;
+    let mut stmt = log.conn().prepare(&statement.sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(&statement.params))?;
     let mut ahead = Vec::new();
     let mut done = false;
     while ahead.len() < READ_AHEAD {

@@ -3,23 +3,22 @@
 
 use std::ops::ControlFlow;
 
-use rusqlite::ToSql;
+use rusqlite::types::Value;
 
 use super::sql::{latest_interaction_sql, window};
-use super::{Among, Candidate, Found, Rest, query};
+use super::{Among, Candidate, Found, Rest, Statement, query};
 use crate::log::{
     CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, LogError, day_before, json_list,
 };
 
 /// Each customer's latest complaint (or low-sentiment interaction) within `within`.
-pub(super) fn select(
+pub(super) fn statement(
     log: &Log,
     among: &Among<'_>,
     within: jiff::SignedDuration,
     sentiment_below: f64,
     kinds: &[String],
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
+) -> Statement {
     let (segment, now_s) = (&among.segment, among.now.as_second());
     let since = now_s - within.as_secs();
     let sql = latest_interaction_sql(
@@ -28,12 +27,28 @@ pub(super) fn select(
         "(i.kind IN (SELECT value FROM json_each(?4)) OR i.sentiment < ?5)",
         "0",
     );
-    let kinds = json_list(kinds);
-    let params: [&dyn ToSql; 5] = [&day_before(since), &since, &now_s, &kinds, &sentiment_below];
+    let params = vec![
+        Value::from(day_before(since)),
+        Value::from(since),
+        Value::from(now_s),
+        Value::from(json_list(kinds)),
+        Value::from(sentiment_below),
+    ];
+    Statement { sql, params }
+}
+
+/// [`statement`]'s candidates, handed to `each`.
+pub(super) fn select(
+    log: &Log,
+    among: &Among<'_>,
+    within: jiff::SignedDuration,
+    sentiment_below: f64,
+    kinds: &[String],
+    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
+) -> Result<u64, LogError> {
     query(
         log,
-        &sql,
-        &params,
+        &statement(log, among, within, sentiment_below, kinds),
         |row| {
             let trigger = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?;
             Ok(Candidate {
