@@ -5,11 +5,9 @@ use std::ops::ControlFlow;
 
 use rusqlite::types::Value;
 
-use super::sql::{latest_interaction_sql, window};
+use super::sql::{latest_interaction_sql, window, window_params};
 use super::{Among, Candidate, Found, Rest, Statement, query};
-use crate::log::{
-    CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, LogError, day_before, json_list,
-};
+use crate::log::{CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, LogError, json_list};
 
 /// Customers who cancelled (an interaction of `kinds`) or are marked departed, within `within`.
 pub(super) fn statement(
@@ -28,12 +26,7 @@ pub(super) fn statement(
               OR i.customer_id IN (SELECT id FROM customers WHERE status = 'departed'))",
         "i.kind IN (SELECT value FROM json_each(?4))",
     );
-    let params = vec![
-        Value::from(day_before(since)),
-        Value::from(since),
-        Value::from(now_s),
-        Value::from(json_list(kinds)),
-    ];
+    let params = window_params(since, now_s, [Value::from(json_list(kinds))]);
     Statement { sql, params }
 }
 

@@ -5,11 +5,10 @@ use std::ops::ControlFlow;
 
 use rusqlite::types::Value;
 
-use super::sql::window;
+use super::sql::{window, window_params};
 use super::{Among, Candidate, Found, Rest, Statement, query};
 use crate::log::{
-    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError,
-    day_before, json_list,
+    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError, json_list,
 };
 
 /// Each interaction of `kinds` within `within` that follows one of `after`, once per original.
@@ -41,13 +40,11 @@ pub(super) fn statement(
                WHERE {recent} AND f.kind IN (SELECT value FROM json_each(?4)) AND {segment}
              ) WHERE rn = 1 ORDER BY t, id"
         );
-    let params = vec![
-        Value::from(day_before(since)),
-        Value::from(since),
-        Value::from(now_s),
-        Value::from(json_list(kinds)),
-        Value::from(json_list(after)),
-    ];
+    let params = window_params(
+        since,
+        now_s,
+        [Value::from(json_list(kinds)), Value::from(json_list(after))],
+    );
     Statement { sql, params }
 }
 

@@ -5,12 +5,11 @@ use std::ops::ControlFlow;
 
 use rusqlite::types::Value;
 
-use super::sql::window;
+use super::sql::{window, window_params};
 use super::{Among, Candidate, Found, Rest, Statement, query};
 use crate::config::Touchpoints;
 use crate::log::{
-    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, Log, LogError, day_before, json_list,
-    touch_class,
+    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, Log, LogError, json_list, touch_class,
 };
 
 /// Positive and negative touch points of one customer over a window.
@@ -64,15 +63,16 @@ pub(super) fn statement(
              ORDER BY ?7 * s.neg - s.pos DESC, c.id"
     );
     let t = touchpoints;
-    let params = vec![
-        Value::from(day_before(since)),
-        Value::from(since),
-        Value::from(now_s),
-        Value::from(json_list(&t.positive)),
-        Value::from(json_list(&t.negative)),
-        Value::from(t.negative_sentiment),
-        Value::from(target),
-    ];
+    let params = window_params(
+        since,
+        now_s,
+        [
+            Value::from(json_list(&t.positive)),
+            Value::from(json_list(&t.negative)),
+            Value::from(t.negative_sentiment),
+            Value::from(target),
+        ],
+    );
     Statement { sql, params }
 }
 

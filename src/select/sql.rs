@@ -1,7 +1,9 @@
 //! SQL the window rules share: the recent rows of the log, each customer's latest interaction,
 //! and the customers a selection is limited to.
 
-use crate::log::{CUSTOMER_COLUMNS, Log};
+use rusqlite::types::Value;
+
+use crate::log::{CUSTOMER_COLUMNS, Log, day_before};
 
 /// The interactions `alias` stamped within `[?2, ?3]` (Unix seconds), `since` being `?2`. They
 /// are read from the rowid where rows that recent begin (see [`Log::first_rowid_since`]); `?1`,
@@ -11,6 +13,22 @@ pub(super) fn window(log: &Log, alias: &str, since: i64) -> String {
         "{alias}.rowid >= {} AND {alias}.at >= ?1 AND unixepoch({alias}.at) BETWEEN ?2 AND ?3",
         log.first_rowid_since(since)
     )
+}
+
+/// The parameters `?1`, `?2` and `?3` of a [`window`] from `since` to `now` (Unix seconds); a
+/// selection's own parameters follow from `?4`.
+pub(super) fn window_params(
+    since: i64,
+    now: i64,
+    own: impl IntoIterator<Item = Value>,
+) -> Vec<Value> {
+    let mut params = vec![
+        Value::from(day_before(since)),
+        Value::from(since),
+        Value::from(now),
+    ];
+    params.extend(own);
+    params
 }
 
 /// Each customer's latest interaction in `window` (see [`window`]) that passes `filter`,

@@ -5,11 +5,9 @@ use std::ops::ControlFlow;
 
 use rusqlite::types::Value;
 
-use super::sql::{latest_interaction_sql, window};
+use super::sql::{latest_interaction_sql, window, window_params};
 use super::{Among, Candidate, Found, Rest, Statement, query};
-use crate::log::{
-    CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, LogError, day_before, json_list,
-};
+use crate::log::{CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, LogError, json_list};
 
 /// Each customer's latest complaint (or low-sentiment interaction) within `within`.
 pub(super) fn statement(
@@ -27,13 +25,11 @@ pub(super) fn statement(
         "(i.kind IN (SELECT value FROM json_each(?4)) OR i.sentiment < ?5)",
         "0",
     );
-    let params = vec![
-        Value::from(day_before(since)),
-        Value::from(since),
-        Value::from(now_s),
-        Value::from(json_list(kinds)),
-        Value::from(sentiment_below),
-    ];
+    let params = window_params(
+        since,
+        now_s,
+        [Value::from(json_list(kinds)), Value::from(sentiment_below)],
+    );
     Statement { sql, params }
 }
 
