@@ -268,3 +268,23 @@ fn a_rollback_journal_log_is_a_warning_with_the_command_that_switches_it() {
     let (_, lines) = check(&f);
     assert!(lines.is_empty(), "{lines:?}");
 }
+
+#[test]
+fn a_line_break_in_a_setting_that_reaches_a_header_is_refused_where_it_is_written() {
+    // Before, `check` passed this and every note then failed to build (preview panicked).
+    let f = Fixture::new();
+    let config = f.config(&maildir("maildir"), SORRY_RULE);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let broken = text.replace(
+        "name = \"Rosemary\"",
+        "name = \"Rosemary\\r\\nBcc: everyone@example.com\"",
+    );
+    std::fs::write(&config, broken).expect("write config");
+    assert_eq!(
+        check(&f),
+        (78, vec!["rekindle.toml:7:8: sender.name \"Rosemary\\r\\nBcc: everyone@example.com\" contains a line break or another control character, which cannot go into a mail header; write it on one line".to_string()])
+    );
+    // Nothing that builds a message starts with it either.
+    let out = f.rekindle(&["preview", "--rule", "sorry", "--customer", "1"]);
+    assert_eq!(out.status.code(), Some(78));
+}

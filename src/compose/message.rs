@@ -38,6 +38,14 @@ pub(crate) enum MessageError {
         /// Why it does not parse.
         source: lettre::address::AddressError,
     },
+    /// A name or a header value would carry a line break or another control character.
+    #[error("{what} {value:?} contains a line break or another control character")]
+    Header {
+        /// Which one.
+        what: &'static str,
+        /// Its text.
+        value: String,
+    },
     /// lettre refused the envelope or the message.
     #[error("cannot build the message: {0}")]
     Build(String),
@@ -70,6 +78,21 @@ pub(crate) fn build_message(
     sender: &Sender,
     now: Timestamp,
 ) -> Result<Message, MessageError> {
+    let link = unsubscribe_link(sender, customer_id);
+    let names = [
+        ("the sender's name", Some(sender.name.as_str())),
+        ("the recipient's name", letter.display_name.as_deref()),
+        ("the subject", Some(letter.subject.as_str())),
+        ("the unsubscribe link", link.as_deref()),
+    ];
+    for (what, value) in names {
+        if let Some(value) = value
+            && value.chars().any(char::is_control)
+        {
+            let value = value.to_string();
+            return Err(MessageError::Header { what, value });
+        }
+    }
     let to_address: lettre::Address =
         letter
             .recipient
@@ -100,7 +123,6 @@ pub(crate) fn build_message(
     if let Some(mailto) = &sender.unsubscribe_mailto {
         unsubscribe.push(format!("<mailto:{mailto}?subject=unsubscribe>"));
     }
-    let link = unsubscribe_link(sender, customer_id);
     if let Some(link) = &link {
         unsubscribe.insert(0, format!("<{link}>"));
     }
@@ -121,4 +143,59 @@ pub(crate) fn build_message(
         None => builder.singlepart(SinglePart::plain(letter.body_text.clone())),
     };
     result.map_err(|e| MessageError::Build(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::test_config;
+
+    fn sender() -> Sender {
+        let text = test_config::config(&test_config::SCRATCH, &test_config::maildir("m"), None, "");
+        let (config, d) = Config::parse(std::path::Path::new("c.toml"), text);
+        assert!(!d.iter().any(|d| d.is_error()), "{d:?}");
+        config.expect("config").sender
+    }
+
+    fn letter(display_name: &str) -> Letter {
+        Letter {
+            recipient: "ann@example.com".into(),
+            display_name: Some(display_name.into()),
+            subject: "Thank you".into(),
+            body_text: "Hi".into(),
+            body_html: None,
+            message_id: "<x@bakery.example>".into(),
+        }
+    }
+
+    #[test]
+    fn a_line_break_in_a_name_is_an_error_not_a_panic_nor_a_header() {
+        let now = Timestamp::UNIX_EPOCH;
+        assert!(build_message(&letter("Ann"), "1", &sender(), now).is_ok());
+        let err = build_message(&letter("Ann\r\nBcc: x@example.com"), "1", &sender(), now);
+        assert!(
+            matches!(
+                err,
+                Err(MessageError::Header {
+                    what: "the recipient's name",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        let mut bad = sender();
+        bad.name = "Rose\nBcc: x@example.com".into();
+        let err = build_message(&letter("Ann"), "1", &bad, now);
+        assert!(
+            matches!(
+                err,
+                Err(MessageError::Header {
+                    what: "the sender's name",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
 }

@@ -78,7 +78,7 @@ pub(super) struct RawPaths {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSender {
     /// The person who signs the notes, e.g. "Rosemary".
-    pub(super) name: String,
+    pub(super) name: Spanned<String>,
     /// The From address.
     pub(super) email: Spanned<String>,
     /// The business's name, for templates.

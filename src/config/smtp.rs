@@ -72,6 +72,15 @@ impl SmtpConfig {
         {
             problems.push(format!("invalid timeout {t:?}; write e.g. \"30s\""));
         }
+        for (key, value) in [("helo_name", &self.helo_name), ("username", &self.username)] {
+            if let Some(value) = value
+                && value.chars().any(char::is_control)
+            {
+                problems.push(format!(
+                    "{key} {value:?} contains a line break or another control character, which cannot go into an SMTP command; write it on one line"
+                ));
+            }
+        }
         if self.pool_size == Some(0) {
             problems.push("pool_size = 0 would never connect; use 1 or more".to_string());
         }

@@ -163,6 +163,7 @@ impl Validator<'_> {
     }
 
     fn sender(&mut self, raw: RawSender) -> Option<Sender> {
+        self.header_text("sender.name", &raw.name);
         let email = self.address("sender.email", &raw.email);
         let reply_to = raw
             .reply_to
@@ -180,7 +181,9 @@ impl Validator<'_> {
             }
         };
         let url = raw.unsubscribe_url;
-        if let Some(url) = &url {
+        if let Some(url) = &url
+            && self.header_text("sender.unsubscribe_url", url)
+        {
             if !url.get_ref().starts_with("https://") {
                 let message = format!(
                     "unsubscribe_url \"{}\" must be an https:// address (RFC 8058 one-click unsubscribe)",
@@ -197,7 +200,7 @@ impl Validator<'_> {
             .as_ref()
             .map(|r| self.address("sender.unsubscribe_mailto", r));
         Some(Sender {
-            name: raw.name,
+            name: raw.name.into_inner(),
             email: email?,
             business: raw.business,
             reply_to: reply_to.unwrap_or(None),
@@ -207,6 +210,20 @@ impl Validator<'_> {
             unsubscribe_secret_source: secret,
             unsubscribe_secret: None,
         })
+    }
+
+    /// Whether `value` of `key` can go into a mail header as it is; an error at its place if not
+    /// (a line break would start a header of its own: an injection, and no message builds).
+    fn header_text(&mut self, key: &str, value: &Spanned<String>) -> bool {
+        let text = value.get_ref();
+        if !text.chars().any(char::is_control) {
+            return true;
+        }
+        let message = format!(
+            "{key} {text:?} contains a line break or another control character, which cannot go into a mail header; write it on one line"
+        );
+        self.error(value.span(), message);
+        false
     }
 
     fn transport(&mut self, raw: RawTransport) -> Option<Transport> {
