@@ -335,9 +335,21 @@ fn season(days: i64, daily_limit: u32, priority: i64) -> String {
 }
 
 /// (date, rule, queued) for every rule that queued something in a `plan --days` forecast
-/// starting now.
+/// starting at the beginning of the current five minutes (so a rule on "*/5 * * * *" runs
+/// today even in the last minutes before midnight).
 fn forecast(f: &Fixture, days: u32) -> Vec<(String, String, u64)> {
-    let (stdout, stderr) = text(&f.rekindle(&["plan", "--days", &days.to_string()]));
+    let now = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Paris").expect("tz"));
+    let slot = now
+        .with()
+        .minute(now.minute() - now.minute() % 5)
+        .second(0)
+        .subsec_nanosecond(0)
+        .build()
+        .expect("slot");
+    let at = slot.strftime("%Y-%m-%d %H:%M").to_string();
+    let args = ["plan", "--days", &days.to_string(), "--at", &at];
+    let (stdout, stderr) = text(&f.rekindle(&args));
     assert!(
         stdout.contains("nothing is sent or written"),
         "{stdout}\n{stderr}"
