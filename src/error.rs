@@ -8,6 +8,7 @@ use crate::compose::MessageError;
 use crate::config::Diagnostic;
 use crate::config::smtp::SmtpSetupError;
 use crate::decide::Skip;
+use crate::deliver::LockError;
 use crate::evaluate::EvaluateError;
 use crate::log::LogError;
 use crate::outbox::OutboxError;
@@ -16,6 +17,8 @@ use crate::outbox::OutboxError;
 const EX_CONFIG: u8 = 78;
 /// EX_USAGE from sysexits.h.
 const EX_USAGE: u8 = 64;
+/// EX_TEMPFAIL from sysexits.h: try again later.
+const EX_TEMPFAIL: u8 = 75;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +35,9 @@ pub(crate) enum Error {
     /// The state database could not be read or written.
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    /// Another process delivers from the same state database.
+    #[error(transparent)]
+    Busy(#[from] LockError),
     /// The SMTP transport could not be built (its password).
     #[error(transparent)]
     Smtp(#[from] SmtpSetupError),
@@ -113,6 +119,7 @@ impl Error {
         match self {
             Error::Config(_) => ExitCode::from(EX_CONFIG),
             Error::Usage(_) => ExitCode::from(EX_USAGE),
+            Error::Busy(_) => ExitCode::from(EX_TEMPFAIL),
             _ => ExitCode::FAILURE,
         }
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use support::config::{SORRY_ON_EVENT, SORRY_RULE, maildir, smtp};
 use support::cut_proxy::{Cut, CutProxy};
 use support::daemon::Daemon;
-use support::fixture::{Fixture, ago};
+use support::fixture::{Fixture, ago, text};
 use support::smtp_server::TestSmtpServer;
 
 #[test]
@@ -278,4 +278,48 @@ fn a_second_sigterm_ends_a_stuck_send_at_once_and_the_note_waits_for_an_operator
         "{:?}",
         f.notes()
     );
+}
+
+#[test]
+fn one_process_delivers_from_a_state_database_a_second_one_refuses_naming_the_first() {
+    // The live daemon's note is stuck mid-send at a server that never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let f = Fixture::new();
+    f.complaints(1, 1);
+    let config = format!(
+        "{}\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\ngrace = \"1s\"",
+        smtp(port, &["timeout = \"120s\""])
+    );
+    f.config(&config, SORRY_ON_EVENT);
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f.notes().iter().any(|n| n.ends_with("|sending")) {
+        assert!(
+            Instant::now() < deadline,
+            "no note went out: {:?}",
+            f.notes()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let holder = format!("another rekindle (pid {}) is delivering from", daemon.pid());
+    // Before, a `run --once` from cron parked the daemon's note as unknown ("the previous run
+    // stopped while sending it"), and the README's recovery then sent it twice.
+    for args in [&["run", "--once"][..], &["run"][..]] {
+        let out = f.rekindle(args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(75), "{args:?}: {stderr}");
+        assert!(stderr.contains(&holder), "{args:?}: {stderr}");
+    }
+    assert_eq!(f.notes(), ["sorry|1|interaction-1|sending"]);
+    daemon.signal("TERM");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(1));
+    drop(held);
+    // The daemon is gone: now its note is parked for an operator, and the lock is free.
+    let out = f.rekindle(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", out);
+    assert_eq!(f.notes(), ["sorry|1|interaction-1|unknown"]);
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
-use crate::deliver::{self, DeliveryReport, Transport};
+use crate::deliver::{self, DeliveryLock, DeliveryReport, Transport};
 use crate::error::Error;
 use crate::evaluate::{self, RuleReport};
 use crate::load::{Loaded, load};
@@ -26,6 +26,8 @@ pub(crate) fn evaluate_and_deliver(
     now: Timestamp,
 ) -> Result<(Vec<RuleReport>, DeliveryReport), Error> {
     let config = &loaded.config;
+    // Held until the notes are delivered: a daemon or another run cannot claim them meanwhile.
+    let _one_deliverer = DeliveryLock::take(&config.state_path)?;
     let log = Log::open(&config.log_path)?;
     let outbox = Outbox::open(&config.state_path)?;
     deliver::park_interrupted(&outbox, crate::clock::now())?;

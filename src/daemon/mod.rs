@@ -25,7 +25,7 @@ use sd_notify::NotifyState;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::deliver::{self, Transport};
+use crate::deliver::{self, DeliveryLock, Transport};
 use crate::error::Error;
 use crate::load::{self, Loaded};
 use crate::outbox::Outbox;
@@ -75,6 +75,8 @@ async fn serve(
     loaded: Loaded,
     mut signals: mpsc::UnboundedReceiver<Signal>,
 ) -> Result<(), Error> {
+    // Held for the daemon's life: a second daemon or a `run --once` refuses at once.
+    let _one_deliverer = DeliveryLock::take(&loaded.config.state_path)?;
     let running = Arc::new(Running::new(loaded)?);
     let (stop, shutdown) = Shutdown::new();
     let shared = Arc::new(Shared {

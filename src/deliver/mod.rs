@@ -7,6 +7,7 @@
 
 mod gate;
 mod in_flight;
+mod lock;
 pub(crate) mod maildir;
 mod rate;
 mod settle;
@@ -22,6 +23,7 @@ use crate::log::Log;
 use crate::outbox::{Outbox, OutboxError, StoredNote};
 use gate::gate;
 use in_flight::InFlight;
+pub(crate) use lock::{DeliveryLock, LockError};
 use rate::RateLimit;
 pub(crate) use transport::{SendError, Transport};
 
