@@ -32,6 +32,11 @@ pub(crate) enum Error {
     /// The interaction log could not be read.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// Another program holds the log's lock (a backup, an import, a VACUUM): try again later.
+    #[error(
+        "{0}: another program holds the log's lock (a backup, an import, a VACUUM?); try again later"
+    )]
+    Unavailable(LogError),
     /// The state database could not be read or written.
     #[error(transparent)]
     Outbox(#[from] OutboxError),
@@ -119,7 +124,7 @@ impl Error {
         match self {
             Error::Config(_) => ExitCode::from(EX_CONFIG),
             Error::Usage(_) => ExitCode::from(EX_USAGE),
-            Error::Busy(_) => ExitCode::from(EX_TEMPFAIL),
+            Error::Busy(_) | Error::Unavailable(_) => ExitCode::from(EX_TEMPFAIL),
             _ => ExitCode::FAILURE,
         }
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::compose::Templates;
 use crate::config::{Config, Diagnostic};
 use crate::error::Error;
-use crate::log::Log;
+use crate::log::{Log, LogError};
 
 /// A configuration that passed every check, with its compiled templates.
 pub(crate) struct Loaded {
@@ -26,8 +26,11 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Error> {
         }
         let (templates, template_diagnostics) = Templates::load(&config);
         diagnostics.extend(template_diagnostics);
-        diagnostics.extend(environment_problems(&config));
-        templates.map(|templates| Loaded { config, templates })
+        match environment_problems(&config) {
+            Ok(problems) => diagnostics.extend(problems),
+            Err(busy) => return Some(Err(busy)),
+        }
+        templates.map(|templates| Ok(Loaded { config, templates }))
     });
     let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
         diagnostics.into_iter().partition(Diagnostic::is_error);
@@ -35,16 +38,19 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Error> {
         eprintln!("{w}");
     }
     match loaded {
-        Some(loaded) if errors.is_empty() => Ok(loaded),
+        Some(Err(busy)) => Err(Error::Unavailable(busy)),
+        Some(Ok(loaded)) if errors.is_empty() => Ok(loaded),
         _ => Err(Error::Config(errors)),
     }
 }
 
 /// Checks against the outside world, doing only what `run` would do: open the log read-only,
-/// check its schema and every segment, read the SMTP password.
-fn environment_problems(config: &Config) -> Vec<Diagnostic> {
+/// check its schema and every segment, read the SMTP password. A log that another program has
+/// locked is no problem of the configuration: it is returned apart, to wait for.
+fn environment_problems(config: &Config) -> Result<Vec<Diagnostic>, LogError> {
     let mut problems = Vec::new();
     match Log::open(&config.log_path) {
+        Err(err) if err.is_busy() => return Err(err),
         Err(err) => problems.push(Diagnostic::error_in(
             &config.file,
             format!("{err}; check [paths] log"),
@@ -94,5 +100,5 @@ fn environment_problems(config: &Config) -> Vec<Diagnostic> {
             problems.push(Diagnostic::error_in(&config.file, message).warning());
         }
     }
-    problems
+    Ok(problems)
 }

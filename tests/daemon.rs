@@ -323,3 +323,36 @@ fn one_process_delivers_from_a_state_database_a_second_one_refuses_naming_the_fi
     assert_eq!(out.status.code(), Some(0), "{:?}", out);
     assert_eq!(f.notes(), ["sorry|1|interaction-1|unknown"]);
 }
+
+#[test]
+fn a_log_locked_by_another_program_at_start_is_waited_for_never_a_configuration_error() {
+    let f = Fixture::new();
+    f.complaints(1, 1);
+    f.sql("PRAGMA journal_mode = DELETE");
+    f.config(&maildir("maildir"), SORRY_RULE);
+    // A nightly import holds the rollback-journal log's lock longer than rekindle's busy wait.
+    let import = rusqlite::Connection::open(f.path("log.sqlite")).expect("open");
+    import.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    // Before, both exited 78 ("1 problem(s) in the configuration"), which the unit's
+    // RestartPreventExitStatus=78 turns into a service down until a person acts.
+    let once = f.rekindle(&["run", "--once"]);
+    let (_, stderr) = text(&once);
+    assert_eq!(once.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains("another program holds the log's lock"),
+        "{stderr}"
+    );
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("waiting for the interaction log");
+    import.execute_batch("COMMIT").expect("unlock");
+    daemon.wait_for("the interaction log can be read again");
+    daemon.wait_for("rekindle started");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    let waits = daemon
+        .seen()
+        .iter()
+        .filter(|l| l.contains("waiting for the interaction log"))
+        .count();
+    assert_eq!(waits, 1, "one logged reason, not one per try");
+}

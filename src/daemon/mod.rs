@@ -35,18 +35,58 @@ use watchdog::Beats;
 
 /// `rekindle run`: runs until SIGTERM or SIGINT.
 pub(crate) fn run(path: &Path) -> Result<(), Error> {
-    let loaded = load::load(path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::io("start the async runtime", "", e))?;
-    let result =
-        runtime.block_on(async { serve(path.to_path_buf(), loaded, signals::listen()?).await });
+    let result = runtime.block_on(async {
+        let mut signals = signals::listen()?;
+        match load_when_readable(path, &mut signals).await? {
+            Some(loaded) => serve(path.to_path_buf(), loaded, signals).await,
+            None => Ok(()),
+        }
+    });
     // Blocking work still running is abandoned: an evaluation's notes are queued again next
     // time, a note caught mid-send is parked as `unknown` at the next start.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// Loads the configuration, waiting (one logged reason) while another program holds the log's
+/// lock: a nightly import or a backup must not keep the service down. None when a stop signal
+/// came meanwhile.
+async fn load_when_readable(
+    path: &Path,
+    signals: &mut mpsc::UnboundedReceiver<Signal>,
+) -> Result<Option<Loaded>, Error> {
+    let mut waiting = false;
+    loop {
+        let file = path.to_path_buf();
+        match blocking(move || load::load(&file)).await {
+            Ok(loaded) => {
+                if waiting {
+                    info!("the interaction log can be read again");
+                }
+                return Ok(Some(loaded));
+            }
+            Err(Error::Unavailable(err)) => {
+                if !waiting {
+                    warn!(error = %err, "waiting for the interaction log: another program holds its lock");
+                    notify(&[NotifyState::Status("waiting for the interaction log")]);
+                    waiting = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    signal = signals.recv() => match signal {
+                        Some(Signal::Reload) => {}
+                        Some(Signal::Shutdown | Signal::Quit) | None => return Ok(None),
+                    },
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
 }
 
 /// What the daemon's tasks share.

@@ -79,6 +79,21 @@ pub(crate) enum LogError {
     Reader,
 }
 
+impl LogError {
+    /// Whether another program holds the log's lock (a backup, an import, a VACUUM): a reason to
+    /// wait and try again, not to change the configuration.
+    pub(crate) fn is_busy(&self) -> bool {
+        let source = match self {
+            LogError::Open { source, .. } | LogError::Query(source) => source,
+            LogError::Reader => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 /// Interactions added since a watermark.
 #[derive(Debug)]
 pub(crate) struct NewRows {
