@@ -228,3 +228,60 @@ fn a_writer_inserting_all_along_never_sees_busy_and_the_daemon_never_errors() {
         eprintln!("wal={wal}: the writer committed {rows} rows in 4 s, never refused");
     }
 }
+
+#[test]
+fn a_log_replaced_under_its_path_is_followed_and_its_new_complaints_answered() {
+    let f = Fixture::new();
+    // A rollback journal: a WAL log's -wal and -shm files, still open here, would be taken for
+    // the new file's.
+    f.sql("PRAGMA journal_mode = DELETE");
+    f.customer(1, "ann@example.com", Some("Ann"), None, None)
+        .interaction(1, &ago(0.0), "complaint", Some(-0.8), Some("Cold tea."));
+    f.config(&maildir("maildir"), EVENT_RULES);
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    let wait_for_notes = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while f.maildir_messages().len() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        f.maildir_messages()
+    };
+    assert_eq!(wait_for_notes(1).len(), 1);
+    // The business restores its log from elsewhere: another file lands at the same path.
+    let replacement = f.path("restored.sqlite");
+    let log = rusqlite::Connection::open(&replacement).expect("restored log");
+    log.execute_batch(support::fixture::SCHEMA).expect("schema");
+    for (id, email) in [(1, "ann@example.com"), (2, "bob@example.com")] {
+        log.execute(
+            "INSERT INTO customers (id, email, name, created_at, status, opted_out)
+             VALUES (?1, ?2, 'Customer', '2023-05-14T10:00:00Z', 'active', 0)",
+            rusqlite::params![id, email],
+        )
+        .expect("customer");
+        log.execute(
+            "INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note)
+             VALUES (?1, ?2, 'complaint', -0.8, 'email', 'Cold tea.')",
+            rusqlite::params![id, ago(0.0)],
+        )
+        .expect("complaint");
+    }
+    drop(log);
+    // Taken away first, as a copy-based restore does: said once, not at every poll.
+    std::fs::remove_file(f.path("log.sqlite")).expect("remove the log");
+    daemon.wait_for("the interaction log is missing");
+    std::thread::sleep(Duration::from_millis(600));
+    std::fs::rename(&replacement, f.path("log.sqlite")).expect("replace the log");
+    // Before, the watcher stayed on the deleted file: Bob's complaint went unanswered.
+    daemon.wait_for("the interaction log was replaced");
+    let notes = wait_for_notes(2);
+    assert_eq!(notes.len(), 2, "{:?}", daemon.seen());
+    assert!(
+        notes.iter().any(|n| n.contains("bob@example.com")),
+        "{notes:?}"
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    let missing = daemon.seen().iter().filter(|l| l.contains("is missing")).count();
+    assert_eq!(missing, 1, "{:?}", daemon.seen());
+}

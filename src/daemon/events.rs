@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use super::shutdown::Shutdown;
 use super::watchdog::Beats;
@@ -31,15 +31,37 @@ const CHUNK: usize = 1000;
 struct Watcher {
     log: Log,
     data_version: Option<i64>,
+    /// The file the connection reads (device, inode): a log replaced under its path (`mv`, a
+    /// restore) is another file, which the connection would never see.
+    file: Option<(u64, u64)>,
 }
 
 impl Watcher {
     /// Opens the log for watching.
     fn open(loaded: &Loaded) -> Result<Watcher, Error> {
+        let path = &loaded.config.log_path;
+        let file = file_identity(path);
         Ok(Watcher {
-            log: Log::open(&loaded.config.log_path)?,
+            log: Log::open(path)?,
             data_version: None,
+            file,
         })
+    }
+
+    /// Reopens the log when another file now stands at its path; says once when none does.
+    fn follow_replacement(&mut self, path: &std::path::Path) -> Result<(), Error> {
+        let now = file_identity(path);
+        if now.is_none() && self.file.is_some() {
+            warn!(log = %path.display(), "the interaction log is missing (being replaced?): new interactions wait until a file is there again");
+            self.file = None;
+        }
+        if now.is_some() && now != self.file {
+            self.log = Log::open(path)?;
+            self.file = now;
+            self.data_version = None;
+            info!(log = %path.display(), "the interaction log was replaced: watching the new file");
+        }
+        Ok(())
     }
 
     /// Handles what arrived since the last call: returns the number of notes queued. Does
@@ -55,6 +77,7 @@ impl Watcher {
             .iter()
             .filter(|r| r.enabled && r.on_interaction)
             .collect();
+        self.follow_replacement(&config.log_path)?;
         let version = self.log.data_version()?;
         if rules.is_empty() || self.data_version == Some(version) {
             self.data_version = Some(version);
@@ -103,6 +126,12 @@ impl Watcher {
         self.data_version = Some(version);
         Ok(queued)
     }
+}
+
+/// The device and inode of the file at `path`, if there is one.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Watches the log for new interactions and runs the event rules on them.
