@@ -282,6 +282,10 @@ fn a_log_replaced_under_its_path_is_followed_and_its_new_complaints_answered() {
     );
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0));
-    let missing = daemon.seen().iter().filter(|l| l.contains("is missing")).count();
+    let missing = daemon
+        .seen()
+        .iter()
+        .filter(|l| l.contains("is missing"))
+        .count();
     assert_eq!(missing, 1, "{:?}", daemon.seen());
 }

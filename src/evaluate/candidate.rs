@@ -2,7 +2,7 @@
 //! queued.
 
 use jiff::Timestamp;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::{EvaluateError, Outcome, Shared};
 use crate::compose::{self, Recipient, recipient};
@@ -121,16 +121,12 @@ fn queue(
             .to_string(),
         letter,
     };
+    // The outbox logs each note once its group is committed.
     match outbox.enqueue(&note, now)? {
-        Some(id) => {
-            if id > 0 {
-                info!(note_id = id, rule = %rule.name, customer_id = %customer.id_text, occasion = %candidate.occasion, "note queued");
-            }
-            Ok(Outcome::Queued {
-                subject: note.letter.subject,
-                recipient: note.letter.recipient,
-            })
-        }
+        Some(_) => Ok(Outcome::Queued {
+            subject: note.letter.subject,
+            recipient: note.letter.recipient,
+        }),
         None => Ok(Outcome::Skipped(Skip::AlreadyQueued(
             crate::note::NoteState::Queued,
         ))),

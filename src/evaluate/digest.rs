@@ -88,6 +88,7 @@ pub(crate) fn queue(
         occasion,
     };
     if let Some(id) = outbox.enqueue(&note, now)? {
+        outbox.flush()?;
         info!(note_id = id, customers = ctx.customers(), to = %digest.to, "staff digest queued");
     }
     Ok(ctx.customers())

@@ -216,7 +216,7 @@ fn transition_in(
     tx.prepare_cached(
         "UPDATE notes SET state = ?2, updated_at = ?3,
                 sent_at = CASE WHEN ?6 THEN ?3 ELSE sent_at END,
-                last_error = CASE WHEN ?6 THEN last_error ELSE coalesce(?4, last_error) END,
+                last_error = CASE WHEN ?6 THEN NULL ELSE coalesce(?4, last_error) END,
                 server = CASE WHEN ?6 THEN ?4 ELSE server END,
                 due_at = coalesce(?5, due_at)
          WHERE id = ?1",

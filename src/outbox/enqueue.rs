@@ -35,6 +35,15 @@ pub(super) struct Group {
     notes: u32,
 }
 
+/// A note of the open group: logged as queued once the group is committed, so the log never
+/// claims a note a crash or a full disk took back.
+pub(super) struct Queued {
+    id: i64,
+    rule: String,
+    customer_id: String,
+    occasion: String,
+}
+
 /// Enqueued notes are committed in groups of this many (and by [`Outbox::flush`]), each without
 /// waiting for the disk (see [`Outbox::enqueue`]): a crash loses at most the newest groups,
 /// which the next evaluation queues again. A note lands in random places of the indexes by
@@ -138,7 +147,13 @@ impl Outbox {
             }
         };
         self.conn.prepare_cached("RELEASE enqueue")?.execute([])?;
-        if let (Some(mut group), Some(_)) = (self.group.get(), id) {
+        if let (Some(mut group), Some(id)) = (self.group.get(), id) {
+            self.uncommitted.borrow_mut().push(Queued {
+                id,
+                rule: note.rule.clone(),
+                customer_id: note.customer_id.clone(),
+                occasion: note.occasion.clone(),
+            });
             group.notes += 1;
             self.group.set(Some(group));
             if group.notes >= ENQUEUE_GROUP || self.group_is_old() {
@@ -203,10 +218,14 @@ impl Outbox {
     }
     pub(super) fn flush_inner(&self) -> rusqlite::Result<()> {
         self.group.set(None);
+        let queued = std::mem::take(&mut *self.uncommitted.borrow_mut());
         if self.dry_run || self.conn.is_autocommit() {
             return Ok(());
         }
         self.conn.execute_batch("COMMIT")?;
+        for q in queued {
+            tracing::info!(note_id = q.id, rule = %q.rule, customer_id = %q.customer_id, occasion = %q.occasion, "note queued");
+        }
         self.set_sync(Sync::Full)
     }
 }

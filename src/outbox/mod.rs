@@ -24,8 +24,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub(crate) use delivery::{StoredNote, Update};
-use enqueue::Group;
 pub(crate) use enqueue::NewNote;
+use enqueue::{Group, Queued};
 pub(crate) use operator::OperatorAction;
 use schema::{OVERLAY, migrate, schema};
 pub(crate) use settings::Setting;
@@ -45,6 +45,8 @@ pub(crate) struct Outbox {
     dry_run: bool,
     /// The group of queued notes not yet committed (see [`Outbox::enqueue`]).
     group: std::cell::Cell<Option<Group>>,
+    /// The notes of the open group, logged once it is committed.
+    uncommitted: std::cell::RefCell<Vec<Queued>>,
 }
 
 /// When a commit is on disk: before it returns, or at the next synced commit (in order).
@@ -88,6 +90,7 @@ impl Outbox {
             path: path.display().to_string(),
             dry_run: false,
             group: Default::default(),
+            uncommitted: Default::default(),
         })
     }
 
@@ -114,6 +117,7 @@ impl Outbox {
             path: path.display().to_string(),
             dry_run: true,
             group: Default::default(),
+            uncommitted: Default::default(),
         })
     }
 
