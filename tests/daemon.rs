@@ -232,17 +232,23 @@ fn a_kept_connection_the_server_closed_while_idle_is_replaced_not_retried_later(
     assert_eq!(daemon.wait_exit(), Some(0));
 }
 
-#[test]
-fn a_second_sigterm_ends_a_stuck_send_at_once_and_the_note_waits_for_an_operator() {
-    // A server that takes the connection and never says a word: the send hangs.
+/// A daemon (with `grace`) whose one note is stuck mid-send: the server takes the connection
+/// and never says a word. The handle keeps that connection open.
+fn stuck_in_a_send(
+    grace: &str,
+) -> (
+    Fixture,
+    Daemon,
+    std::thread::JoinHandle<std::io::Result<std::net::TcpStream>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
     let f = Fixture::new();
     f.complaints(1, 1);
     let config = format!(
-        "{}\ntimeout = \"120s\"\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\ngrace = \"120s\"",
-        smtp(port, &[])
+        "{}\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\ngrace = \"{grace}\"",
+        smtp(port, &["timeout = \"120s\""])
     );
     f.config(&config, SORRY_ON_EVENT);
     let mut daemon = Daemon::start(&f);
@@ -256,6 +262,12 @@ fn a_second_sigterm_ends_a_stuck_send_at_once_and_the_note_waits_for_an_operator
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    (f, daemon, held)
+}
+
+#[test]
+fn a_second_sigterm_ends_a_stuck_send_at_once_and_the_note_waits_for_an_operator() {
+    let (f, mut daemon, held) = stuck_in_a_send("120s");
     daemon.signal("TERM");
     daemon.wait_for("stopping");
     // The grace period is long; a second signal does not wait for it.
@@ -283,27 +295,7 @@ fn a_second_sigterm_ends_a_stuck_send_at_once_and_the_note_waits_for_an_operator
 #[test]
 fn one_process_delivers_from_a_state_database_a_second_one_refuses_naming_the_first() {
     // The live daemon's note is stuck mid-send at a server that never answers.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
-    let f = Fixture::new();
-    f.complaints(1, 1);
-    let config = format!(
-        "{}\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\ngrace = \"1s\"",
-        smtp(port, &["timeout = \"120s\""])
-    );
-    f.config(&config, SORRY_ON_EVENT);
-    let mut daemon = Daemon::start(&f);
-    daemon.wait_for("rekindle started");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f.notes().iter().any(|n| n.ends_with("|sending")) {
-        assert!(
-            Instant::now() < deadline,
-            "no note went out: {:?}",
-            f.notes()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (f, mut daemon, held) = stuck_in_a_send("1s");
     let holder = format!("another rekindle (pid {}) is delivering from", daemon.pid());
     // Before, a `run --once` from cron parked the daemon's note as unknown ("the previous run
     // stopped while sending it"), and the README's recovery then sent it twice.
