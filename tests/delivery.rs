@@ -229,3 +229,61 @@ fn a_connection_cut_mid_message_is_unknown_and_an_operator_can_resend_it_once() 
         assert_ne!(ids[0], ids[1], "each note arrived once");
     }
 }
+
+/// A server that answers until DATA, then closes the connection before its 354: it was
+/// reached, and nothing was handed over.
+fn closing_at_data() -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let serve = std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut out = stream;
+        let _ = out.write_all(b"220 closing.example ESMTP\r\n");
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let command = line.trim_end().to_ascii_uppercase();
+            line.clear();
+            let reply: &[u8] = match command.split(' ').next().unwrap_or_default() {
+                "EHLO" | "HELO" => b"250 closing.example\r\n",
+                "DATA" => return,
+                _ => b"250 ok\r\n",
+            };
+            if out.write_all(reply).is_err() {
+                return;
+            }
+        }
+    });
+    (port, serve)
+}
+
+#[test]
+fn a_connection_closed_before_the_message_fails_over_and_the_log_says_it_was_lost_not_unreachable()
+{
+    let (closing, serve) = closing_at_data();
+    let up = TestSmtpServer::start();
+    let f = Fixture::new();
+    f.complaints(1, 1);
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}\n[[transport.fallback]]\n{}",
+        smtp_server(closing, &["timeout = \"3s\""]),
+        smtp_server(up.port(), &["timeout = \"3s\""])
+    );
+    f.config(&transport, RULES);
+    let out = f.rekindle(&["run", "--once"]);
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("delivery: sent 1,"), "{stdout}\n{stderr}");
+    assert_eq!(up.wait_for(1, Duration::from_secs(10)).len(), 1);
+    // Before, this was "server unreachable, trying the next one": the server had answered.
+    assert!(
+        stderr.contains(&format!(
+            "connection lost before the note was handed over, trying the next server server=127.0.0.1:{closing}"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("server unreachable"), "{stderr}");
+    let _ = serve.join();
+}

@@ -28,7 +28,9 @@ pub(super) fn settle(
             report.per_rule.entry(rule.clone()).or_default().0 += 1;
             Update::new(id, NoteState::Sent, format!("{server}: {reply}"), None)
         }
-        Err(SendError::Transient(why) | SendError::Unreachable(why)) if retryable => {
+        Err(SendError::Transient(why) | SendError::Unreachable(why) | SendError::Lost(why))
+            if retryable =>
+        {
             let due = now + retry_delay(delivery, note.attempts);
             warn!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempt = note.attempts, retry_at = %due, reply = %why, "note will be retried");
             report.retried += 1;
@@ -42,13 +44,15 @@ pub(super) fn settle(
         Err(err) => {
             let why = match err {
                 SendError::Permanent(why) | SendError::Ambiguous(why) => why,
-                SendError::Transient(why) | SendError::Unreachable(why) => format!(
-                    "gave up after {} attempt(s) over {}: {why}",
-                    note.attempts,
-                    humantime::format_duration(std::time::Duration::from_secs(
-                        (now.as_second() - note.created_at).max(0) as u64
-                    ))
-                ),
+                SendError::Transient(why) | SendError::Unreachable(why) | SendError::Lost(why) => {
+                    format!(
+                        "gave up after {} attempt(s) over {}: {why}",
+                        note.attempts,
+                        humantime::format_duration(std::time::Duration::from_secs(
+                            (now.as_second() - note.created_at).max(0) as u64
+                        ))
+                    )
+                }
             };
             error!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempts = note.attempts, reply = %why, "note failed");
             report.failed += 1;

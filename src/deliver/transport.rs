@@ -14,10 +14,13 @@ pub(crate) enum SendError {
     /// The server answered 4xx: worth trying again later.
     #[error("temporary failure: {0}")]
     Transient(String),
-    /// The server could not be reached, or the connection broke or timed out before it
-    /// confirmed: try the next server now, and later again.
+    /// The server could not be reached: try the next server now, and later again.
     #[error("server unreachable: {0}")]
     Unreachable(String),
+    /// The connection broke or timed out after it was made, before the message was handed
+    /// over: nothing arrived. Try the next server now, and later again.
+    #[error("connection lost before the message was handed over: {0}")]
+    Lost(String),
     /// The connection broke while the message was being handed over, before the server's
     /// final reply: it may have arrived. Never resent automatically (the note becomes
     /// `unknown`, like one caught mid-send by a crash).
@@ -71,6 +74,10 @@ impl Transport {
                         Err(SendError::Unreachable(why)) => {
                             warn!(server = %server.label(), message_id, reason = %why, "server unreachable, trying the next one");
                             unreachable.push(format!("{}: {why}", server.label()));
+                        }
+                        Err(SendError::Lost(why)) => {
+                            warn!(server = %server.label(), message_id, reason = %why, "connection lost before the note was handed over, trying the next server");
+                            unreachable.push(format!("{}: connection lost: {why}", server.label()));
                         }
                         outcome => return (server.label().to_string(), outcome),
                     }

@@ -187,9 +187,7 @@ impl Shared {
         self.drop_if_stale(slot, announced).await;
         let job = self.open_transaction(slot, job, announced).await?;
         let Some(conn) = slot.as_mut() else {
-            job.finish(Err(SendError::Unreachable(
-                "the connection was lost".into(),
-            )));
+            job.finish(Err(SendError::Lost("the connection was lost".into())));
             return None;
         };
         let Ok(text) = std::str::from_utf8(&job.email) else {

@@ -46,7 +46,7 @@ pub(super) fn settle(slot: &mut Option<Conn>, job: Job, outcome: Result<Response
         }
         Err(Broken::BeforeEnd(why)) => {
             *slot = None;
-            Err(SendError::Unreachable(why))
+            Err(SendError::Lost(why))
         }
         Err(Broken::AfterEnd(why)) => {
             *slot = None;
