@@ -36,7 +36,7 @@ pub(super) fn prepare<'a>(
 ) -> Result<Turn<'a>, EvaluateError> {
     let (config, pass) = (shared.config, shared.pass);
     let now = pass.now;
-    let mut report = RuleReport {
+    let report = RuleReport {
         rule: rule.name.clone(),
         ..RuleReport::default()
     };
@@ -48,7 +48,7 @@ pub(super) fn prepare<'a>(
     let queued_today = shared.outbox.queued_since(&rule.name, start_of_day)?;
     let mut turn = Turn {
         rule,
-        report: RuleReport::default(),
+        report,
         queued_today,
         scope: None,
         mark: None,
@@ -60,16 +60,14 @@ pub(super) fn prepare<'a>(
     if let Some(limit) = daily_limit_reached(rule, queued_today)
         && !pass.keep_decisions
     {
-        report.resting = Some(limit);
-        turn.report = report;
+        turn.report.resting = Some(limit);
         return Ok(turn);
     }
     let (scope, mark) = window::scope(config, shared.log, shared.outbox, rule, pass)?;
-    report.looked_at = scope.as_ref().map(Vec::len);
+    turn.report.looked_at = scope.as_ref().map(Vec::len);
     if scope.is_none() && pass.only.is_none() {
         turn.ahead = Some(select::read_ahead(threads, shared.log, config, rule, now)?);
     }
-    turn.report = report;
     turn.scope = scope;
     turn.mark = mark;
     Ok(turn)
