@@ -1,13 +1,12 @@
 //! `departed`: a customer who cancels or leaves gets one sincere thank-you (seed 000), never a
 //! sales pitch.
 
-use std::ops::ControlFlow;
-
+use rusqlite::Row;
 use rusqlite::types::Value;
 
 use super::sql::{latest_interaction_sql, window, window_params};
-use super::{Among, Candidate, Found, Rest, Statement, query};
-use crate::log::{CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, LogError, json_list};
+use super::{Among, Candidate, Found, Statement};
+use crate::log::{CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, json_list};
 
 /// Customers who cancelled (an interaction of `kinds`) or are marked departed, within `within`.
 pub(super) fn statement(
@@ -30,28 +29,15 @@ pub(super) fn statement(
     Statement { sql, params }
 }
 
-/// [`statement`]'s candidates, handed to `each`.
-pub(super) fn select(
-    log: &Log,
-    among: &Among<'_>,
-    within: jiff::SignedDuration,
-    kinds: &[String],
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
-    query(
-        log,
-        &statement(log, among, within, kinds),
-        |row| {
-            // Only a cancellation is worth quoting; a departed customer's last purchase is not.
-            let trigger = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?
-                .filter(|t| kinds.contains(&t.kind));
-            Ok(Candidate {
-                customer: CustomerRow::read(row)?,
-                occasion: "departed".to_string(),
-                happened_at: trigger.as_ref().map(|t| t.at),
-                found: Found::Interaction(trigger),
-            })
-        },
-        each,
-    )
+/// A candidate of [`statement`]'s row; `kinds` are the cancellation kinds.
+pub(super) fn candidate(row: &Row<'_>, kinds: &[String]) -> rusqlite::Result<Candidate> {
+    // Only a cancellation is worth quoting; a departed customer's last purchase is not.
+    let trigger =
+        InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?.filter(|t| kinds.contains(&t.kind));
+    Ok(Candidate {
+        customer: CustomerRow::read(row)?,
+        occasion: "departed".to_string(),
+        happened_at: trigger.as_ref().map(|t| t.at),
+        found: Found::Interaction(trigger),
+    })
 }

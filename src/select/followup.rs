@@ -1,14 +1,13 @@
 //! `followup`: after a problem is solved, a thank-you for the feedback that quotes the original
 //! (seed 003: hospitality follows up).
 
-use std::ops::ControlFlow;
-
+use rusqlite::Row;
 use rusqlite::types::Value;
 
 use super::sql::{window, window_params};
-use super::{Among, Candidate, Found, Rest, Statement, query};
+use super::{Among, Candidate, Found, Statement};
 use crate::log::{
-    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, LogError, json_list,
+    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, InteractionRow, Log, json_list,
 };
 
 /// Each interaction of `kinds` within `within` that follows one of `after`, once per original.
@@ -48,27 +47,13 @@ pub(super) fn statement(
     Statement { sql, params }
 }
 
-/// [`statement`]'s candidates, handed to `each`.
-pub(super) fn select(
-    log: &Log,
-    among: &Among<'_>,
-    within: jiff::SignedDuration,
-    kinds: &[String],
-    after: &[String],
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
-    query(
-        log,
-        &statement(log, among, within, kinds, after),
-        |row| {
-            let original = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?;
-            Ok(Candidate {
-                customer: CustomerRow::read(row)?,
-                occasion: format!("followup-{}", original.as_ref().map_or(0, |o| o.id)),
-                happened_at: row.get(CUSTOMER_COLUMN_COUNT + 6)?,
-                found: Found::Interaction(original),
-            })
-        },
-        each,
-    )
+/// A candidate of [`statement`]'s row.
+pub(super) fn candidate(row: &Row<'_>) -> rusqlite::Result<Candidate> {
+    let original = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?;
+    Ok(Candidate {
+        customer: CustomerRow::read(row)?,
+        occasion: format!("followup-{}", original.as_ref().map_or(0, |o| o.id)),
+        happened_at: row.get(CUSTOMER_COLUMN_COUNT + 6)?,
+        found: Found::Interaction(original),
+    })
 }

@@ -119,28 +119,27 @@ pub(crate) fn candidates(
     mut each: impl FnMut(Candidate) -> ControlFlow<Rest>,
 ) -> Result<u64, LogError> {
     let among = Among::new(config, rule, now, only);
+    let Some(statement) = statement_among(log, config, rule, &among) else {
+        return Ok(0);
+    };
     let each = &mut each;
     match &rule.kind {
-        RuleKind::Quiet {
-            min_interactions,
-            quiet_for,
-        } => quiet::select(log, &among, *min_interactions, *quiet_for, each),
-        RuleKind::Unhappy {
-            within,
-            sentiment_below,
-            kinds,
-        } => unhappy::select(log, &among, *within, *sentiment_below, kinds, each),
-        RuleKind::Departed { within, kinds } => departed::select(log, &among, *within, kinds, each),
-        RuleKind::Followup {
-            within,
-            kinds,
-            after,
-        } => followup::select(log, &among, *within, kinds, after, each),
-        RuleKind::Ratio { window, target } => {
-            ratio::select(log, &among, &config.touchpoints, *window, *target, each)
+        RuleKind::Quiet { .. } => query(log, &statement, |row| quiet::candidate(row, &among), each),
+        RuleKind::Unhappy { .. } => query(log, &statement, unhappy::candidate, each),
+        RuleKind::Departed { kinds, .. } => {
+            query(log, &statement, |row| departed::candidate(row, kinds), each)
+        }
+        RuleKind::Followup { .. } => query(log, &statement, followup::candidate, each),
+        RuleKind::Ratio { .. } => {
+            let today = now.to_zoned_datetime(config.timezone.clone()).date();
+            query(log, &statement, |row| ratio::candidate(row, today), each)
         }
         RuleKind::Seasonal(season) => {
-            seasonal::select(log, &among, season, &config.touchpoints.positive, each)
+            let Some(year) = seasonal::open(&among, season) else {
+                return Ok(0);
+            };
+            let read = |row: &rusqlite::Row<'_>| seasonal::candidate(row, season, year);
+            query(log, &statement, read, each)
         }
     }
 }
@@ -152,28 +151,37 @@ pub(crate) fn statement(
     rule: &Rule,
     now: Timestamp,
 ) -> Option<Statement> {
-    let among = Among::new(config, rule, now, None);
+    statement_among(log, config, rule, &Among::new(config, rule, now, None))
+}
+
+/// `rule`'s selection `among` some customers; none for a season that is closed.
+fn statement_among(
+    log: &Log,
+    config: &Config,
+    rule: &Rule,
+    among: &Among<'_>,
+) -> Option<Statement> {
     Some(match &rule.kind {
         RuleKind::Quiet {
             min_interactions,
             quiet_for,
-        } => quiet::statement(&among, *min_interactions, *quiet_for),
+        } => quiet::statement(among, *min_interactions, *quiet_for),
         RuleKind::Unhappy {
             within,
             sentiment_below,
             kinds,
-        } => unhappy::statement(log, &among, *within, *sentiment_below, kinds),
-        RuleKind::Departed { within, kinds } => departed::statement(log, &among, *within, kinds),
+        } => unhappy::statement(log, among, *within, *sentiment_below, kinds),
+        RuleKind::Departed { within, kinds } => departed::statement(log, among, *within, kinds),
         RuleKind::Followup {
             within,
             kinds,
             after,
-        } => followup::statement(log, &among, *within, kinds, after),
+        } => followup::statement(log, among, *within, kinds, after),
         RuleKind::Ratio { window, target } => {
-            ratio::statement(log, &among, &config.touchpoints, *window, *target)
+            ratio::statement(log, among, &config.touchpoints, *window, *target)
         }
         RuleKind::Seasonal(season) => {
-            seasonal::statement(&among, season, &config.touchpoints.positive)?
+            seasonal::statement(among, season, &config.touchpoints.positive)?
         }
     })
 }

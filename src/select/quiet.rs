@@ -1,14 +1,13 @@
 //! `quiet`: customers with real history and no contact for a while (seed 000: neglect is worse
 //! than strife). Longest quiet first.
 
-use std::ops::ControlFlow;
-
 use jiff::Timestamp;
 
+use rusqlite::Row;
 use rusqlite::types::Value;
 
-use super::{Among, Candidate, Found, Rest, Statement, query};
-use crate::log::{CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, Log, LogError};
+use super::{Among, Candidate, Found, Statement};
+use crate::log::{CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow};
 
 const DAY: i64 = 86_400;
 
@@ -36,32 +35,18 @@ pub(super) fn statement(
     }
 }
 
-/// [`statement`]'s candidates, handed to `each`.
-pub(super) fn select(
-    log: &Log,
-    among: &Among<'_>,
-    min_interactions: u32,
-    quiet_for: jiff::SignedDuration,
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
-    let (now, now_s, tz) = (among.now, among.now.as_second(), among.tz);
-    query(
-        log,
-        &statement(among, min_interactions, quiet_for),
-        |row| {
-            let last_at: i64 = row.get(CUSTOMER_COLUMN_COUNT)?;
-            let since = Timestamp::from_second(last_at)
-                .unwrap_or(now)
-                .to_zoned_datetime(tz.clone());
-            Ok(Candidate {
-                customer: CustomerRow::read(row)?,
-                occasion: format!("quiet-since-{}", since.date()),
-                happened_at: None,
-                found: Found::Quiet {
-                    days: (now_s - last_at) / DAY,
-                },
-            })
+/// A candidate of [`statement`]'s row.
+pub(super) fn candidate(row: &Row<'_>, among: &Among<'_>) -> rusqlite::Result<Candidate> {
+    let last_at: i64 = row.get(CUSTOMER_COLUMN_COUNT)?;
+    let since = Timestamp::from_second(last_at)
+        .unwrap_or(among.now)
+        .to_zoned_datetime(among.tz.clone());
+    Ok(Candidate {
+        customer: CustomerRow::read(row)?,
+        occasion: format!("quiet-since-{}", since.date()),
+        happened_at: None,
+        found: Found::Quiet {
+            days: (among.now.as_second() - last_at) / DAY,
         },
-        each,
-    )
+    })
 }

@@ -1,15 +1,14 @@
 //! `ratio`: ten positive touch points for every negative one (seed 001; an invoice is a
 //! negative). Customers below the target get an appreciation note, largest deficit first.
 
-use std::ops::ControlFlow;
-
+use rusqlite::Row;
 use rusqlite::types::Value;
 
 use super::sql::{window, window_params};
-use super::{Among, Candidate, Found, Rest, Statement, query};
+use super::{Among, Candidate, Found, Statement};
 use crate::config::Touchpoints;
 use crate::log::{
-    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, Log, LogError, json_list, touch_class,
+    CUSTOMER_COLUMN_COUNT, CUSTOMER_COLUMNS, CustomerRow, Log, json_list, touch_class,
 };
 
 /// Positive and negative touch points of one customer over a window.
@@ -76,30 +75,15 @@ pub(super) fn statement(
     Statement { sql, params }
 }
 
-/// [`statement`]'s candidates, handed to `each`.
-pub(super) fn select(
-    log: &Log,
-    among: &Among<'_>,
-    touchpoints: &Touchpoints,
-    window_len: jiff::SignedDuration,
-    target: f64,
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
-    let today = among.now.to_zoned_datetime(among.tz.clone()).date();
-    query(
-        log,
-        &statement(log, among, touchpoints, window_len, target),
-        |row| {
-            Ok(Candidate {
-                customer: CustomerRow::read(row)?,
-                occasion: format!("ratio-{today}"),
-                happened_at: None,
-                found: Found::Ratio(Ledger {
-                    positive: row.get(CUSTOMER_COLUMN_COUNT)?,
-                    negative: row.get(CUSTOMER_COLUMN_COUNT + 1)?,
-                }),
-            })
-        },
-        each,
-    )
+/// A candidate of [`statement`]'s row, on the local date `today`.
+pub(super) fn candidate(row: &Row<'_>, today: jiff::civil::Date) -> rusqlite::Result<Candidate> {
+    Ok(Candidate {
+        customer: CustomerRow::read(row)?,
+        occasion: format!("ratio-{today}"),
+        happened_at: None,
+        found: Found::Ratio(Ledger {
+            positive: row.get(CUSTOMER_COLUMN_COUNT)?,
+            negative: row.get(CUSTOMER_COLUMN_COUNT + 1)?,
+        }),
+    })
 }

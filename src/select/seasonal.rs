@@ -2,16 +2,15 @@
 //! Customer Love month, Valentine's week). Include everyone: under a daily limit, those who went
 //! longest without a positive touch point come first.
 
-use std::ops::ControlFlow;
-
+use rusqlite::Row;
 use rusqlite::types::Value;
 
-use super::{Among, Candidate, Found, Rest, Statement, query};
+use super::{Among, Candidate, Found, Statement};
 use crate::config::Season;
-use crate::log::{CUSTOMER_COLUMNS, CustomerRow, Log, LogError, json_list};
+use crate::log::{CUSTOMER_COLUMNS, CustomerRow, json_list};
 
 /// The season's year, when it is open at `among.now`.
-fn open(among: &Among<'_>, season: &Season) -> Option<i16> {
+pub(super) fn open(among: &Among<'_>, season: &Season) -> Option<i16> {
     season.open_on(among.now.to_zoned_datetime(among.tz.clone()).date())
 }
 
@@ -39,31 +38,12 @@ pub(super) fn statement(
     })
 }
 
-/// [`statement`]'s candidates, handed to `each`.
-pub(super) fn select(
-    log: &Log,
-    among: &Among<'_>,
-    season: &Season,
-    positive_kinds: &[String],
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
-    let (Some(year), Some(statement)) = (
-        open(among, season),
-        statement(among, season, positive_kinds),
-    ) else {
-        return Ok(0);
-    };
-    query(
-        log,
-        &statement,
-        |row| {
-            Ok(Candidate {
-                customer: CustomerRow::read(row)?,
-                occasion: format!("{}-{year}", season.name),
-                happened_at: None,
-                found: Found::Season { year },
-            })
-        },
-        each,
-    )
+/// A candidate of [`statement`]'s row, in the season's `year`.
+pub(super) fn candidate(row: &Row<'_>, season: &Season, year: i16) -> rusqlite::Result<Candidate> {
+    Ok(Candidate {
+        customer: CustomerRow::read(row)?,
+        occasion: format!("{}-{year}", season.name),
+        happened_at: None,
+        found: Found::Season { year },
+    })
 }

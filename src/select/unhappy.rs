@@ -1,13 +1,12 @@
 //! `unhappy`: a complaint, or an interaction with a low sentiment, within a window (seeds 000 and
 //! 003: reach out to angry customers and apologise). Each customer's latest, oldest first.
 
-use std::ops::ControlFlow;
-
+use rusqlite::Row;
 use rusqlite::types::Value;
 
 use super::sql::{latest_interaction_sql, window, window_params};
-use super::{Among, Candidate, Found, Rest, Statement, query};
-use crate::log::{CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, LogError, json_list};
+use super::{Among, Candidate, Found, Statement};
+use crate::log::{CUSTOMER_COLUMN_COUNT, CustomerRow, InteractionRow, Log, json_list};
 
 /// Each customer's latest complaint (or low-sentiment interaction) within `within`.
 pub(super) fn statement(
@@ -33,27 +32,13 @@ pub(super) fn statement(
     Statement { sql, params }
 }
 
-/// [`statement`]'s candidates, handed to `each`.
-pub(super) fn select(
-    log: &Log,
-    among: &Among<'_>,
-    within: jiff::SignedDuration,
-    sentiment_below: f64,
-    kinds: &[String],
-    each: &mut impl FnMut(Candidate) -> ControlFlow<Rest>,
-) -> Result<u64, LogError> {
-    query(
-        log,
-        &statement(log, among, within, sentiment_below, kinds),
-        |row| {
-            let trigger = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?;
-            Ok(Candidate {
-                customer: CustomerRow::read(row)?,
-                occasion: format!("interaction-{}", trigger.as_ref().map_or(0, |t| t.id)),
-                happened_at: trigger.as_ref().map(|t| t.at),
-                found: Found::Interaction(trigger),
-            })
-        },
-        each,
-    )
+/// A candidate of [`statement`]'s row.
+pub(super) fn candidate(row: &Row<'_>) -> rusqlite::Result<Candidate> {
+    let trigger = InteractionRow::read(row, CUSTOMER_COLUMN_COUNT)?;
+    Ok(Candidate {
+        customer: CustomerRow::read(row)?,
+        occasion: format!("interaction-{}", trigger.as_ref().map_or(0, |t| t.id)),
+        happened_at: trigger.as_ref().map(|t| t.at),
+        found: Found::Interaction(trigger),
+    })
 }
