@@ -5,7 +5,6 @@ use std::path::Path;
 use jiff::Timestamp;
 
 use super::parse_at;
-use crate::config::Config;
 use crate::error::Error;
 use crate::evaluate::{self, Outcome};
 use crate::load::{Loaded, load};
@@ -38,20 +37,37 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
             .strftime("%Y-%m-%d %H:%M %Z")
     );
 
-    print_ledger(config, &log, &outbox, &row, now)?;
-    print_standing(config, &log, &outbox, &row, now)?;
-    print_verdicts(&loaded, &log, &outbox, &row, now)?;
+    let about = About {
+        loaded: &loaded,
+        log: &log,
+        outbox: &outbox,
+        row: &row,
+        now,
+    };
+    print_ledger(&about)?;
+    print_standing(&about)?;
+    print_verdicts(&about)?;
     Ok(())
 }
 
-/// The customer's touch points over each ratio rule's window (or 90 days).
-fn print_ledger(
-    config: &Config,
-    log: &Log,
-    outbox: &Outbox,
-    row: &CustomerRow,
+/// The customer explained, and where their facts are read.
+struct About<'a> {
+    loaded: &'a Loaded,
+    log: &'a Log,
+    outbox: &'a Outbox,
+    row: &'a CustomerRow,
     now: Timestamp,
-) -> Result<(), Error> {
+}
+
+/// The customer's touch points over each ratio rule's window (or 90 days).
+fn print_ledger(about: &About<'_>) -> Result<(), Error> {
+    let (config, log, outbox, row, now) = (
+        &about.loaded.config,
+        about.log,
+        about.outbox,
+        about.row,
+        about.now,
+    );
     let mut windows: Vec<(jiff::SignedDuration, f64)> = config
         .rules
         .iter()
@@ -99,13 +115,14 @@ fn print_ledger(
 }
 
 /// What holds the customer's notes back, if anything.
-fn print_standing(
-    config: &Config,
-    log: &Log,
-    outbox: &Outbox,
-    row: &CustomerRow,
-    now: Timestamp,
-) -> Result<(), Error> {
+fn print_standing(about: &About<'_>) -> Result<(), Error> {
+    let (config, log, outbox, row, now) = (
+        &about.loaded.config,
+        about.log,
+        about.outbox,
+        about.row,
+        about.now,
+    );
     let standing = log.standing(&row.id, &config.policy, now)?;
     let suppressed = outbox.suppressed(&row.id_text, row.email.as_deref().unwrap_or_default())?;
     let mut flags = Vec::new();
@@ -135,13 +152,9 @@ fn print_standing(
 
 /// Every rule's verdict, as a dry run restricted to this customer (highest priority first, so a
 /// note an earlier rule would queue counts against the cap of the later ones).
-fn print_verdicts(
-    loaded: &Loaded,
-    log: &Log,
-    outbox: &Outbox,
-    row: &CustomerRow,
-    now: Timestamp,
-) -> Result<(), Error> {
+fn print_verdicts(about: &About<'_>) -> Result<(), Error> {
+    let (loaded, log, outbox, row, now) =
+        (about.loaded, about.log, about.outbox, about.row, about.now);
     let config = &loaded.config;
     let rules: Vec<_> = config.rules.iter().collect();
     let only = [row.id.clone()];

@@ -300,84 +300,70 @@ fn notify(states: &[NotifyState<'_>]) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use tokio::sync::{Mutex, mpsc};
+    use tokio::time::Instant;
 
     use super::{Signal, drain};
     use crate::error::Error;
 
     const GRACE: Duration = Duration::from_secs(30);
+    const HOUR: Duration = Duration::from_secs(3600);
 
-    /// A delivery loop that needs `busy` to record its batch in flight.
-    fn delivering(busy: Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(tokio::time::sleep(busy))
+    /// The stop, with a batch in flight that needs `batch` to be recorded, an evaluation that
+    /// holds the lock for `evaluation`, and a second stop signal after `quit`: how it ended and
+    /// how long it took, on paused time.
+    async fn stop(
+        batch: Duration,
+        evaluation: Duration,
+        quit: Option<Duration>,
+    ) -> (Result<(), Error>, Duration) {
+        let (tx, mut signals) = mpsc::unbounded_channel();
+        if let Some(after) = quit {
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = tx.send(Signal::Quit);
+            });
+        }
+        let evaluating = Arc::new(Mutex::new(()));
+        let held = evaluating.clone().lock_owned().await;
+        tokio::spawn(async move {
+            tokio::time::sleep(evaluation).await;
+            drop(held);
+        });
+        let delivering = tokio::spawn(tokio::time::sleep(batch));
+        let started = Instant::now();
+        let out = drain(&evaluating, delivering, GRACE, &mut signals).await;
+        (out, started.elapsed())
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_stop_waits_for_the_batch_in_flight_within_the_grace_period() {
-        let (_tx, mut signals) = mpsc::unbounded_channel();
-        let started = tokio::time::Instant::now();
-        let out = drain(
-            &Mutex::new(()),
-            delivering(Duration::from_secs(10)),
-            GRACE,
-            &mut signals,
-        )
-        .await;
+        let (out, took) = stop(Duration::from_secs(10), Duration::ZERO, None).await;
         assert!(out.is_ok(), "{out:?}");
-        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        assert_eq!(took, Duration::from_secs(10));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_batch_still_out_at_the_end_of_the_grace_period_ends_the_daemon_with_an_error() {
-        let (_tx, mut signals) = mpsc::unbounded_channel();
-        let started = tokio::time::Instant::now();
-        let out = drain(
-            &Mutex::new(()),
-            delivering(Duration::from_secs(3600)),
-            GRACE,
-            &mut signals,
-        )
-        .await;
+        let (out, took) = stop(HOUR, Duration::ZERO, None).await;
         assert!(matches!(out, Err(Error::Interrupted)), "{out:?}");
-        assert_eq!(started.elapsed(), GRACE);
+        assert_eq!(took, GRACE);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_second_stop_signal_does_not_wait_for_the_grace_period() {
-        let (tx, mut signals) = mpsc::unbounded_channel();
-        let started = tokio::time::Instant::now();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let _ = tx.send(Signal::Quit);
-        });
-        let out = drain(
-            &Mutex::new(()),
-            delivering(Duration::from_secs(3600)),
-            GRACE,
-            &mut signals,
-        )
-        .await;
+        let (out, took) = stop(HOUR, Duration::ZERO, Some(Duration::from_secs(2))).await;
         assert!(matches!(out, Err(Error::Interrupted)), "{out:?}");
-        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        assert_eq!(took, Duration::from_secs(2));
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_evaluation_still_running_after_the_batch_is_left_at_the_end_of_the_grace_period() {
-        let (_tx, mut signals) = mpsc::unbounded_channel();
-        let evaluating = std::sync::Arc::new(Mutex::new(()));
-        let held = evaluating.clone().lock_owned().await;
-        let started = tokio::time::Instant::now();
-        let out = drain(
-            &evaluating,
-            delivering(Duration::from_secs(5)),
-            GRACE,
-            &mut signals,
-        )
-        .await;
+        let (out, took) = stop(Duration::from_secs(5), HOUR, None).await;
         assert!(out.is_ok(), "its notes are queued again next time: {out:?}");
-        assert_eq!(started.elapsed(), GRACE);
-        drop(held);
+        assert_eq!(took, GRACE);
     }
 }
