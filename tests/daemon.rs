@@ -13,6 +13,7 @@ use support::config::{SORRY_ON_EVENT, SORRY_RULE, maildir, smtp};
 use support::cut_proxy::{Cut, CutProxy};
 use support::daemon::Daemon;
 use support::fixture::{Fixture, ago, text};
+use support::scripted_smtp::{Script, ScriptedSmtp};
 use support::smtp_server::TestSmtpServer;
 
 #[test]
@@ -111,7 +112,7 @@ fn sigterm_during_a_batch_exits_0_and_loses_nothing() {
         std::thread::sleep(Duration::from_millis(5));
     }
     daemon.signal("TERM");
-    assert_eq!(daemon.wait_exit(), Some(0));
+    assert_eq!(daemon.wait_exit(), Some(0), "{:?}", daemon.seen());
     let states = f.notes();
     assert!(
         states
@@ -232,29 +233,24 @@ fn a_kept_connection_the_server_closed_while_idle_is_replaced_not_retried_later(
     assert_eq!(daemon.wait_exit(), Some(0));
 }
 
-/// A daemon (with `grace`) whose one note is stuck mid-send: the server takes the connection
-/// and never says a word. The handle keeps that connection open.
-fn stuck_in_a_send(
-    grace: &str,
-) -> (
-    Fixture,
-    Daemon,
-    std::thread::JoinHandle<std::io::Result<std::net::TcpStream>>,
-) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+/// A daemon (with `grace`) whose one note is stuck mid-send: the server has the whole message
+/// and never gives its final reply.
+fn stuck_in_a_send(grace: &str) -> (Fixture, Daemon) {
+    let server = ScriptedSmtp::start(Script {
+        before_250: Duration::from_secs(3600),
+        ..Script::default()
+    });
     let f = Fixture::new();
     f.complaints(1, 1);
     let config = format!(
         "{}\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\ngrace = \"{grace}\"",
-        smtp(port, &["timeout = \"120s\""])
+        smtp(server.port(), &["timeout = \"120s\""])
     );
     f.config(&config, SORRY_ON_EVENT);
     let mut daemon = Daemon::start(&f);
     daemon.wait_for("rekindle started");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !f.notes().iter().any(|n| n.ends_with("|sending")) {
+    while server.received() == 0 {
         assert!(
             Instant::now() < deadline,
             "no note went out: {:?}",
@@ -262,12 +258,12 @@ fn stuck_in_a_send(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    (f, daemon, held)
+    (f, daemon)
 }
 
 #[test]
 fn a_second_sigterm_ends_a_stuck_send_at_once_and_the_note_waits_for_an_operator() {
-    let (f, mut daemon, held) = stuck_in_a_send("120s");
+    let (f, mut daemon) = stuck_in_a_send("120s");
     daemon.signal("TERM");
     daemon.wait_for("stopping");
     // The grace period is long; a second signal does not wait for it.
@@ -281,7 +277,6 @@ fn a_second_sigterm_ends_a_stuck_send_at_once_and_the_note_waits_for_an_operator
         "{:?}",
         daemon.seen()
     );
-    drop(held);
     // The next start parks it for an operator: it may or may not have arrived.
     let out = f.rekindle(&["run", "--once"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", out);
@@ -295,7 +290,7 @@ fn a_second_sigterm_ends_a_stuck_send_at_once_and_the_note_waits_for_an_operator
 #[test]
 fn one_process_delivers_from_a_state_database_a_second_one_refuses_naming_the_first() {
     // The live daemon's note is stuck mid-send at a server that never answers.
-    let (f, mut daemon, held) = stuck_in_a_send("1s");
+    let (f, mut daemon) = stuck_in_a_send("1s");
     let holder = format!("another rekindle (pid {}) is delivering from", daemon.pid());
     // Before, a `run --once` from cron parked the daemon's note as unknown ("the previous run
     // stopped while sending it"), and the README's recovery then sent it twice.
@@ -309,7 +304,6 @@ fn one_process_delivers_from_a_state_database_a_second_one_refuses_naming_the_fi
     daemon.signal("TERM");
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(1));
-    drop(held);
     // The daemon is gone: now its note is parked for an operator, and the lock is free.
     let out = f.rekindle(&["run", "--once"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", out);
@@ -347,4 +341,94 @@ fn a_log_locked_by_another_program_at_start_is_waited_for_never_a_configuration_
         .filter(|l| l.contains("waiting for the interaction log"))
         .count();
     assert_eq!(waits, 1, "one logged reason, not one per try");
+}
+
+/// A server that takes most of a second over each message, and a grace period too short for the
+/// queue: at the exit every note the server accepted by then is recorded `sent`, the notes that
+/// had not left are put back (retried at the next run), and only those on their way to the
+/// server stay `sending`, to be parked as `unknown`. Before, outcomes were written per claimed
+/// batch: all 40 notes were left `sending` and became `unknown`, though most never left.
+#[test]
+fn a_stop_past_the_grace_period_records_what_arrived_and_puts_back_what_never_left() {
+    const POOL: usize = 2;
+    let server = ScriptedSmtp::start(Script {
+        before_250: Duration::from_secs(2),
+        ..Script::default()
+    });
+    let f = Fixture::new();
+    f.complaints(1, 40);
+    let config = format!(
+        "{}\n[delivery]\nconcurrency = 4\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\ngrace = \"1s\"\n[policy]\ncap = 5",
+        smtp(server.port(), &[&format!("pool_size = {POOL}")])
+    );
+    f.config(&config, SORRY_ON_EVENT);
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    // Two accepted, and another on its way (the server has it, its reply takes 2 s).
+    server.wait_for(2, Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.received() < 3 {
+        assert!(Instant::now() < deadline, "no third note went out");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(1), "the grace period ran out");
+    // The messages that were on their way reach the server a moment after the exit.
+    std::thread::sleep(Duration::from_secs(3));
+    server.script(|s| s.before_250 = Duration::ZERO);
+    let accepted: HashSet<String> = server
+        .accepted()
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
+    let states = f.states_by_message_id();
+    let in_state = |state: &str| -> Vec<&String> {
+        states
+            .iter()
+            .filter(|(_, s)| s == state)
+            .map(|(id, _)| id)
+            .collect()
+    };
+    let (sent, sending) = (in_state("sent"), in_state("sending"));
+    assert!(
+        sent.iter().all(|id| accepted.contains(*id)),
+        "sent means received"
+    );
+    assert!(
+        accepted
+            .iter()
+            .all(|id| sent.contains(&id) || sending.contains(&id)),
+        "a note the server accepted is recorded sent, or left for an operator: {states:?}"
+    );
+    assert!(
+        sending.len() <= 2 * POOL && sending.iter().all(|id| accepted.contains(*id)),
+        "only notes on their way are left `sending`: {sending:?}, accepted {accepted:?}"
+    );
+    assert_eq!(
+        in_state("queued").len(),
+        40 - sent.len() - sending.len(),
+        "the notes that never left wait for the next run: {states:?}"
+    );
+    // The next run parks the ones that were on their way, and sends the rest, each once.
+    let out = f.rekindle(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let after = f.states_by_message_id();
+    let unknown = after.iter().filter(|(_, s)| s == "unknown").count();
+    assert_eq!(unknown, sending.len(), "{after:?}");
+    assert_eq!(
+        after.iter().filter(|(_, s)| s == "sent").count() + unknown,
+        40
+    );
+    let ids: Vec<String> = server
+        .accepted()
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
+    assert_eq!(ids.len(), 40, "every note arrived");
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 40, "none twice");
+    eprintln!(
+        "at the exit: {} sent, {} on their way",
+        sent.len(),
+        sending.len()
+    );
 }

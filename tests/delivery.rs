@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use support::config::smtp_server;
 use support::cut_proxy::{Cut, CutProxy};
 use support::fixture::{Fixture, ago, text};
+use support::scripted_smtp::{Script, ScriptedSmtp};
 use support::smtp_server::TestSmtpServer;
 
 const RULES: &str = r#"[[rule]]
@@ -286,4 +287,48 @@ fn a_connection_closed_before_the_message_fails_over_and_the_log_says_it_was_los
     );
     assert!(!stderr.contains("server unreachable"), "{stderr}");
     let _ = serve.join();
+}
+
+/// A server slow at DATA: silent past the timeout before its 354, the notes were never handed
+/// over and are retried (before, such notes could end `unknown`); slow within the timeout after
+/// the message, they are sent.
+#[test]
+fn a_server_slow_at_data_retries_before_the_354_and_waits_within_the_timeout_after_it() {
+    let server = ScriptedSmtp::start(Script {
+        before_354: Duration::from_secs(3),
+        ..Script::default()
+    });
+    let f = Fixture::new();
+    f.complaints(1, 3);
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}",
+        smtp_server(server.port(), &["timeout = \"1s\""])
+    );
+    f.config(&transport, RULES);
+    let out = f.rekindle(&["run", "--once"]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("delivery: sent 0, retrying 3, failed 0, unknown 0"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        f.notes().iter().all(|n| n.ends_with("|retry")),
+        "{:?}",
+        f.notes()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(server.received(), 0, "nothing was handed over");
+
+    server.script(|s| {
+        s.before_354 = Duration::ZERO;
+        s.before_250 = Duration::from_millis(600);
+    });
+    f.state_sql("UPDATE notes SET due_at = 0");
+    let out = f.rekindle(&["run", "--once"]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("delivery: sent 3, retrying 0, failed 0, unknown 0"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(server.accepted().len(), 3);
 }

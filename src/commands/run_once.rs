@@ -51,8 +51,11 @@ pub(crate) fn evaluate_and_deliver(
         &transport,
         config,
         &runtime,
-        &crate::clock::now,
-        &|| true,
+        &deliver::Steering {
+            clock: &crate::clock::now,
+            pace: &|| deliver::Pace::Go,
+            progress: &|| {},
+        },
     )?;
     Ok((reports, delivery))
 }
@@ -63,6 +66,13 @@ fn print_summary(reports: &[RuleReport], delivery: &DeliveryReport) {
             Some(sent) => say!("{:<24} {}; {sent}", r.rule, r.summary()),
             None => say!("{:<24} {}", r.rule, r.summary()),
         }
+    }
+    if let Some(pause) = &delivery.paused {
+        say!(
+            "delivery paused until {}: {}",
+            pause.next_try(),
+            pause.reason
+        );
     }
     say!(
         "delivery: sent {}, retrying {}, failed {}, unknown {} in {:.3} s",

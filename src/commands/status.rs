@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::local_time;
 use crate::config::Config;
+use crate::deliver::Pause;
 use crate::error::Error;
 use crate::log::Log;
 use crate::outbox::Outbox;
@@ -31,6 +32,14 @@ pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
     let hour = outbox.sent_since(now - jiff::SignedDuration::from_hours(1))?;
     let day = outbox.sent_since(now - jiff::SignedDuration::from_hours(24))?;
     say!("sent in the last hour: {hour}, last 24 hours: {day}");
+    if let Some(pause) = Pause::load(&outbox)? {
+        say!(
+            "delivery PAUSED since {}: {}\n  next try {}; after fixing the [transport] settings, `systemctl reload rekindle` (or SIGHUP) resumes at once",
+            show(pause.since),
+            pause.reason,
+            show(pause.until)
+        );
+    }
     if let Some((id, at, text)) = outbox.last_error()? {
         say!("last error: note {id} at {}: {text}", show(at));
     }

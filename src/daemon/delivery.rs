@@ -8,7 +8,7 @@ use tracing::{error, info};
 use super::shutdown::Shutdown;
 use super::watchdog::Beats;
 use super::{Shared, blocking};
-use crate::deliver;
+use crate::deliver::{self, Pace, Steering};
 use crate::error::Error;
 use crate::log::Log;
 use crate::outbox::Outbox;
@@ -51,9 +51,14 @@ async fn pass(shared: Arc<Shared>) {
         let outbox = Outbox::open(&config.state_path)?;
         // Opt-outs are checked again right before sending.
         let log = Log::open(&config.log_path)?;
-        let keep_going = || {
-            Beats::stamp(&shared.beats.delivery);
-            !shared.shutdown.is_shutdown()
+        let pace = || {
+            if shared.abandon.load(std::sync::atomic::Ordering::SeqCst) {
+                Pace::Abandon
+            } else if shared.shutdown.is_shutdown() {
+                Pace::Finish
+            } else {
+                Pace::Go
+            }
         };
         let Some(runtime) = running.delivery.as_ref() else {
             return Ok(());
@@ -64,8 +69,11 @@ async fn pass(shared: Arc<Shared>) {
             &running.transport,
             config,
             runtime,
-            &crate::clock::now,
-            &keep_going,
+            &Steering {
+                clock: &crate::clock::now,
+                pace: &pace,
+                progress: &|| Beats::stamp(&shared.beats.delivery),
+            },
         )?;
         log_report(&report);
         Ok::<(), Error>(())

@@ -6,10 +6,11 @@
 //! it, and `sent`, `retry` or `failed` right after.
 
 mod gate;
-mod in_flight;
 mod lock;
 pub(crate) mod maildir;
+mod pause;
 mod rate;
+mod sends;
 mod settle;
 pub(crate) mod smtp;
 mod smtp_client;
@@ -20,11 +21,16 @@ use tracing::warn;
 
 use crate::config::{Config, Delivery};
 use crate::log::Log;
-use crate::outbox::{Outbox, OutboxError, StoredNote};
+use crate::note::NoteState;
+use crate::outbox::{Outbox, OutboxError, StoredNote, Update};
 use gate::gate;
-use in_flight::InFlight;
 pub(crate) use lock::{DeliveryLock, LockError};
+pub(crate) use pause::Pause;
 use rate::RateLimit;
+use sends::Done;
+pub(crate) use sends::Handover;
+use sends::Sends;
+use settle::settle;
 pub(crate) use transport::{SendError, Transport};
 
 /// What one delivery pass did.
@@ -42,6 +48,8 @@ pub(crate) struct DeliveryReport {
     pub elapsed: std::time::Duration,
     /// Per rule: (sent, failed).
     pub per_rule: std::collections::BTreeMap<String, (u64, u64)>,
+    /// Delivery is paused: the mail server will not take mail from rekindle as configured.
+    pub paused: Option<Pause>,
 }
 
 impl DeliveryReport {
@@ -53,74 +61,172 @@ impl DeliveryReport {
     }
 }
 
+/// What the delivery loop is asked to do, looked at between its steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// Claim and send every due note.
+    Go,
+    /// Claim nothing more; wait for the notes with the transport and record their outcomes.
+    Finish,
+    /// Exit now: record every outcome known, take back the notes whose message has not started
+    /// on its way (they are retried), and leave the rest `sending` (parked as `unknown` at the
+    /// next start: they may have arrived).
+    Abandon,
+}
+
+/// How the caller steers a delivery pass.
+pub(crate) struct Steering<'a> {
+    /// The time.
+    pub clock: &'a dyn Fn() -> Timestamp,
+    /// What to do, asked between steps.
+    pub pace: &'a dyn Fn() -> Pace,
+    /// Told at each step forward (notes claimed or recorded, or a wait for the rate limit), and
+    /// not while a send hangs: the daemon's watchdog listens.
+    pub progress: &'a dyn Fn(),
+}
+
 /// Delivers every note due at the time `clock` gives, `delivery.concurrency` at a time and
-/// within the rate limit, until none is due or `keep_going` says stop. Right before sending,
-/// each note is checked again against opt-outs (in `log`, when given, and the suppression list)
+/// within the rate limit, until none is due or `pace` says stop. Right before sending, each
+/// note is checked again against opt-outs (in `log`, when given, and the suppression list)
 /// and the customer's calendar. Runs on a blocking thread; `runtime` runs the sends.
 ///
-/// Notes go in batches: while one batch is on its way, the next is claimed and built, so the
-/// connections never wait for the state database. At most two batches are `sending` at once.
+/// At most `delivery.concurrency` notes are `sending` at once, so a crash leaves no more than
+/// that many `unknown`. Each outcome is recorded as soon as it is known, together with the
+/// others known by then, and each recorded note makes room for the next claim.
 pub(crate) fn deliver_due(
     outbox: &Outbox,
     log: Option<&Log>,
     transport: &std::sync::Arc<Transport>,
     config: &Config,
     runtime: &tokio::runtime::Runtime,
-    clock: &dyn Fn() -> Timestamp,
-    keep_going: &dyn Fn() -> bool,
+    steering: &Steering<'_>,
 ) -> Result<DeliveryReport, OutboxError> {
+    let Steering {
+        clock,
+        pace,
+        progress,
+    } = *steering;
     let delivery = &config.delivery;
     let started = std::time::Instant::now();
     let mut report = DeliveryReport::default();
-    // Shared by every batch, so a batch's first sends start while the last ones of the batch
-    // before are still out.
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(
+    let mut pause = Pause::load(outbox)?;
+    if let Some(p) = pause.as_ref().filter(|p| p.holds(clock())) {
+        report.paused = Some(p.clone());
+        return Ok(report);
+    }
+    // After a pause, one note tries first.
+    let mut window = if pause.is_some() {
+        1
+    } else {
         delivery.concurrency.max(1) as usize
-    ));
-    let mut in_flight: Option<InFlight> = None;
-    let mut claim_and_send = || -> Result<(), OutboxError> {
-        let mut bucket = RateLimit::load(outbox, delivery, clock())?;
-        while keep_going() {
+    };
+    let mut sends = Sends::start(runtime, transport, config);
+    let mut bucket = RateLimit::load(outbox, delivery, clock())?;
+    let mut none_due = false;
+    loop {
+        let pace = pace();
+        if pace != Pace::Go {
+            // Stopping: the notes that have not left wait for the next run.
+            let back = sends.withdraw();
+            let done = sends.finished(std::time::Duration::ZERO);
+            record(outbox, &done, &back, delivery, clock(), &mut report)?;
+            if pace == Pace::Abandon {
+                break;
+            }
+        }
+        let mut token_in = None;
+        if pace == Pace::Go && !none_due && sends.outstanding() < window {
             let now = clock();
             let allowed = bucket.available(now);
             if allowed == 0 {
-                // Wait for the next token, in short steps so a shutdown is never held up.
-                let wait = bucket
-                    .until_next(now)
-                    .min(std::time::Duration::from_millis(200));
-                // Built inside the runtime: a timer needs its context.
-                runtime.block_on(async { tokio::time::sleep(wait).await });
-                continue;
-            }
-            let mut gate = |due: &[StoredNote]| gate(due, config, outbox, log, now);
-            let (batch, set_aside) =
-                outbox.claim_batch(now, allowed.min(batch_size(delivery)), &mut gate)?;
-            if batch.is_empty() {
-                if set_aside > 0 {
+                token_in = Some(bucket.until_next(now));
+            } else {
+                let mut gate = |due: &[StoredNote]| gate(due, config, outbox, log, now);
+                let room = allowed.min(window - sends.outstanding());
+                let (claimed, set_aside) = outbox.claim_batch(now, room, &mut gate)?;
+                progress();
+                if claimed.is_empty() {
+                    none_due = set_aside == 0;
                     continue;
                 }
-                break;
-            }
-            // The tokens are spent (and saved) before anything is sent, so a crash here can
-            // never let a restart exceed the rate.
-            bucket.take(batch.len(), now);
-            bucket.save(outbox)?;
-            let previous = in_flight.as_mut().and_then(|f| f.dispatched.take());
-            let sending = InFlight::start(runtime, transport, config, &limit, batch, now, previous);
-            if let Some(done) = in_flight.replace(sending) {
-                done.finish(outbox, runtime, delivery, clock(), &mut report)?;
+                // The tokens are spent (and saved) before anything is sent, so a crash here can
+                // never let a restart exceed the rate.
+                bucket.take(claimed.len(), now);
+                bucket.save(outbox)?;
+                sends.push(claimed, now);
             }
         }
-        Ok(())
-    };
-    let outcome = claim_and_send();
-    // Whatever stopped the loop, the batch still out is waited for and recorded.
-    let last = in_flight.map_or(Ok(()), |done| {
-        done.finish(outbox, runtime, delivery, clock(), &mut report)
-    });
-    outcome.and(last)?;
+        if sends.outstanding() == 0 {
+            match token_in {
+                // Wait for the next token, in short steps so a stop is never held up.
+                Some(wait) if pace == Pace::Go => {
+                    progress();
+                    std::thread::sleep(wait.min(SHORT_STEP));
+                }
+                _ => break,
+            }
+            continue;
+        }
+        let done = sends.finished(SHORT_STEP);
+        if done.is_empty() {
+            continue;
+        }
+        progress();
+        let now = clock();
+        record(outbox, &done, &[], delivery, now, &mut report)?;
+        let refusal = done.iter().find_map(|d| match &d.outcome {
+            Err(SendError::Account(why)) => Some(format!("{}: {why}", d.server)),
+            _ => None,
+        });
+        match (refusal, &pause) {
+            // Refused: claim nothing more; the notes out come back queued.
+            (Some(why), _) if report.paused.is_none() => {
+                let paused = Pause::refused(outbox, pause.take(), &why, delivery, now)?;
+                report.paused = Some(paused);
+                none_due = true;
+            }
+            (None, Some(p)) => {
+                Pause::lifted(outbox, p)?;
+                pause = None;
+                window = delivery.concurrency.max(1) as usize;
+            }
+            _ => {}
+        }
+    }
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// How long the loop waits at most before looking at the pace and the rate limit again.
+const SHORT_STEP: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Records the outcomes in `done`, and `back` (notes taken back before they left) as due
+/// again now, in one transaction.
+fn record(
+    outbox: &Outbox,
+    done: &[Done],
+    back: &[StoredNote],
+    delivery: &Delivery,
+    now: Timestamp,
+    report: &mut DeliveryReport,
+) -> Result<(), OutboxError> {
+    if done.is_empty() && back.is_empty() {
+        return Ok(());
+    }
+    let mut updates: Vec<Update> = done
+        .iter()
+        .map(|d| settle(&d.note, &d.server, &d.outcome, delivery, now, report))
+        .collect();
+    for note in back {
+        warn!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note put back: rekindle is stopping and the note had not left; it goes at the next run");
+        updates.push(Update::new(
+            note.id,
+            NoteState::Queued,
+            "rekindle stopped before handing the note over; it goes at the next run".into(),
+            Some(now),
+        ));
+    }
+    outbox.finish_batch(&updates, now)
 }
 
 /// At start-up: notes a previous run left in `sending` are parked as `unknown`, each logged for
@@ -140,11 +246,4 @@ pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .thread_name("rekindle-send")
         .enable_all()
         .build()
-}
-
-/// Notes claimed (marked `sending`) at once: several rounds of `concurrency`, so the synced state
-/// transaction around a batch is paid once per many notes, while a crash leaves at most twice
-/// this many notes `unknown` (one batch on its way, the next just claimed).
-fn batch_size(delivery: &Delivery) -> usize {
-    (delivery.concurrency.max(1) as usize * 16).clamp(32, 128)
 }

@@ -2,7 +2,7 @@
 //! unknown (never resent automatically).
 
 use jiff::{SignedDuration, Timestamp};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{DeliveryReport, SendError};
 use crate::config::Delivery;
@@ -12,8 +12,8 @@ use crate::outbox::{StoredNote, Update};
 /// Decides a note's next state from the transport's answer, and logs it.
 pub(super) fn settle(
     note: &StoredNote,
-    server: String,
-    outcome: Result<String, SendError>,
+    server: &str,
+    outcome: &Result<String, SendError>,
     delivery: &Delivery,
     now: Timestamp,
     report: &mut DeliveryReport,
@@ -34,16 +34,24 @@ pub(super) fn settle(
             let due = now + retry_delay(delivery, note.attempts);
             warn!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempt = note.attempts, retry_at = %due, reply = %why, "note will be retried");
             report.retried += 1;
-            Update::new(id, NoteState::Retry, why, Some(due))
+            Update::new(id, NoteState::Retry, why.clone(), Some(due))
+        }
+        // The server will not take mail from rekindle: the note waits for the pause to end,
+        // and this attempt does not count. The pause itself is logged once.
+        Err(SendError::Account(why)) => {
+            debug!(note_id = id, rule = %rule, customer_id = %customer, server = %server, reply = %why, "note back in the queue: delivery pauses");
+            Update::new(id, NoteState::Queued, why.clone(), None)
         }
         Err(SendError::Ambiguous(why)) => {
             error!(note_id = id, rule = %rule, customer_id = %customer, server = %server, reply = %why, "note outcome unknown: it may or may not have arrived; resolve with `rekindle outbox resend` or `cancel`");
             report.unknown += 1;
-            Update::new(id, NoteState::Unknown, why, None)
+            Update::new(id, NoteState::Unknown, why.clone(), None)
         }
         Err(err) => {
             let why = match err {
-                SendError::Permanent(why) | SendError::Ambiguous(why) => why,
+                SendError::Permanent(why) | SendError::Ambiguous(why) | SendError::Account(why) => {
+                    why.clone()
+                }
                 SendError::Transient(why) | SendError::Unreachable(why) | SendError::Lost(why) => {
                     format!(
                         "gave up after {} attempt(s) over {}: {why}",

@@ -11,8 +11,8 @@ use std::time::Duration;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
 
-use super::SendError;
 use super::smtp_client::{Client, Server};
+use super::{Handover, SendError};
 use crate::config::smtp::{SmtpConfig, SmtpSetupError, password};
 
 /// The SMTP transport to one server.
@@ -63,9 +63,13 @@ impl SmtpTransport {
     }
 
     /// Sends one message to its one recipient. Ok is the server's reply.
-    pub(crate) async fn send(&self, message: &lettre::Message) -> Result<String, SendError> {
+    pub(crate) async fn send(
+        &self,
+        message: &lettre::Message,
+        handover: &std::sync::Arc<Handover>,
+    ) -> Result<String, SendError> {
         self.client
-            .send(message.envelope(), message.formatted())
+            .send(message.envelope(), message.formatted(), handover.clone())
             .await
     }
 }
@@ -116,7 +120,10 @@ mod tests {
     async fn a_note_reaches_a_real_server() {
         let server = TestSmtpServer::start();
         let smtp = SmtpTransport::new(&local(server.port()), Path::new(".")).expect("transport");
-        let reply = smtp.send(&message()).await.expect("sent");
+        let reply = smtp
+            .send(&message(), &Default::default())
+            .await
+            .expect("sent");
         assert!(reply.starts_with("250"), "{reply}");
         let got = server.wait_for(1, Duration::from_secs(5));
         assert_eq!(got.len(), 1);
@@ -143,11 +150,11 @@ mod tests {
             }
         });
         let smtp = SmtpTransport::new(&local(server.port()), Path::new(".")).expect("transport");
-        match smtp.send(&message()).await {
+        match smtp.send(&message(), &Default::default()).await {
             Err(SendError::Transient(text)) => assert!(text.contains("451"), "{text}"),
             other => panic!("expected a transient failure, got {other:?}"),
         }
-        match smtp.send(&message()).await {
+        match smtp.send(&message(), &Default::default()).await {
             Err(SendError::Permanent(text)) => {
                 assert!(text.contains("mailbox does not exist"), "{text}")
             }
@@ -164,7 +171,7 @@ mod tests {
             .expect("free port");
         let smtp = SmtpTransport::new(&local(port), Path::new(".")).expect("transport");
         assert!(matches!(
-            smtp.send(&message()).await,
+            smtp.send(&message(), &Default::default()).await,
             Err(SendError::Unreachable(_))
         ));
     }

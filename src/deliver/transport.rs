@@ -1,10 +1,12 @@
 //! The transports a note can leave by: a maildir (demos, dry runs) or SMTP servers in failover
 //! order, and why a send failed.
 
-use lettre::Message;
-use tracing::warn;
+use std::sync::Arc;
 
-use super::{maildir, smtp};
+use lettre::Message;
+use tracing::{debug, warn};
+
+use super::{Handover, maildir, smtp};
 use crate::config::smtp::SmtpSetupError;
 use crate::config::{Config, Transport as TransportConfig};
 
@@ -26,10 +28,20 @@ pub(crate) enum SendError {
     /// `unknown`, like one caught mid-send by a crash).
     #[error("outcome unknown: {0}")]
     Ambiguous(String),
+    /// The server refuses rekindle itself, whatever the note: its login (AUTH), TLS, the
+    /// sender address at MAIL (a 5.7.x or 5.1.7/5.1.8 reply), or the whole connection at its
+    /// greeting. Every note would fail alike, so delivery pauses and the note waits, its
+    /// attempt not counted: try the next server now, and this one after a pause.
+    #[error("the server will not take mail from rekindle as configured: {0}")]
+    Account(String),
     /// Never retry: a 5xx reply (the server's text is kept), or a message the server can never take.
     #[error("permanent failure: {0}")]
     Permanent(String),
 }
+
+/// Why a note taken back never left.
+pub(super) const WITHDRAWN: &str =
+    "rekindle is stopping: the note was taken back before it was handed over";
 
 /// A configured transport.
 pub(crate) enum Transport {
@@ -56,28 +68,41 @@ impl Transport {
     }
 
     /// Sends one message. Returns which server (or maildir) had the last word, and the outcome.
-    /// SMTP servers are tried in order while they cannot be reached.
+    /// SMTP servers are tried in order while they cannot be reached. `handover` is told right
+    /// before the message itself goes (and may forbid it: see [`Handover`]).
     pub(super) async fn send(
         &self,
         message: &Message,
         message_id: &str,
+        handover: &Arc<Handover>,
     ) -> (String, Result<String, SendError>) {
         match self {
             Transport::Maildir(m) => (
                 format!("maildir {}", m.dir().display()),
-                m.deliver(message, message_id),
+                if handover.begin() {
+                    m.deliver(message, message_id)
+                } else {
+                    Err(SendError::Lost(WITHDRAWN.into()))
+                },
             ),
             Transport::Smtp(servers) => {
-                let mut unreachable = Vec::new();
+                let (mut unreachable, mut refused) = (Vec::new(), Vec::new());
                 for server in servers {
-                    match server.send(message).await {
+                    match server.send(message, handover).await {
                         Err(SendError::Unreachable(why)) => {
                             warn!(server = %server.label(), message_id, reason = %why, "server unreachable, trying the next one");
                             unreachable.push(format!("{}: {why}", server.label()));
                         }
+                        Err(SendError::Lost(why)) if why == WITHDRAWN => {
+                            return (server.label().to_string(), Err(SendError::Lost(why)));
+                        }
                         Err(SendError::Lost(why)) => {
                             warn!(server = %server.label(), message_id, reason = %why, "connection lost before the note was handed over, trying the next server");
                             unreachable.push(format!("{}: connection lost: {why}", server.label()));
+                        }
+                        Err(SendError::Account(why)) => {
+                            debug!(server = %server.label(), message_id, reason = %why, "the server refuses rekindle, trying the next one");
+                            refused.push(format!("{}: {why}", server.label()));
                         }
                         outcome => return (server.label().to_string(), outcome),
                     }
@@ -86,7 +111,19 @@ impl Transport {
                     .last()
                     .map(|s| s.label().to_string())
                     .unwrap_or_default();
-                (label, Err(SendError::Unreachable(unreachable.join("; "))))
+                let why = refused
+                    .iter()
+                    .chain(&unreachable)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                // Refused by one server and unreachable at the others: pause, as a retry would
+                // meet the same refusal.
+                if refused.is_empty() {
+                    (label, Err(SendError::Unreachable(why)))
+                } else {
+                    (label, Err(SendError::Account(why)))
+                }
             }
         }
     }

@@ -135,6 +135,14 @@ impl Outbox {
             let tx = self.begin_with(Sync::Deferred)?;
             for u in updates {
                 transition_in(&tx, u.id, u.state, now, Some(&u.detail), u.due_at)?;
+                // Back in the queue from `sending`: the note never left, the attempt is not
+                // counted.
+                if u.state == NoteState::Queued {
+                    tx.prepare_cached(
+                        "UPDATE notes SET attempts = max(attempts - 1, 0) WHERE id = ?1",
+                    )?
+                    .execute([u.id])?;
+                }
             }
             tx.commit()?;
             self.set_sync(Sync::Full)
@@ -178,7 +186,7 @@ impl Outbox {
 pub(crate) struct Update {
     /// The note.
     pub id: i64,
-    /// Sent, retry, failed or unknown.
+    /// Sent, retry, failed, unknown, or queued again (the attempt did not count).
     pub state: NoteState,
     /// The server's reply or the error.
     pub detail: String,

@@ -17,6 +17,8 @@ pub(crate) enum Setting<'a> {
     EventWatermark,
     /// The delivery rate limit's bucket (`deliver::RateLimit`).
     RateLimit,
+    /// Delivery paused: the mail server refused rekindle itself (`deliver::Pause`).
+    DeliveryPause,
 }
 
 impl Setting<'_> {
@@ -27,6 +29,7 @@ impl Setting<'_> {
             Setting::RuleMark(rule) => format!("rule_mark:{rule}"),
             Setting::EventWatermark => "event_watermark".into(),
             Setting::RateLimit => "rate_limit".into(),
+            Setting::DeliveryPause => "delivery_pause".into(),
         }
     }
 }
@@ -64,6 +67,15 @@ impl Outbox {
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![setting.key(), text],
             )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets the value kept for `setting`.
+    pub(crate) fn clear_setting(&self, setting: Setting<'_>) -> Result<(), OutboxError> {
+        self.flush()?;
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [setting.key()])
             .map(drop)
             .map_err(|e| self.err(e))
     }

@@ -152,6 +152,20 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// Each note's Message-ID and state, in id order.
+    pub fn states_by_message_id(&self) -> Vec<(String, String)> {
+        let state = Connection::open(self.path("state.sqlite")).expect("state");
+        let mut stmt = state
+            .prepare("SELECT message_id, state FROM notes ORDER BY id")
+            .expect("query");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect()
+    }
+}
+
 /// stdout and stderr of a run, as text.
 pub fn text(output: &Output) -> (String, String) {
     (

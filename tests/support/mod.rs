@@ -2,4 +2,5 @@ pub mod config;
 pub mod cut_proxy;
 pub mod daemon;
 pub mod fixture;
+pub mod scripted_smtp;
 pub mod smtp_server;

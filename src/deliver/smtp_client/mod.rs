@@ -29,12 +29,16 @@ use lettre::transport::smtp::extension::{ClientId, Extension};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::SendError;
+use super::transport::WITHDRAWN;
+use super::{Handover, SendError};
 use crate::config::smtp::Tls;
 use wire::{Broken, Compat, Raw, after_end, classify, data_block, group, open, settle, within};
 
 /// An idle connection is checked with NOOP before reuse once it has rested this long.
 const STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// After the server refused rekindle itself, connections are not tried again for this long.
+const REFUSAL_HOLD: Duration = Duration::from_secs(10);
 
 /// Where to connect and how to log in.
 pub(crate) struct Server {
@@ -63,6 +67,7 @@ struct Conn {
 struct Job {
     envelope: Envelope,
     email: Vec<u8>,
+    handover: Arc<Handover>,
     done: oneshot::Sender<Result<String, SendError>>,
 }
 
@@ -89,6 +94,8 @@ struct Shared {
     jobs: tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>,
     /// Workers running; they are started on the runtime that sends, when it first sends.
     workers: AtomicUsize,
+    /// When and why the server last refused rekindle itself (see [`SendError::Account`]).
+    refused: std::sync::Mutex<Option<(Instant, String)>>,
 }
 
 impl Client {
@@ -100,6 +107,7 @@ impl Client {
                 server,
                 jobs: tokio::sync::Mutex::new(jobs),
                 workers: AtomicUsize::new(0),
+                refused: std::sync::Mutex::new(None),
             }),
             queue,
             size: size.max(1),
@@ -111,6 +119,7 @@ impl Client {
         &self,
         envelope: &Envelope,
         email: Vec<u8>,
+        handover: Arc<Handover>,
     ) -> Result<String, SendError> {
         let mut running = self.shared.workers.load(Ordering::SeqCst);
         while running < self.size {
@@ -131,6 +140,7 @@ impl Client {
         let job = Job {
             envelope: envelope.clone(),
             email,
+            handover,
             done,
         };
         if self.queue.send(job).is_err() {
@@ -190,6 +200,13 @@ impl Shared {
             job.finish(Err(SendError::Lost("the connection was lost".into())));
             return None;
         };
+        if !job.handover.begin() {
+            // Taken back at the server's 354: dropping the connection before the final dot
+            // makes the server discard the transaction.
+            *slot = None;
+            job.finish(Err(SendError::Lost(WITHDRAWN.into())));
+            return None;
+        }
         let Ok(text) = std::str::from_utf8(&job.email) else {
             let handed = within(timeout, true, async {
                 conn.smtp.message(&job.email).await.map_err(after_end)
@@ -260,7 +277,7 @@ impl Shared {
             let opened = within(timeout, false, open(conn, &job, announced)).await;
             // The server said no to the sender or the recipient: reset the transaction for the
             // next note, or give up the connection.
-            if matches!(opened, Err(Broken::Reply(_)))
+            if matches!(opened, Err(Broken::Reply(_) | Broken::Sender(_)))
                 && !tokio::time::timeout(timeout, conn.smtp.command(Rset))
                     .await
                     .is_ok_and(|reset| reset.is_ok())
@@ -289,10 +306,32 @@ impl Shared {
         self.jobs.try_lock().ok()?.try_recv().ok()
     }
 
-    /// A new connection: TCP with `TCP_NODELAY`, TLS as configured, EHLO and login.
+    /// A new connection, unless the server refused rekindle itself a moment ago: then the
+    /// same refusal, without knocking again (a wrong password tried once per note is how an
+    /// account gets locked, or an address banned).
     async fn connect(&self) -> Result<Conn, SendError> {
+        let recent = |refusal: &Option<(Instant, String)>| {
+            refusal
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < REFUSAL_HOLD)
+                .map(|(_, why)| why.clone())
+        };
+        if let Some(why) = recent(&self.refused.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Err(SendError::Account(why));
+        }
+        let conn = self.dial().await;
+        if let Err(SendError::Account(why)) = &conn {
+            *self.refused.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((Instant::now(), why.clone()));
+        }
+        conn
+    }
+
+    /// A new connection: TCP with `TCP_NODELAY`, TLS as configured, EHLO and login.
+    async fn dial(&self) -> Result<Conn, SendError> {
         let s = &self.server;
         let unreachable = |why: String| SendError::Unreachable(why);
+        let refused = |why: String| SendError::Account(why);
         let setup = async {
             let tcp = TcpStream::connect((s.host.as_str(), s.port))
                 .await
@@ -306,23 +345,31 @@ impl Shared {
                     stream
                         .upgrade_tls(self.tls_parameters()?)
                         .await
-                        .map_err(|e| unreachable(format!("TLS handshake failed: {e}")))?;
+                        .map_err(|e| refused(format!("TLS handshake failed: {e}")))?;
                     Box::new(Compat(stream))
                 }
                 Tls::Starttls | Tls::None => Box::new(tcp),
             };
+            // Refused at the greeting or EHLO (554, "your address is blocked"): the server will
+            // not talk to rekindle, whatever the note.
             let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &s.hello)
                 .await
-                .map_err(classify)?;
+                .map_err(|e| {
+                    if e.is_permanent() {
+                        refused(format!("refused at the greeting: {e}"))
+                    } else {
+                        classify(e)
+                    }
+                })?;
             if s.tls == Tls::Starttls {
                 if !conn.server_info().supports_feature(Extension::StartTls) {
-                    return Err(SendError::Unreachable(
+                    return Err(refused(
                         "the server does not offer STARTTLS; set tls = \"implicit\" or check the port".into(),
                     ));
                 }
                 conn.starttls(self.tls_parameters()?, &s.hello)
                     .await
-                    .map_err(|e| unreachable(format!("STARTTLS failed: {e}")))?;
+                    .map_err(|e| refused(format!("STARTTLS failed: {e}")))?;
             }
             // lettre keeps only the EHLO keywords it knows, and PIPELINING is not one of them:
             // ask again (after STARTTLS, whose EHLO may differ; before AUTH, which EHLO may reset).
@@ -338,7 +385,7 @@ impl Shared {
             if let Some(credentials) = &s.credentials {
                 conn.auth(DEFAULT_MECHANISMS, credentials)
                     .await
-                    .map_err(classify)?;
+                    .map_err(|e| refused(format!("login refused: {e}")))?;
             }
             Ok(Conn {
                 smtp: conn,

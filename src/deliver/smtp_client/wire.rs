@@ -29,6 +29,9 @@ pub(super) enum Broken {
     BeforeEnd(String),
     /// The connection failed while or after the message was sent, before the final reply.
     AfterEnd(String),
+    /// The server refused the sender address at MAIL (see [`refuses_the_sender`]): every note
+    /// would be refused alike.
+    Sender(lettre::transport::smtp::Error),
     /// Pipelined: the server refused the sender or the recipient, yet accepted DATA. The
     /// connection is dropped mid-message (so nothing arrives), not reused.
     Desync(lettre::transport::smtp::Error),
@@ -39,6 +42,9 @@ pub(super) fn settle(slot: &mut Option<Conn>, job: Job, outcome: Result<Response
     let outcome = match outcome {
         Ok(response) => Ok(reply_text(&response)),
         Err(Broken::Reply(err)) => Err(classify(err)),
+        Err(Broken::Sender(err)) => Err(SendError::Account(format!(
+            "the sender address is refused: {err}"
+        ))),
         Err(Broken::Refused(why)) => Err(SendError::Permanent(why)),
         Err(Broken::Desync(err)) => {
             *slot = None;
@@ -142,7 +148,7 @@ pub(super) async fn open(conn: &mut Conn, job: &Job, announced: bool) -> Result<
     if !conn.pipelining {
         smtp.command(mail(smtp, &job.envelope, &job.email)?)
             .await
-            .map_err(early)?;
+            .map_err(|err| at_mail(err, early))?;
         for to in job.envelope.to() {
             smtp.command(Rcpt::new(to.clone(), vec![]))
                 .await
@@ -157,10 +163,13 @@ pub(super) async fn open(conn: &mut Conn, job: &Job, announced: bool) -> Result<
         smtp.command(Raw(&commands)).await
     };
     let mut refused = None;
-    for _ in 0..job.envelope.to().len() + 1 {
+    let mut sender = false;
+    for at in 0..job.envelope.to().len() + 1 {
         match reply {
             Ok(_) => {}
             Err(err) if err.is_transient() || err.is_permanent() => {
+                // The first reply is MAIL's.
+                sender |= at == 0 && refuses_the_sender(&err);
                 refused.get_or_insert(err);
             }
             Err(err) => return Err(Broken::BeforeEnd(err.to_string())),
@@ -170,10 +179,56 @@ pub(super) async fn open(conn: &mut Conn, job: &Job, announced: bool) -> Result<
     // `reply` is now DATA's.
     match (reply, refused) {
         (Ok(_), None) => Ok(()),
+        (Ok(_), Some(err)) if sender => Err(Broken::Sender(err)),
         (Ok(_), Some(err)) => Err(Broken::Desync(err)),
         (Err(err), None) => Err(early(err)),
+        (Err(_), Some(err)) if sender => Err(Broken::Sender(err)),
         (Err(_), Some(err)) => Err(Broken::Reply(err)),
     }
+}
+
+/// MAIL's error: the sender's own (see [`refuses_the_sender`]) or as `early` sorts it.
+fn at_mail(
+    err: lettre::transport::smtp::Error,
+    early: impl Fn(lettre::transport::smtp::Error) -> Broken,
+) -> Broken {
+    if refuses_the_sender(&err) {
+        Broken::Sender(err)
+    } else {
+        early(err)
+    }
+}
+
+/// Whether a refusal of MAIL is about rekindle as a sender rather than this one message: 530
+/// (authentication required), 553 (sender address not allowed), or a permanent reply whose
+/// enhanced status code (RFC 3463) is 5.7.x (policy, authentication) or 5.1.7/5.1.8 (a bad
+/// sender address or domain). A refusal at RCPT (5.1.x) is the recipient's.
+pub(super) fn refuses_the_sender(err: &lettre::transport::smtp::Error) -> bool {
+    let code = err.status().map(|c| c.to_string());
+    if matches!(code.as_deref(), Some("530" | "553")) {
+        return true;
+    }
+    err.is_permanent()
+        && enhanced_status(&err.to_string()).is_some_and(|(class, subject, detail)| {
+            class == 5 && (subject == 7 || (subject == 1 && matches!(detail, 7 | 8)))
+        })
+}
+
+/// The first enhanced status code (RFC 3463, `class.subject.detail`) in a reply's text.
+pub(super) fn enhanced_status(text: &str) -> Option<(u16, u16, u16)> {
+    text.split(|c: char| c.is_whitespace() || c == ':' || c == '(' || c == ')')
+        .find_map(|word| {
+            let mut parts = word.split('.');
+            let (class, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
+            if parts.next().is_some() || !matches!(class, "2" | "4" | "5") {
+                return None;
+            }
+            Some((
+                class.parse().ok()?,
+                subject.parse().ok()?,
+                detail.parse().ok()?,
+            ))
+        })
 }
 
 /// A message as DATA carries it (RFC 5321 4.5.2): a line starting with a dot gets a second one,
@@ -262,7 +317,24 @@ impl AsyncWrite for Compat {
 
 #[cfg(test)]
 mod tests {
-    use super::data_block;
+    use super::{data_block, enhanced_status};
+
+    #[test]
+    fn the_enhanced_status_code_is_read_from_the_reply() {
+        assert_eq!(
+            enhanced_status("permanent error (535): 5.7.8 Authentication credentials invalid"),
+            Some((5, 7, 8))
+        );
+        assert_eq!(
+            enhanced_status("permanent error (550): 5.1.1 <a@b.example>: no such user"),
+            Some((5, 1, 1))
+        );
+        assert_eq!(
+            enhanced_status("permanent error (550): mailbox unavailable, v1.2.3.4"),
+            None
+        );
+        assert_eq!(enhanced_status("550 no code here"), None);
+    }
 
     #[test]
     fn data_doubles_leading_dots_and_ends_with_a_lone_dot() {
