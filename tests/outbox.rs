@@ -24,7 +24,10 @@ fn an_interrupted_note_waits_for_an_operator() {
     );
 
     // Pretend the daemon died while handing note 1 to the server.
-    f.state_sql("UPDATE notes SET state = 'sending' WHERE id = 1");
+    f.state_sql(
+        "UPDATE notes SET state = 'sending' WHERE id = 1;
+         INSERT INTO handed_over (note_id, at) VALUES (1, 0)",
+    );
     let (_, stderr) = text(&f.rekindle(&["run", "--once"]));
     assert!(stderr.contains("note parked as unknown"), "{stderr}");
     assert_eq!(

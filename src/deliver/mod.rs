@@ -17,19 +17,19 @@ mod smtp_client;
 mod transport;
 
 use jiff::Timestamp;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::{Config, Delivery};
 use crate::log::Log;
 use crate::note::NoteState;
-use crate::outbox::{Outbox, OutboxError, StoredNote, Update};
+use crate::outbox::{Outbox, OutboxError, Setting, StoredNote, Update};
 use gate::gate;
 pub(crate) use lock::{DeliveryLock, LockError};
 pub(crate) use pause::Pause;
 use rate::RateLimit;
 use sends::Done;
-pub(crate) use sends::Handover;
 use sends::Sends;
+pub(crate) use sends::{Begun, Handover};
 use settle::settle;
 pub(crate) use transport::{SendError, Transport};
 
@@ -90,9 +90,10 @@ pub(crate) struct Steering<'a> {
 /// note is checked again against opt-outs (in `log`, when given, and the suppression list)
 /// and the customer's calendar. Runs on a blocking thread; `runtime` runs the sends.
 ///
-/// At most `delivery.concurrency` notes are `sending` at once, so a crash leaves no more than
-/// that many `unknown`. Each outcome is recorded as soon as it is known, together with the
-/// others known by then, and each recorded note makes room for the next claim.
+/// Notes are claimed (marked `sending`, synced) in batches, the next one once the one before is
+/// on its way; each note is marked as handed over right before its message goes, so a crash
+/// leaves `unknown` only the notes on their way (about one per connection). Each outcome is
+/// recorded as soon as it is known, together with the others known by then.
 pub(crate) fn deliver_due(
     outbox: &Outbox,
     log: Option<&Log>,
@@ -115,11 +116,12 @@ pub(crate) fn deliver_due(
         return Ok(report);
     }
     // After a pause, one note tries first.
-    let mut window = if pause.is_some() {
-        1
-    } else {
-        delivery.concurrency.max(1) as usize
-    };
+    let full = 2 * batch_size(delivery);
+    let mut window = if pause.is_some() { 1 } else { full };
+    let boot = boot_id();
+    if outbox.setting::<String>(Setting::DeliveryBoot)? != boot {
+        outbox.set_setting(Setting::DeliveryBoot, &boot)?;
+    }
     let mut sends = Sends::start(runtime, transport, config);
     let mut bucket = RateLimit::load(outbox, delivery, clock())?;
     let mut none_due = false;
@@ -127,22 +129,25 @@ pub(crate) fn deliver_due(
         let pace = pace();
         if pace != Pace::Go {
             // Stopping: the notes that have not left wait for the next run.
-            let back = sends.withdraw();
-            let done = sends.finished(std::time::Duration::ZERO);
+            let back = sends.withdraw(pace == Pace::Abandon);
+            let done = sends.finished(outbox, std::time::Duration::ZERO);
             record(outbox, &done, &back, delivery, clock(), &mut report)?;
             if pace == Pace::Abandon {
                 break;
             }
         }
         let mut token_in = None;
-        if pace == Pace::Go && !none_due && sends.outstanding() < window {
+        // A claim goes when the one before is on its way: the connections never wait for the
+        // state database, and no more than two claims are out.
+        let claim = window.div_ceil(2).min(batch_size(delivery));
+        if pace == Pace::Go && !none_due && sends.outstanding() + claim <= window {
             let now = clock();
             let allowed = bucket.available(now);
             if allowed == 0 {
                 token_in = Some(bucket.until_next(now));
             } else {
                 let mut gate = |due: &[StoredNote]| gate(due, config, outbox, log, now);
-                let room = allowed.min(window - sends.outstanding());
+                let room = allowed.min(claim);
                 let (claimed, set_aside) = outbox.claim_batch(now, room, &mut gate)?;
                 progress();
                 if claimed.is_empty() {
@@ -167,7 +172,7 @@ pub(crate) fn deliver_due(
             }
             continue;
         }
-        let done = sends.finished(SHORT_STEP);
+        let done = sends.finished(outbox, SHORT_STEP);
         if done.is_empty() {
             continue;
         }
@@ -188,7 +193,7 @@ pub(crate) fn deliver_due(
             (None, Some(p)) => {
                 Pause::lifted(outbox, p)?;
                 pause = None;
-                window = delivery.concurrency.max(1) as usize;
+                window = full;
             }
             _ => {}
         }
@@ -229,13 +234,35 @@ fn record(
     outbox.finish_batch(&updates, now)
 }
 
-/// At start-up: notes a previous run left in `sending` are parked as `unknown`, each logged for
-/// an operator to resolve; they are never resent automatically.
+/// At start-up: the notes a previous run left `sending` (see [`Outbox::park_interrupted`]):
+/// those on their way are parked as `unknown`, each logged for an operator to resolve, never
+/// resent automatically; those that had not left are queued again.
 pub(crate) fn park_interrupted(outbox: &Outbox, now: Timestamp) -> Result<(), OutboxError> {
-    for note in outbox.park_interrupted(now)? {
-        warn!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note parked as unknown: the previous run stopped while sending it; it is not resent automatically");
+    let claimed_in: Option<String> = outbox.setting(Setting::DeliveryBoot)?;
+    let same_boot = claimed_in.is_some() && claimed_in == boot_id();
+    let (unknown, back) = outbox.park_interrupted(now, same_boot)?;
+    for note in unknown {
+        warn!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note parked as unknown: the previous run stopped while it was on its way to the server; it is not resent automatically");
+    }
+    for note in back {
+        info!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note queued again: the previous run stopped before it was handed over");
     }
     Ok(())
+}
+
+/// This boot of the machine (Linux's boot id), if known. While it is the same, what SQLite
+/// committed without syncing is still there after a process died.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty())
+}
+
+/// Notes claimed (marked `sending`) at once: several rounds of `concurrency`, so the synced
+/// claim is paid once per many notes. At most two claims are out at once.
+fn batch_size(delivery: &Delivery) -> usize {
+    (delivery.concurrency.max(1) as usize * 16).clamp(32, 128)
 }
 
 /// The runtime that runs the sends (building each message) and the SMTP connections' workers:

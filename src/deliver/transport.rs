@@ -39,10 +39,6 @@ pub(crate) enum SendError {
     Permanent(String),
 }
 
-/// Why a note taken back never left.
-pub(super) const WITHDRAWN: &str =
-    "rekindle is stopping: the note was taken back before it was handed over";
-
 /// A configured transport.
 pub(crate) enum Transport {
     /// Files in a maildir.
@@ -79,10 +75,9 @@ impl Transport {
         match self {
             Transport::Maildir(m) => (
                 format!("maildir {}", m.dir().display()),
-                if handover.begin() {
-                    m.deliver(message, message_id)
-                } else {
-                    Err(SendError::Lost(WITHDRAWN.into()))
+                match handover.confirm(handover.begin()).await {
+                    Ok(()) => m.deliver(message, message_id),
+                    Err(why) => Err(SendError::Lost(why)),
                 },
             ),
             Transport::Smtp(servers) => {
@@ -93,7 +88,7 @@ impl Transport {
                             warn!(server = %server.label(), message_id, reason = %why, "server unreachable, trying the next one");
                             unreachable.push(format!("{}: {why}", server.label()));
                         }
-                        Err(SendError::Lost(why)) if why == WITHDRAWN => {
+                        Err(SendError::Lost(why)) if handover.withdrawn() => {
                             return (server.label().to_string(), Err(SendError::Lost(why)));
                         }
                         Err(SendError::Lost(why)) => {

@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS suppressions (
     reason TEXT NOT NULL,
     at     INTEGER NOT NULL
 );
+-- Notes `sending` whose message has started on its way to the server (written right before
+-- it goes, not synced: see `Outbox::park_interrupted`); a note's row goes with its outcome.
+CREATE TABLE IF NOT EXISTS handed_over (
+    note_id INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -19,6 +19,8 @@ pub(crate) enum Setting<'a> {
     RateLimit,
     /// Delivery paused: the mail server refused rekindle itself (`deliver::Pause`).
     DeliveryPause,
+    /// The machine's boot when notes were last claimed (Linux's boot id).
+    DeliveryBoot,
 }
 
 impl Setting<'_> {
@@ -30,6 +32,7 @@ impl Setting<'_> {
             Setting::EventWatermark => "event_watermark".into(),
             Setting::RateLimit => "rate_limit".into(),
             Setting::DeliveryPause => "delivery_pause".into(),
+            Setting::DeliveryBoot => "delivery_boot".into(),
         }
     }
 }

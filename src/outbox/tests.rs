@@ -123,13 +123,49 @@ fn claimed_notes_left_sending_are_parked_as_unknown_not_resent() {
     // The daemon dies here. At the next start:
     drop(outbox);
     let outbox = Outbox::open(&path).expect("reopen");
-    let parked = outbox.park_interrupted(now()).expect("park");
-    assert_eq!(parked.len(), 1);
+    // Another boot of the machine: what was not synced may be lost, so it is unknown.
+    let (unknown, back) = outbox.park_interrupted(now(), false).expect("park");
+    assert_eq!((unknown.len(), back.len()), (1, 0));
     assert!(
         outbox.claim_next(now()).expect("claim").is_none(),
         "an unknown note must not be resent"
     );
     assert_eq!(outbox.counts().expect("counts"), [(NoteState::Unknown, 1)]);
+}
+
+#[test]
+fn after_a_crash_only_the_notes_on_their_way_are_unknown_the_others_go_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    let outbox = Outbox::open(&path).expect("open");
+    for customer in ["1", "2"] {
+        outbox
+            .enqueue(&note("sorry", customer, "o"), now())
+            .expect("enqueue");
+    }
+    let on_its_way = outbox.claim_next(now()).expect("claim").expect("a note");
+    let waiting = outbox.claim_next(now()).expect("claim").expect("a note");
+    outbox
+        .mark_handed_over(&[on_its_way.id], now())
+        .expect("mark");
+    // The process dies here; the machine stays up. At the next start:
+    drop(outbox);
+    let outbox = Outbox::open(&path).expect("reopen");
+    let (unknown, back) = outbox.park_interrupted(now(), true).expect("park");
+    assert_eq!(
+        unknown.iter().map(|n| n.id).collect::<Vec<_>>(),
+        [on_its_way.id]
+    );
+    assert_eq!(back.iter().map(|n| n.id).collect::<Vec<_>>(), [waiting.id]);
+    let again = outbox
+        .claim_next(now())
+        .expect("claim")
+        .expect("queued again");
+    assert_eq!(
+        (again.id, again.attempts),
+        (waiting.id, 1),
+        "the attempt that never was is not counted"
+    );
 }
 
 #[test]

@@ -29,8 +29,7 @@ use lettre::transport::smtp::extension::{ClientId, Extension};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::transport::WITHDRAWN;
-use super::{Handover, SendError};
+use super::{Begun, Handover, SendError};
 use crate::config::smtp::Tls;
 use wire::{Broken, Compat, Raw, after_end, classify, data_block, group, open, settle, within};
 
@@ -68,10 +67,18 @@ struct Job {
     envelope: Envelope,
     email: Vec<u8>,
     handover: Arc<Handover>,
+    /// The mark asked for when a worker took the note (see [`Handover::begin`]).
+    begun: Option<Begun>,
     done: oneshot::Sender<Result<String, SendError>>,
 }
 
 impl Job {
+    /// A worker takes the note: its mark is asked for now, to be ready at the server's 354.
+    fn taken(mut self) -> Job {
+        self.begun = Some(self.handover.begin());
+        self
+    }
+
     fn finish(self, outcome: Result<String, SendError>) {
         // The sender stopped waiting (its runtime is shutting down): nothing left to tell.
         let _ = self.done.send(outcome);
@@ -141,6 +148,7 @@ impl Client {
             envelope: envelope.clone(),
             email,
             handover,
+            begun: None,
             done,
         };
         if self.queue.send(job).is_err() {
@@ -175,7 +183,7 @@ async fn work(shared: Arc<Shared>) {
         let (job, announced) = match ahead.take() {
             Some(next) => next,
             None => match shared.jobs.lock().await.recv().await {
-                Some(job) => (job, false),
+                Some(job) => (job.taken(), false),
                 None => return,
             },
         };
@@ -195,16 +203,17 @@ impl Shared {
     ) -> Option<(Job, bool)> {
         let timeout = self.server.timeout;
         self.drop_if_stale(slot, announced).await;
-        let job = self.open_transaction(slot, job, announced).await?;
+        let mut job = self.open_transaction(slot, job, announced).await?;
         let Some(conn) = slot.as_mut() else {
             job.finish(Err(SendError::Lost("the connection was lost".into())));
             return None;
         };
-        if !job.handover.begin() {
-            // Taken back at the server's 354: dropping the connection before the final dot
-            // makes the server discard the transaction.
+        let begun = job.begun.take().unwrap_or_else(|| job.handover.begin());
+        if let Err(why) = job.handover.confirm(begun).await {
+            // Not to be sent after all, at the server's 354: dropping the connection before the
+            // final dot makes the server discard the transaction.
             *slot = None;
-            job.finish(Err(SendError::Lost(WITHDRAWN.into())));
+            job.finish(Err(SendError::Lost(why)));
             return None;
         }
         let Ok(text) = std::str::from_utf8(&job.email) else {
@@ -303,7 +312,7 @@ impl Shared {
 
     /// A note waiting in the queue, if one is there now and no idle worker is about to take it.
     fn waiting(&self) -> Option<Job> {
-        self.jobs.try_lock().ok()?.try_recv().ok()
+        self.jobs.try_lock().ok()?.try_recv().ok().map(Job::taken)
     }
 
     /// A new connection, unless the server refused rekindle itself a moment ago: then the
