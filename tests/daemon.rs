@@ -432,3 +432,88 @@ fn a_stop_past_the_grace_period_records_what_arrived_and_puts_back_what_never_le
         sending.len()
     );
 }
+
+/// A wrong SMTP password: before, every queued note failed for good in a fraction of a second,
+/// with one AUTH per note (an account lockout in the making). Now delivery pauses after one
+/// AUTH per connection, the notes stay queued with their attempts uncounted, one ERROR says
+/// what to do, `status` shows the pause, and a reload with the right password resumes at once.
+#[test]
+fn a_wrong_password_pauses_delivery_and_a_reload_with_the_right_one_resumes_it() {
+    const POOL: usize = 2;
+    const NOTES: usize = 20;
+    let server = ScriptedSmtp::start(Script {
+        login: Some(("rosemary".into(), "right horse battery".into())),
+        ..Script::default()
+    });
+    let f = Fixture::new();
+    f.complaints(1, NOTES as i64);
+    let password = |text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(f.path("smtp-password"), text).expect("password");
+        std::fs::set_permissions(
+            f.path("smtp-password"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+    };
+    password("wrong horse\n");
+    let config = format!(
+        "{}\n[daemon]\nevent_poll = \"200ms\"\nevent_lookback = \"2d\"\n[policy]\ncap = 5",
+        smtp(
+            server.port(),
+            &[
+                "username = \"rosemary\"",
+                "password_file = \"smtp-password\"",
+                &format!("pool_size = {POOL}"),
+            ]
+        )
+    );
+    f.config(&config, SORRY_ON_EVENT);
+    let mut daemon = Daemon::start(&f);
+    let paused = daemon.wait_for("delivery paused");
+    assert!(paused.contains("ERROR"), "{paused}");
+    assert!(
+        paused.contains("(535): 5.7.8 Authentication credentials invalid"),
+        "the server's reply is named: {paused}"
+    );
+    // Give the loop a few polls: nothing more is tried, nothing fails.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        server.auth_attempts() <= POOL,
+        "{} AUTH attempts for {NOTES} notes",
+        server.auth_attempts()
+    );
+    assert_eq!(f.notes().len(), NOTES);
+    assert!(
+        f.notes().iter().all(|n| n.ends_with("|queued")),
+        "{:?}",
+        f.notes()
+    );
+    let (status, _) = text(&f.rekindle(&["status"]));
+    assert!(status.contains("delivery PAUSED since"), "{status}");
+    assert!(status.contains("535"), "{status}");
+    assert!(server.accepted().is_empty());
+
+    password("right horse battery\n");
+    daemon.signal("HUP");
+    let got = server.wait_for(NOTES, Duration::from_secs(30));
+    assert_eq!(
+        got.len(),
+        NOTES,
+        "every note goes once the password is right: {:?}",
+        daemon.seen()
+    );
+    let ids: HashSet<&String> = got.iter().map(|m| &m.message_id).collect();
+    assert_eq!(ids.len(), NOTES, "none twice");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    let errors = daemon.seen().iter().filter(|l| l.contains("ERROR")).count();
+    assert_eq!(errors, 1, "one ERROR line: {:?}", daemon.seen());
+    let (status, _) = text(&f.rekindle(&["status"]));
+    assert!(!status.contains("PAUSED"), "{status}");
+    assert!(
+        f.notes().iter().all(|n| n.ends_with("|sent")),
+        "{:?}",
+        f.notes()
+    );
+}

@@ -332,3 +332,44 @@ fn a_server_slow_at_data_retries_before_the_354_and_waits_within_the_timeout_aft
     );
     assert_eq!(server.accepted().len(), 3);
 }
+
+/// The server refuses the sender address at MAIL with 5.7.1: that is rekindle's problem, not
+/// the recipients', so the notes wait (before, each failed for good), and a `run --once` from
+/// cron honours the pause rather than knock again. A 5.1.1 at RCPT stays the recipient's: that
+/// note alone fails (see `a_recipient_refused_at_rcpt_fails_or_waits_alone_also_when_pipelined`).
+#[test]
+fn a_sender_refused_at_mail_pauses_delivery_and_the_notes_wait() {
+    let server = ScriptedSmtp::start(Script {
+        mail_reply: Some(
+            "553 5.7.1 <rosemary@bakery.example>: Sender address rejected: not owned by user"
+                .into(),
+        ),
+        ..Script::default()
+    });
+    let f = Fixture::new();
+    f.complaints(1, 3);
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\n{}",
+        smtp_server(server.port(), &[])
+    );
+    f.config(&transport, RULES);
+    let out = f.rekindle(&["run", "--once"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("delivery paused until"), "{stdout}");
+    assert!(stdout.contains("Sender address rejected"), "{stdout}");
+    assert!(stdout.contains("failed 0"), "{stdout}");
+    assert!(
+        f.notes().iter().all(|n| n.ends_with("|queued")),
+        "{:?}",
+        f.notes()
+    );
+    // The next run waits for the pause to end.
+    server.script(|s| s.mail_reply = None);
+    let (stdout, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(stdout.contains("delivery paused until"), "{stdout}");
+    assert!(
+        server.accepted().is_empty(),
+        "nothing is tried during the pause"
+    );
+}

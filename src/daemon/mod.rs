@@ -158,16 +158,10 @@ async fn serve(
                     notify(&[NotifyState::Reloading]);
                     let before = shared.running();
                     let next = reload(&path, before.clone()).await;
+                    shared.current.send_replace(next.clone());
                     if !Arc::ptr_eq(&before, &next) {
-                        // A new configuration may fix what the mail server refused.
-                        let state = next.loaded.config.state_path.clone();
-                        let ended = blocking(move || Ok(Pause::end_for_new_config(&Outbox::open(&state)?)?)).await;
-                        if let Err(err) = ended {
-                            warn!(error = %err, "cannot end the delivery pause; it ends at its next try");
-                        }
-                        shared.queued.notify_one();
+                        end_pause(&shared, &next).await;
                     }
-                    shared.current.send_replace(next);
                     notify(&[NotifyState::Ready]);
                 }
                 Some(Signal::Shutdown | Signal::Quit) | None => break,
@@ -194,6 +188,17 @@ async fn serve(
     .await?;
     info!("stopped");
     Ok(())
+}
+
+/// A new configuration in force may fix what the mail server refused: a delivery pause ends,
+/// and the delivery loop tries at once.
+async fn end_pause(shared: &Shared, running: &Running) {
+    let state = running.loaded.config.state_path.clone();
+    let ended = blocking(move || Ok(Pause::end_for_new_config(&Outbox::open(&state)?)?)).await;
+    if let Err(err) = ended {
+        warn!(error = %err, "cannot end the delivery pause; it ends at its next try");
+    }
+    shared.queued.notify_one();
 }
 
 /// After the stop: waits for the delivery loop to record the notes with the transport, then for

@@ -180,7 +180,7 @@ pub(crate) fn deliver_due(
         let now = clock();
         record(outbox, &done, &[], delivery, now, &mut report)?;
         let refusal = done.iter().find_map(|d| match &d.outcome {
-            Err(SendError::Account(why)) => Some(format!("{}: {why}", d.server)),
+            Err(SendError::Account(why)) => Some(why.clone()),
             _ => None,
         });
         match (refusal, &pause) {
