@@ -517,3 +517,46 @@ fn a_wrong_password_pauses_delivery_and_a_reload_with_the_right_one_resumes_it()
         f.notes()
     );
 }
+
+/// A daily rule whose time passed while the daemon was down runs once when it starts again (like
+/// systemd timers' Persistent=true). Before, it waited for the next day.
+#[test]
+fn a_daily_rule_missed_while_the_daemon_was_down_runs_once_at_start() {
+    let f = Fixture::new();
+    f.complaints(1, 3);
+    // Due ten minutes from now, Paris time (the fixture's time zone).
+    let due = (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(10))
+        .in_tz("Europe/Paris")
+        .expect("tz");
+    let rule = format!(
+        "[[rule]]\nname = \"sorry\"\nkind = \"unhappy\"\nschedule = \"{} {} * * *\"\ntemplate = \"unhappy.j2\"\n",
+        due.minute(),
+        due.hour()
+    );
+    f.config(&maildir("maildir"), &rule);
+    // The daemon runs for a moment, then is down while the rule's time passes.
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    assert!(f.notes().is_empty(), "not due yet: {:?}", f.notes());
+    // Back forty minutes later.
+    let mut daemon = Daemon::start_with_env(&f, &[("REKINDLE_CLOCK_OFFSET", "40m")]);
+    let line = daemon.wait_for("catching up");
+    assert!(line.contains("rule=sorry"), "{line}");
+    daemon.wait_for("matched 3, queued 3");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    assert_eq!(f.notes().len(), 3, "{:?}", f.notes());
+    // And once: a third start at the same time runs nothing.
+    let mut daemon = Daemon::start_with_env(&f, &[("REKINDLE_CLOCK_OFFSET", "40m")]);
+    daemon.wait_for("rekindle started");
+    std::thread::sleep(Duration::from_secs(1));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    assert!(
+        !daemon.seen().iter().any(|l| l.contains("catching up")),
+        "{:?}",
+        daemon.seen()
+    );
+}

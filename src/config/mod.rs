@@ -23,7 +23,7 @@ use jiff::tz::TimeZone;
 use diag::Invalid;
 pub use diag::{Diagnostic, Severity};
 use raw::RawConfig;
-pub(crate) use rule::{Rule, RuleKind, Season};
+pub(crate) use rule::{Rule, RuleKind, Schedule, Season};
 pub(crate) use secret::Secret;
 pub(crate) use validate::Validator;
 use validate::toml_error;
@@ -172,6 +172,9 @@ pub(crate) struct Daemon {
     pub grace: SignedDuration,
     /// How often a full evaluation reads the whole log again instead of only its new rows.
     pub reconcile: SignedDuration,
+    /// A scheduled time missed at most this long ago (the daemon was down or busy) still runs,
+    /// once.
+    pub catch_up: SignedDuration,
 }
 
 /// Delivery retries.

@@ -192,6 +192,8 @@ pub(super) struct RawDaemon {
     pub(super) grace: Spanned<String>,
     /// How often the whole log is read again (catching edited and deleted rows).
     pub(super) reconcile: Spanned<String>,
+    /// How late a missed scheduled time still runs.
+    pub(super) catch_up: Spanned<String>,
 }
 
 impl Default for RawDaemon {
@@ -201,6 +203,7 @@ impl Default for RawDaemon {
             event_lookback: Spanned::new(0..0, "1h".to_string()),
             grace: Spanned::new(0..0, "30s".to_string()),
             reconcile: Spanned::new(0..0, "1d".to_string()),
+            catch_up: Spanned::new(0..0, "1d".to_string()),
         }
     }
 }

@@ -248,17 +248,47 @@ impl Schedule {
 
     /// Whether the schedule fires at the wall-clock minute `local`.
     pub(crate) fn matches(&self, local: jiff::civil::DateTime) -> bool {
-        let naive = chrono::NaiveDate::from_ymd_opt(
-            i32::from(local.year()),
-            local.month() as u32,
-            local.day() as u32,
-        )
-        .and_then(|d| d.and_hms_opt(local.hour() as u32, local.minute() as u32, 0));
-        // The wall-clock time is matched field by field, so it is handed over as if it were UTC:
-        // that keeps "09:00" meaning 09:00 local time on both sides of a DST change.
-        naive.is_some_and(|n| {
-            let at = chrono::DateTime::<chrono::Utc>::from_naive_utc_and_offset(n, chrono::Utc);
-            self.cron.is_time_matching(&at).unwrap_or(false)
-        })
+        as_utc(local).is_some_and(|at| self.cron.is_time_matching(&at).unwrap_or(false))
     }
+
+    /// The latest wall-clock minute in (`after`, `upto`] the schedule fires at, if any. Wall
+    /// clock: a 02:30 that a DST change skips or repeats is one scheduled time all the same.
+    pub(crate) fn latest_between(
+        &self,
+        after: jiff::civil::DateTime,
+        upto: jiff::civil::DateTime,
+    ) -> Option<jiff::civil::DateTime> {
+        let (mut at, upto) = (as_utc(after)?, as_utc(upto)?);
+        let mut latest = None;
+        while let Ok(next) = self.cron.find_next_occurrence(&at, false) {
+            if next > upto {
+                break;
+            }
+            latest = Some(next);
+            at = next;
+        }
+        let naive = latest?.naive_utc();
+        jiff::civil::DateTime::new(
+            i16::try_from(chrono::Datelike::year(&naive)).ok()?,
+            chrono::Datelike::month(&naive) as i8,
+            chrono::Datelike::day(&naive) as i8,
+            chrono::Timelike::hour(&naive) as i8,
+            chrono::Timelike::minute(&naive) as i8,
+            0,
+            0,
+        )
+        .ok()
+    }
+}
+
+/// A wall-clock minute handed to croner as if it were UTC: the schedule is matched field by
+/// field, so "09:00" means 09:00 local time on both sides of a DST change.
+fn as_utc(local: jiff::civil::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::NaiveDate::from_ymd_opt(
+        i32::from(local.year()),
+        local.month() as u32,
+        local.day() as u32,
+    )
+    .and_then(|d| d.and_hms_opt(local.hour() as u32, local.minute() as u32, 0))
+    .map(|n| chrono::DateTime::<chrono::Utc>::from_naive_utc_and_offset(n, chrono::Utc))
 }

@@ -367,11 +367,13 @@ impl Validator<'_> {
         let event_lookback = self.duration("daemon.event_lookback", &raw.event_lookback);
         let grace = self.duration("daemon.grace", &raw.grace);
         let reconcile = self.duration("daemon.reconcile", &raw.reconcile);
+        let catch_up = self.duration("daemon.catch_up", &raw.catch_up);
         Some(Daemon {
             event_poll: event_poll?.max(SignedDuration::from_millis(50)),
             event_lookback: event_lookback?,
             grace: grace?,
             reconcile: reconcile?,
+            catch_up: catch_up?,
         })
     }
 

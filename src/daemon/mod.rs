@@ -102,6 +102,8 @@ struct Shared {
     queued: Notify,
     /// Raised when the stop cannot wait any longer for the notes in flight.
     abandon: AtomicBool,
+    /// When each scheduled rule last ran.
+    runs: schedule::Runs,
     /// Progress of each loop, for the watchdog.
     beats: Beats,
 }
@@ -122,27 +124,32 @@ async fn serve(
     let _one_deliverer = DeliveryLock::take(&loaded.config.state_path)?;
     let running = Arc::new(Running::new(loaded)?);
     let (stop, shutdown) = Shutdown::new();
+    let runs = {
+        let config = running.loaded.config.clone();
+        blocking(move || {
+            let outbox = Outbox::open(&config.state_path)?;
+            let now = crate::clock::now();
+            deliver::park_interrupted(&outbox, now)?;
+            // Started anew, perhaps after a fix: a delivery pause ends.
+            Pause::end_for_new_config(&outbox)?;
+            schedule::Runs::load(&outbox, &config, now)
+        })
+        .await?
+    };
     let shared = Arc::new(Shared {
         current: watch::Sender::new(running.clone()),
         shutdown: shutdown.clone(),
         evaluating: Mutex::new(()),
         queued: Notify::new(),
         abandon: AtomicBool::new(false),
+        runs,
         beats: Beats::default(),
     });
-    {
-        let state = running.loaded.config.state_path.clone();
-        blocking(move || {
-            let outbox = Outbox::open(&state)?;
-            deliver::park_interrupted(&outbox, crate::clock::now())?;
-            // Started anew, perhaps after a fix: a delivery pause ends.
-            Ok(Pause::end_for_new_config(&outbox)?)
-        })
-        .await?;
-    }
     shared.beats.stamp_all();
     let (tick_tx, mut ticks) = mpsc::unbounded_channel::<Timestamp>();
     let mut scheduler = schedule::start(tick_tx, shared.clone()).await?;
+    // What came due while the daemon was down runs now, not at the next minute.
+    tokio::spawn(schedule::tick(shared.clone(), crate::clock::now()));
     tokio::spawn(events::watch(shared.clone(), shutdown.clone()));
     tokio::spawn(watchdog::watchdog(shared.clone(), shutdown.clone()));
     let delivering = tokio::spawn(delivery::run(shared.clone(), shutdown.clone()));

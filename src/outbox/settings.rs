@@ -21,6 +21,8 @@ pub(crate) enum Setting<'a> {
     DeliveryPause,
     /// The machine's boot when notes were last claimed (Linux's boot id).
     DeliveryBoot,
+    /// The scheduled wall-clock time a rule (or the digest) last ran for.
+    ScheduledRun(&'a str),
 }
 
 impl Setting<'_> {
@@ -33,6 +35,7 @@ impl Setting<'_> {
             Setting::RateLimit => "rate_limit".into(),
             Setting::DeliveryPause => "delivery_pause".into(),
             Setting::DeliveryBoot => "delivery_boot".into(),
+            Setting::ScheduledRun(rule) => format!("scheduled_run:{rule}"),
         }
     }
 }
