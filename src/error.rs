@@ -33,9 +33,7 @@ pub(crate) enum Error {
     #[error(transparent)]
     Log(#[from] LogError),
     /// Another program holds the log's lock (a backup, an import, a VACUUM): try again later.
-    #[error(
-        "{0}: another program holds the log's lock (a backup, an import, a VACUUM?); try again later"
-    )]
+    #[error("{0}: {reason}; try again later", reason = .0.passing().unwrap_or("it cannot be read for now"))]
     Unavailable(LogError),
     /// The state database could not be read or written.
     #[error(transparent)]

@@ -46,11 +46,12 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Error> {
 
 /// Checks against the outside world, doing only what `run` would do: open the log read-only,
 /// check its schema and every segment, read the SMTP password. A log that another program has
-/// locked is no problem of the configuration: it is returned apart, to wait for.
+/// locked, or that is missing for a moment, is no problem of the configuration: it is returned
+/// apart, to wait for.
 fn environment_problems(config: &Config) -> Result<Vec<Diagnostic>, LogError> {
     let mut problems = Vec::new();
     match Log::open(&config.log_path) {
-        Err(err) if err.is_busy() => return Err(err),
+        Err(err) if err.passing().is_some() => return Err(err),
         Err(err) => problems.push(Diagnostic::error_in(
             &config.file,
             format!("{err}; check [paths] log"),

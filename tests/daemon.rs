@@ -343,6 +343,40 @@ fn a_log_locked_by_another_program_at_start_is_waited_for_never_a_configuration_
     assert_eq!(waits, 1, "one logged reason, not one per try");
 }
 
+/// The log missing for a moment at start (a restore, or `mv new.sqlite log.sqlite` half done):
+/// `check` and `run --once` exit 75 (try again), the daemon waits with one logged reason. Before,
+/// all three exited 78, which keeps the shipped unit down until a person acts. A log in a
+/// directory that does not exist stays a configuration error.
+#[test]
+fn a_log_missing_for_a_moment_at_start_is_waited_for_never_a_configuration_error() {
+    let f = Fixture::new();
+    f.complaints(1, 1);
+    f.config(&maildir("maildir"), SORRY_RULE);
+    std::fs::rename(f.path("log.sqlite"), f.path("log.sqlite.restoring")).expect("move away");
+    for args in [&["check"][..], &["run", "--once"][..]] {
+        let out = f.rekindle(args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(75), "{args:?}: {stderr}");
+        assert!(stderr.contains("the file is missing"), "{args:?}: {stderr}");
+    }
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("waiting for the interaction log: the file is missing");
+    std::fs::rename(f.path("log.sqlite.restoring"), f.path("log.sqlite")).expect("restore");
+    daemon.wait_for("the interaction log can be read again");
+    daemon.wait_for("rekindle started");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+
+    let config = std::fs::read_to_string(f.path("rekindle.toml")).expect("config");
+    let typo = config.replace("log = \"log.sqlite\"", "log = \"no/such/dir/log.sqlite\"");
+    assert_ne!(typo, config);
+    std::fs::write(f.path("rekindle.toml"), typo).expect("write");
+    let out = f.rekindle(&["check"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("no/such/dir/log.sqlite"), "{stderr}");
+}
+
 /// A server that takes most of a second over each message, and a grace period too short for the
 /// queue: at the exit every note the server accepted by then is recorded `sent`, the notes that
 /// had not left are put back (retried at the next run), and only those on their way to the

@@ -73,7 +73,8 @@ async fn load_when_readable(
             }
             Err(Error::Unavailable(err)) => {
                 if !waiting {
-                    warn!(error = %err, "waiting for the interaction log: another program holds its lock");
+                    let reason = err.passing().unwrap_or("it cannot be read for now");
+                    warn!(error = %err, "waiting for the interaction log: {reason}");
                     notify(&[NotifyState::Status("waiting for the interaction log")]);
                     waiting = true;
                 }

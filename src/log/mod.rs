@@ -80,17 +80,33 @@ pub(crate) enum LogError {
 }
 
 impl LogError {
-    /// Whether another program holds the log's lock (a backup, an import, a VACUUM): a reason to
-    /// wait and try again, not to change the configuration.
-    pub(crate) fn is_busy(&self) -> bool {
+    /// Why the log cannot be read for now, if that is a passing condition rather than one the
+    /// configuration must fix: another program holds its lock (a backup, an import, a VACUUM),
+    /// or the file is missing from a directory that exists (it is being replaced, or restored).
+    pub(crate) fn passing(&self) -> Option<&'static str> {
         let source = match self {
             LogError::Open { source, .. } | LogError::Query(source) => source,
-            LogError::Reader => return false,
+            LogError::Reader => return None,
         };
-        matches!(
+        if matches!(
             source.sqlite_error_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
+        ) {
+            return Some("another program holds the log's lock (a backup, an import, a VACUUM?)");
+        }
+        match self {
+            LogError::Open { path, .. }
+                if !path.exists()
+                    && path
+                        .parent()
+                        .is_some_and(|dir| dir.as_os_str().is_empty() || dir.is_dir()) =>
+            {
+                Some(
+                    "the file is missing (being replaced or restored?); if [paths] log is wrong, fix it",
+                )
+            }
+            _ => None,
+        }
     }
 }
 
