@@ -373,3 +373,33 @@ fn a_sender_refused_at_mail_pauses_delivery_and_the_notes_wait() {
         "nothing is tried during the pause"
     );
 }
+
+/// `tls = "starttls"` at a server that does not offer STARTTLS: rekindle never sends in the clear,
+/// and says so once, pausing, rather than once per note with each note put back to retry.
+#[test]
+fn a_server_without_starttls_pauses_delivery_once_rather_than_refusing_each_note() {
+    let server = ScriptedSmtp::start(Script::default());
+    let f = Fixture::new();
+    f.complaints(1, 5);
+    let transport = format!(
+        "[transport]\nkind = \"smtp\"\n[transport.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"",
+        server.port()
+    );
+    f.config(&transport, RULES);
+    let out = f.rekindle(&["run", "--once"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("delivery paused until"), "{stdout}");
+    assert!(stdout.contains("does not offer STARTTLS"), "{stdout}");
+    assert_eq!(
+        stderr.matches("does not offer STARTTLS").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(
+        f.notes().iter().all(|n| n.ends_with("|queued")),
+        "{:?}",
+        f.notes()
+    );
+    assert_eq!(server.received(), 0, "nothing in the clear");
+}
