@@ -125,18 +125,7 @@ async fn serve(
     let _one_deliverer = DeliveryLock::take(&loaded.config.state_path)?;
     let running = Arc::new(Running::new(loaded)?);
     let (stop, shutdown) = Shutdown::new();
-    let runs = {
-        let config = running.loaded.config.clone();
-        blocking(move || {
-            let outbox = Outbox::open(&config.state_path)?;
-            let now = crate::clock::now();
-            deliver::park_interrupted(&outbox, now)?;
-            // Started anew, perhaps after a fix: a delivery pause ends.
-            Pause::end_for_new_config(&outbox)?;
-            schedule::Runs::load(&outbox, &config, now)
-        })
-        .await?
-    };
+    let runs = starting_state(running.loaded.config.clone()).await?;
     let shared = Arc::new(Shared {
         current: watch::Sender::new(running.clone()),
         shutdown: shutdown.clone(),
@@ -196,6 +185,19 @@ async fn serve(
     .await?;
     info!("stopped");
     Ok(())
+}
+
+/// At start, in the state database: the notes a previous run left `sending` are parked, a
+/// delivery pause ends (the start may follow a fix), and the rules' last runs are read.
+async fn starting_state(config: crate::config::Config) -> Result<schedule::Runs, Error> {
+    blocking(move || {
+        let outbox = Outbox::open(&config.state_path)?;
+        let now = crate::clock::now();
+        deliver::park_interrupted(&outbox, now)?;
+        Pause::end_for_new_config(&outbox)?;
+        schedule::Runs::load(&outbox, &config, now)
+    })
+    .await
 }
 
 /// A new configuration in force may fix what the mail server refused: a delivery pause ends,

@@ -102,11 +102,7 @@ pub(crate) fn deliver_due(
     runtime: &tokio::runtime::Runtime,
     steering: &Steering<'_>,
 ) -> Result<DeliveryReport, OutboxError> {
-    let Steering {
-        clock,
-        pace,
-        progress,
-    } = *steering;
+    let (clock, pace, progress) = (steering.clock, steering.pace, steering.progress);
     let delivery = &config.delivery;
     let started = std::time::Instant::now();
     let mut report = DeliveryReport::default();
@@ -118,10 +114,7 @@ pub(crate) fn deliver_due(
     // After a pause, one note tries first.
     let full = 2 * batch_size(delivery);
     let mut window = if pause.is_some() { 1 } else { full };
-    let boot = boot_id();
-    if outbox.setting::<String>(Setting::DeliveryBoot)? != boot {
-        outbox.set_setting(Setting::DeliveryBoot, &boot)?;
-    }
+    note_the_boot(outbox)?;
     let mut sends = Sends::start(runtime, transport, config);
     let mut bucket = RateLimit::load(outbox, delivery, clock())?;
     let mut none_due = false;
@@ -132,9 +125,9 @@ pub(crate) fn deliver_due(
             let back = sends.withdraw(pace == Pace::Abandon);
             let done = sends.finished(outbox, std::time::Duration::ZERO);
             record(outbox, &done, &back, delivery, clock(), &mut report)?;
-            if pace == Pace::Abandon {
-                break;
-            }
+        }
+        if pace == Pace::Abandon {
+            break;
         }
         let mut token_in = None;
         // A claim goes when the one before is on its way: the connections never wait for the
@@ -142,34 +135,24 @@ pub(crate) fn deliver_due(
         let claim = window.div_ceil(2).min(batch_size(delivery));
         if pace == Pace::Go && !none_due && sends.outstanding() + claim <= window {
             let now = clock();
-            let allowed = bucket.available(now);
-            if allowed == 0 {
-                token_in = Some(bucket.until_next(now));
-            } else {
-                let mut gate = |due: &[StoredNote]| gate(due, config, outbox, log, now);
-                let room = allowed.min(claim);
-                let (claimed, set_aside) = outbox.claim_batch(now, room, &mut gate)?;
-                progress();
-                if claimed.is_empty() {
-                    none_due = set_aside == 0;
+            match claim_some(outbox, log, config, &mut bucket, &mut sends, claim, now)? {
+                Claimed::Notes => progress(),
+                Claimed::SetAside => {
+                    progress();
                     continue;
                 }
-                // The tokens are spent (and saved) before anything is sent, so a crash here can
-                // never let a restart exceed the rate.
-                bucket.take(claimed.len(), now);
-                bucket.save(outbox)?;
-                sends.push(claimed, now);
+                Claimed::NoneDue => none_due = true,
+                Claimed::TokenIn(wait) => token_in = Some(wait),
             }
         }
         if sends.outstanding() == 0 {
-            match token_in {
-                // Wait for the next token, in short steps so a stop is never held up.
-                Some(wait) if pace == Pace::Go => {
-                    progress();
-                    std::thread::sleep(wait.min(SHORT_STEP));
-                }
-                _ => break,
-            }
+            // Nothing out: wait for the next token, in short steps so a stop is never held up,
+            // or the pass is over.
+            let Some(wait) = token_in.filter(|_| pace == Pace::Go) else {
+                break;
+            };
+            progress();
+            std::thread::sleep(wait.min(SHORT_STEP));
             continue;
         }
         let done = sends.finished(outbox, SHORT_STEP);
@@ -179,27 +162,86 @@ pub(crate) fn deliver_due(
         progress();
         let now = clock();
         record(outbox, &done, &[], delivery, now, &mut report)?;
-        let refusal = done.iter().find_map(|d| match &d.outcome {
-            Err(SendError::Account(why)) => Some(why.clone()),
-            _ => None,
-        });
-        match (refusal, &pause) {
+        match follow_pause(outbox, &done, &mut pause, &mut report, delivery, now)? {
             // Refused: claim nothing more; the notes out come back queued.
-            (Some(why), _) if report.paused.is_none() => {
-                let paused = Pause::refused(outbox, pause.take(), &why, delivery, now)?;
-                report.paused = Some(paused);
-                none_due = true;
-            }
-            (None, Some(p)) => {
-                Pause::lifted(outbox, p)?;
-                pause = None;
-                window = full;
-            }
-            _ => {}
+            Some(true) => none_due = true,
+            Some(false) => window = full,
+            None => {}
         }
     }
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// What a claim did.
+enum Claimed {
+    /// Notes were claimed and handed to the sends.
+    Notes,
+    /// Every note due was held or cancelled by the last look: look again.
+    SetAside,
+    /// No note is due.
+    NoneDue,
+    /// The rate limit has no token before this long.
+    TokenIn(std::time::Duration),
+}
+
+/// Claims up to `room` due notes, within the rate limit, and hands them to `sends`.
+fn claim_some(
+    outbox: &Outbox,
+    log: Option<&Log>,
+    config: &Config,
+    bucket: &mut RateLimit,
+    sends: &mut Sends,
+    room: usize,
+    now: Timestamp,
+) -> Result<Claimed, OutboxError> {
+    let allowed = bucket.available(now);
+    if allowed == 0 {
+        return Ok(Claimed::TokenIn(bucket.until_next(now)));
+    }
+    let mut gate = |due: &[StoredNote]| gate(due, config, outbox, log, now);
+    let (claimed, set_aside) = outbox.claim_batch(now, allowed.min(room), &mut gate)?;
+    if claimed.is_empty() {
+        return Ok(if set_aside > 0 {
+            Claimed::SetAside
+        } else {
+            Claimed::NoneDue
+        });
+    }
+    // The tokens are spent (and saved) before anything is sent, so a crash here can never let
+    // a restart exceed the rate.
+    bucket.take(claimed.len(), now);
+    bucket.save(outbox)?;
+    sends.push(claimed, now);
+    Ok(Claimed::Notes)
+}
+
+/// After outcomes came back: a refusal of rekindle itself pauses delivery (`Some(true)`: claim
+/// nothing more), a note through after a pause lifts it (`Some(false)`).
+fn follow_pause(
+    outbox: &Outbox,
+    done: &[Done],
+    pause: &mut Option<Pause>,
+    report: &mut DeliveryReport,
+    delivery: &Delivery,
+    now: Timestamp,
+) -> Result<Option<bool>, OutboxError> {
+    let refusal = done.iter().find_map(|d| match &d.outcome {
+        Err(SendError::Account(why)) => Some(why.clone()),
+        _ => None,
+    });
+    match (refusal, pause.as_ref()) {
+        (Some(why), _) if report.paused.is_none() => {
+            report.paused = Some(Pause::refused(outbox, pause.take(), &why, delivery, now)?);
+            Ok(Some(true))
+        }
+        (None, Some(p)) => {
+            Pause::lifted(outbox, p)?;
+            *pause = None;
+            Ok(Some(false))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// How long the loop waits at most before looking at the pace and the rate limit again.
@@ -246,6 +288,15 @@ pub(crate) fn park_interrupted(outbox: &Outbox, now: Timestamp) -> Result<(), Ou
     }
     for note in back {
         info!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note queued again: the previous run stopped before it was handed over");
+    }
+    Ok(())
+}
+
+/// Keeps the boot the notes about to be claimed are claimed in (see [`park_interrupted`]).
+fn note_the_boot(outbox: &Outbox) -> Result<(), OutboxError> {
+    let boot = boot_id();
+    if outbox.setting::<String>(Setting::DeliveryBoot)? != boot {
+        outbox.set_setting(Setting::DeliveryBoot, &boot)?;
     }
     Ok(())
 }
