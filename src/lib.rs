@@ -62,6 +62,8 @@ mod select;
 #[cfg(test)]
 #[path = "../tests/support/config.rs"]
 mod test_config;
+#[cfg(test)]
+mod test_log;
 
 use std::process::ExitCode;
 

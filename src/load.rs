@@ -78,6 +78,9 @@ fn environment_problems(config: &Config) -> Result<Vec<Diagnostic>, LogError> {
                 let message = format!("rule \"{}\": {problem}", rule.name);
                 problems.push(config.error_at(rule.spans.name.clone(), message));
             }
+            if let Some(problem) = timestamp_problem(&log, &config.log_path) {
+                problems.push(problem);
+            }
             if let Some(mode) = log.rollback_journal() {
                 let message = format!(
                     "the log uses a rollback journal (journal_mode = {mode}): while rekindle reads it, the programs that write it wait for the read to end (on a large log, seconds; see README, \"Large logs\"). With WAL they never wait: run `sqlite3 {} 'PRAGMA journal_mode=WAL'` once, while nothing else has it open",
@@ -102,4 +105,39 @@ fn environment_problems(config: &Config) -> Result<Vec<Diagnostic>, LogError> {
         }
     }
     Ok(problems)
+}
+
+/// Timestamps rekindle cannot read in a sample of the log: an error when they are a large share
+/// (every rule would match nobody, in silence), a warning when only a few rows are skipped.
+fn timestamp_problem(log: &Log, path: &Path) -> Option<Diagnostic> {
+    let (looked, unreadable, examples) = match log.timestamp_sample() {
+        Ok(sample) => sample,
+        Err(err) => return Some(Diagnostic::error_in(path, err.to_string())),
+    };
+    if unreadable == 0 {
+        return None;
+    }
+    let shown: Vec<String> = examples
+        .iter()
+        .map(|b| format!("interaction {} at {:?}", b.interaction_id, b.at))
+        .collect();
+    let milliseconds = examples
+        .iter()
+        .any(|b| b.at.trim().parse::<f64>().is_ok_and(|n| n.abs() >= 1e11));
+    let fix = if milliseconds {
+        "These look like Unix milliseconds: divide them in your view, e.g. `at_ms / 1000.0 AS at`"
+    } else {
+        "Write `at` as ISO-8601 text (2026-03-14T09:12:00Z, or with an offset) or as Unix seconds (an integer or a real); a view can convert your own form"
+    };
+    let message = format!(
+        "{unreadable} of {looked} interactions sampled (the first and the newest thousand) have a timestamp rekindle cannot read, e.g. {}; every rule skips them. {fix}",
+        shown.join(", ")
+    );
+    let diagnostic = Diagnostic::error_in(path, message);
+    // A few bad rows are skipped with a warning; a log mostly unreadable is refused.
+    Some(if unreadable * 2 > looked {
+        diagnostic
+    } else {
+        diagnostic.warning()
+    })
 }

@@ -521,7 +521,7 @@ mod tests {
             &conn,
             &format!(
                 "SELECT count(*) FROM (SELECT customer_id FROM interactions GROUP BY customer_id
-                 HAVING count(*) >= 3 AND max(unixepoch(at)) < {} )",
+                 HAVING count(*) >= 3 AND max(unixepoch(at, 'auto')) < {} )",
                 cutoff - 60 * DAY
             ),
         );
@@ -529,7 +529,7 @@ mod tests {
         let recent_complaints = count(
             &conn,
             &format!(
-                "SELECT count(DISTINCT customer_id) FROM interactions WHERE kind = 'complaint' AND unixepoch(at) > {}",
+                "SELECT count(DISTINCT customer_id) FROM interactions WHERE kind = 'complaint' AND unixepoch(at, 'auto') > {}",
                 cutoff - 14 * DAY
             ),
         );
@@ -559,7 +559,7 @@ mod tests {
         assert_eq!(
             count(
                 &conn,
-                "SELECT count(*) FROM interactions WHERE unixepoch(at) IS NULL"
+                "SELECT count(*) FROM interactions WHERE unixepoch(at, 'auto') IS NULL"
             ),
             1
         );
@@ -574,7 +574,7 @@ mod tests {
         let out_of_order = count(
             &conn,
             "SELECT count(*) FROM interactions a JOIN interactions b ON b.id = a.id + 1
-             WHERE unixepoch(b.at) < unixepoch(a.at)",
+             WHERE unixepoch(b.at, 'auto') < unixepoch(a.at, 'auto')",
         );
         assert_eq!(out_of_order, 0);
     }

@@ -38,15 +38,55 @@ pub(super) fn refresh_horizon(
 }
 
 /// Logs interactions whose timestamp cannot be read (how many, and the first few): every rule
-/// skips them.
+/// skips them. Said once while they stay the same, not at every evaluation (a daemon evaluating
+/// every five minutes would say it 288 times a day).
 pub(super) fn report_bad_timestamps((count, rows): (u64, Vec<BadTimestamp>)) {
+    static LAST_SAID: std::sync::Mutex<Option<(u64, Vec<String>)>> = std::sync::Mutex::new(None);
+    let now = (
+        count,
+        rows.iter().map(|r| r.interaction_id.clone()).collect(),
+    );
+    let mut last = LAST_SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if last.as_ref() == Some(&now) {
+        return;
+    }
+    *last = Some(now);
     for row in &rows {
-        warn!(interaction_id = %row.interaction_id, customer_id = %row.customer_id, at = %row.at, "interaction skipped: unreadable timestamp (use ISO-8601, e.g. 2026-03-14T09:12:00Z)");
+        warn!(interaction_id = %row.interaction_id, customer_id = %row.customer_id, at = %row.at, "interaction skipped: unreadable timestamp (use ISO-8601, e.g. 2026-03-14T09:12:00Z, or Unix seconds)");
     }
     if count > rows.len() as u64 {
         warn!(
             count,
             "more interactions with unreadable timestamps skipped"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report_bad_timestamps;
+    use crate::log::BadTimestamp;
+
+    fn bad(id: &str) -> BadTimestamp {
+        BadTimestamp {
+            interaction_id: id.into(),
+            customer_id: "7".into(),
+            at: "last tuesday".into(),
+        }
+    }
+
+    #[test]
+    fn a_bad_row_is_warned_about_once_not_at_every_evaluation() {
+        let said = crate::test_log::logged(|| {
+            for _ in 0..3 {
+                report_bad_timestamps((1, vec![bad("41")]));
+            }
+        });
+        assert_eq!(said.matches("interaction_id=41").count(), 1, "{said}");
+        // A new bad row is news.
+        let said = crate::test_log::logged(|| {
+            report_bad_timestamps((2, vec![bad("41"), bad("42")]));
+        });
+        assert_eq!(said.matches("interaction skipped").count(), 2, "{said}");
     }
 }

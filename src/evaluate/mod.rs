@@ -113,7 +113,7 @@ pub(crate) fn statements(
             ))
         })
         .collect();
-    let standings = crate::log::standings_sql(&config.policy, now);
+    let standings = log.standings_sql(&config.policy, now);
     for (name, (sql, params)) in ["unsubscribed", "open-complaint"]
         .into_iter()
         .zip(standings)

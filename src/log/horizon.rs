@@ -111,7 +111,7 @@ impl Horizon {
     /// Reads the rows after the watermark up to rowid `last`, in short chunks; how many.
     fn read_until(&mut self, log: &Log, last: i64) -> Result<u64, LogError> {
         let mut stmt = log.conn().prepare_cached(
-            "SELECT rowid, unixepoch(at) FROM interactions
+            "SELECT rowid, unixepoch(at, 'auto') FROM interactions
              WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid LIMIT ?3",
         )?;
         let mut count = 0;
@@ -185,7 +185,7 @@ mod tests {
         let first: Option<i64> = log
             .conn()
             .query_row(
-                "SELECT min(rowid) FROM interactions WHERE unixepoch(at) >= ?1",
+                "SELECT min(rowid) FROM interactions WHERE unixepoch(at, 'auto') >= ?1",
                 [since],
                 |r| r.get(0),
             )

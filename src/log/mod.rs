@@ -19,7 +19,7 @@ pub(crate) use horizon::Horizon;
 use rows::text_lossy;
 pub(crate) use rows::{BadTimestamp, CustomerRow, InteractionRow, id_text};
 pub(crate) use sql::{day_before, json_list, touch_class};
-pub(crate) use standing::{Standing, Standings, standings_sql};
+pub(crate) use standing::{Standing, Standings};
 
 /// The canonical schema, also used by `demo` and the tests to create logs.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
@@ -55,7 +55,7 @@ const REQUIRED: [(&str, &[&str]); 2] = [
 
 /// The customer columns every selection returns first, in this order (see [`CustomerRow::read`]).
 pub(crate) const CUSTOMER_COLUMNS: &str = "c.id, c.email, c.name, c.timezone, c.created_at, \
-     unixepoch(c.created_at), c.status, c.opted_out, c.attributes";
+     unixepoch(c.created_at, 'auto'), c.status, c.opted_out, c.attributes";
 
 /// How many columns [`CUSTOMER_COLUMNS`] has.
 pub(crate) const CUSTOMER_COLUMN_COUNT: usize = 9;
@@ -128,6 +128,17 @@ pub(crate) struct Log {
     path: PathBuf,
     /// Where recent rows begin, once a full evaluation has learnt it.
     horizon: std::cell::RefCell<Option<Horizon>>,
+    /// How the log stores its timestamps, once looked at.
+    time_form: std::cell::OnceCell<TimeForm>,
+}
+
+/// How a log stores `at`: ISO-8601 text, Unix seconds (an integer, a real, or their digits as
+/// text), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeForm {
+    Text,
+    Numbers,
+    Mixed,
 }
 
 impl Log {
@@ -148,11 +159,52 @@ impl Log {
                 conn,
                 path: path.to_path_buf(),
                 horizon: Default::default(),
+                time_form: Default::default(),
             })
             .map_err(|source| LogError::Open {
                 path: path.to_path_buf(),
                 source,
             })
+    }
+
+    /// A lower bound on `at` for the rows stamped at or after `since` (Unix seconds), in the
+    /// form the log stores its times: SQLite compares `at` with it directly, so an index on
+    /// `at` can be used. ISO-8601 text: the day before, as a date; Unix seconds: a day before
+    /// (seconds stored as text sort after every number, so they all pass); both kinds in one
+    /// log: a bound every value passes (numbers sort before text).
+    pub(crate) fn time_floor(&self, since: i64) -> Value {
+        match self.time_form() {
+            TimeForm::Text => Value::from(day_before(since)),
+            TimeForm::Numbers => Value::from(since - 86_400),
+            TimeForm::Mixed => Value::from(i64::MIN),
+        }
+    }
+
+    /// How the log stores `at`, judged by its first and its newest thousand rows.
+    fn time_form(&self) -> TimeForm {
+        *self.time_form.get_or_init(|| {
+            let count = |order: &str| -> rusqlite::Result<(i64, i64)> {
+                self.conn.query_row(
+                    &format!(
+                        "SELECT coalesce(sum(typeof(at) = 'text' AND at GLOB '*[^0-9.]*'), 0),
+                                coalesce(sum(typeof(at) IN ('integer', 'real')
+                                             OR at NOT GLOB '*[^0-9.]*'), 0)
+                         FROM (SELECT at FROM interactions {order} LIMIT 1000)"
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            };
+            match (count(""), count("ORDER BY rowid DESC")) {
+                (Ok((t1, n1)), Ok((t2, n2))) => match (t1 + t2, n1 + n2) {
+                    (_, 0) => TimeForm::Text,
+                    (0, _) => TimeForm::Numbers,
+                    _ => TimeForm::Mixed,
+                },
+                // Not readable now: nothing is ruled out.
+                _ => TimeForm::Mixed,
+            }
+        })
     }
 
     /// Another connection to the same log, knowing the same horizon (for reading on another
@@ -260,6 +312,35 @@ impl Log {
         }
     }
 
+    /// Of a sample of the log (its first and its newest thousand interactions): how many were
+    /// looked at, how many have a timestamp rekindle cannot read, and a few of those. `check`
+    /// refuses a log that is mostly unreadable, which otherwise matches nobody in silence.
+    pub(crate) fn timestamp_sample(&self) -> Result<(u64, u64, Vec<BadTimestamp>), LogError> {
+        let sample = "SELECT id, customer_id, at FROM (SELECT * FROM (SELECT id, customer_id, at \
+                      FROM interactions LIMIT 1000) UNION SELECT * FROM (SELECT id, customer_id, \
+                      at FROM interactions ORDER BY rowid DESC LIMIT 1000))";
+        let (looked, unreadable): (i64, i64) = self.conn.query_row(
+            &format!(
+                "SELECT count(*), coalesce(sum(unixepoch(at, 'auto') IS NULL), 0) FROM ({sample})"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, customer_id, at FROM ({sample}) WHERE unixepoch(at, 'auto') IS NULL LIMIT 3"
+        ))?;
+        let examples = stmt
+            .query_map([], |row| {
+                Ok(BadTimestamp {
+                    interaction_id: id_text(row.get_ref(0)?),
+                    customer_id: id_text(row.get_ref(1)?),
+                    at: text_lossy(row.get_ref(2)?).unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok((looked.max(0) as u64, unreadable.max(0) as u64, examples))
+    }
+
     /// Interactions whose timestamp SQLite cannot read (skipped by every rule): how many, and
     /// the first `limit` of them. Once a horizon is known it has counted them and kept their
     /// rowids, so only those rows are read (as they read now); otherwise the whole table.
@@ -278,7 +359,7 @@ impl Log {
             ),
             None => {
                 let count: i64 = self.conn.query_row(
-                    "SELECT count(*) FROM interactions WHERE unixepoch(at) IS NULL",
+                    "SELECT count(*) FROM interactions WHERE unixepoch(at, 'auto') IS NULL",
                     [],
                     |row| row.get(0),
                 )?;
@@ -287,7 +368,7 @@ impl Log {
         };
         let mut stmt = self.conn.prepare(&format!(
             "SELECT id, customer_id, at FROM interactions
-             WHERE {which} AND unixepoch(at) IS NULL ORDER BY id LIMIT ?1"
+             WHERE {which} AND unixepoch(at, 'auto') IS NULL ORDER BY id LIMIT ?1"
         ))?;
         let rows = stmt
             .query_map([limit as i64], |row| {
@@ -340,7 +421,7 @@ impl Log {
     /// `since`, so only the window after it counts as new. One scan, once.
     pub(crate) fn rowid_before(&self, since: jiff::Timestamp) -> Result<i64, LogError> {
         Ok(self.conn.query_row(
-            "SELECT coalesce(max(rowid), 0) FROM interactions WHERE unixepoch(at) < ?1",
+            "SELECT coalesce(max(rowid), 0) FROM interactions WHERE unixepoch(at, 'auto') < ?1",
             [since.as_second()],
             |r| r.get(0),
         )?)
@@ -366,7 +447,7 @@ impl Log {
     /// Number of interactions (with a readable timestamp) of one customer.
     pub(crate) fn interaction_count(&self, customer: &Value) -> Result<i64, LogError> {
         let n = self.conn.query_row(
-            "SELECT count(*) FROM interactions WHERE customer_id = ?1 AND unixepoch(at) IS NOT NULL",
+            "SELECT count(*) FROM interactions WHERE customer_id = ?1 AND unixepoch(at, 'auto') IS NOT NULL",
             [customer],
             |row| row.get(0),
         )?;
@@ -383,7 +464,7 @@ impl Log {
     ) -> Result<Vec<(String, &'static str, i64)>, LogError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT kind, {} AS class, count(*)
-             FROM interactions WHERE customer_id = ?1 AND unixepoch(at) >= ?2
+             FROM interactions WHERE customer_id = ?1 AND unixepoch(at, 'auto') >= ?2
              GROUP BY kind, class ORDER BY class, count(*) DESC, kind",
             touch_class("?3", "?4", "?5")
         ))?;
@@ -423,7 +504,7 @@ impl Log {
         Ok(self.conn.query_row(
             "SELECT count(*), coalesce(sum(
                  EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
-                         AND i.kind IN (SELECT value FROM json_each(?2)) AND unixepoch(i.at) >= ?1)
+                         AND i.kind IN (SELECT value FROM json_each(?2)) AND unixepoch(i.at, 'auto') >= ?1)
                  OR CAST(c.id AS TEXT) IN (SELECT value FROM json_each(?3))), 0)
              FROM customers c
              WHERE coalesce(c.status, '') != 'departed' AND coalesce(c.opted_out, 0) = 0",
@@ -463,10 +544,10 @@ impl Log {
         id: &str,
     ) -> Result<Option<(CustomerRow, Option<InteractionRow>)>, LogError> {
         let sql = format!(
-            "SELECT {CUSTOMER_COLUMNS}, i.id, unixepoch(i.at), i.kind, i.sentiment, i.channel, i.note
+            "SELECT {CUSTOMER_COLUMNS}, i.id, unixepoch(i.at, 'auto'), i.kind, i.sentiment, i.channel, i.note
              FROM customers c LEFT JOIN interactions i ON i.id = (
-                 SELECT id FROM interactions WHERE customer_id = c.id AND unixepoch(at) IS NOT NULL
-                 ORDER BY unixepoch(at) DESC LIMIT 1)
+                 SELECT id FROM interactions WHERE customer_id = c.id AND unixepoch(at, 'auto') IS NOT NULL
+                 ORDER BY unixepoch(at, 'auto') DESC LIMIT 1)
              WHERE c.id = ?1 OR CAST(c.id AS TEXT) = ?1 LIMIT 1"
         );
         let mut stmt = self.conn.prepare(&sql)?;

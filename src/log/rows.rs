@@ -77,7 +77,7 @@ pub(crate) struct InteractionRow {
 }
 
 impl InteractionRow {
-    /// Reads six columns starting at `first`: id, unixepoch(at), kind, sentiment, channel, note.
+    /// Reads six columns starting at `first`: id, unixepoch(at, 'auto'), kind, sentiment, channel, note.
     /// None when the id is NULL (no interaction, e.g. from a LEFT JOIN).
     pub(crate) fn read(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<InteractionRow>> {
         let (Some(id), Some(at)) = (

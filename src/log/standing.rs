@@ -5,7 +5,7 @@
 use rusqlite::OptionalExtension;
 use rusqlite::types::Value;
 
-use super::{CustomerRow, Log, LogError, day_before, id_text, json_list};
+use super::{CustomerRow, Log, LogError, id_text, json_list};
 
 impl Log {
     /// Where a customer stands right now, for the policy: opted out, unsubscribed by an
@@ -113,48 +113,49 @@ impl Log {
             }
             Ok(ids)
         };
-        let [unsubscribed, open_complaint] = standings_sql(policy, now);
+        let [unsubscribed, open_complaint] = self.standings_sql(policy, now);
         Ok(Standings {
             unsubscribed: ids(unsubscribed)?,
             open_complaint: ids(open_complaint)?,
         })
     }
-}
 
-/// The two queries [`Log::standings`] reads everyone's standing with: who unsubscribed by an
-/// interaction, and who has a complaint open at `now` (each customer id once).
-pub(crate) fn standings_sql(
-    policy: &crate::config::Policy,
-    now: jiff::Timestamp,
-) -> [(&'static str, Vec<Value>); 2] {
-    let since = policy.complaints_open_since(now);
-    [
-        (
-            "SELECT DISTINCT customer_id FROM interactions
+    /// The two queries [`Log::standings`] reads everyone's standing with: who unsubscribed by an
+    /// interaction, and who has a complaint open at `now` (each customer id once).
+    pub(crate) fn standings_sql(
+        &self,
+        policy: &crate::config::Policy,
+        now: jiff::Timestamp,
+    ) -> [(&'static str, Vec<Value>); 2] {
+        let since = policy.complaints_open_since(now);
+        [
+            (
+                "SELECT DISTINCT customer_id FROM interactions
              WHERE kind IN (SELECT value FROM json_each(?1))",
-            vec![Value::from(json_list(&policy.unsubscribe_kinds))],
-        ),
-        // A complaint is open without a resolution at or after it, so only the window's
-        // resolutions matter: each customer's latest one, read with the complaints by the kind
-        // index (`at >= ?3`, a date), all among the log's newest pages, rather than each
-        // complainer's whole history from pages all over a large log.
-        (
-            "SELECT DISTINCT i.customer_id FROM interactions i
-             LEFT JOIN (SELECT customer_id, max(unixepoch(at)) AS resolved FROM interactions
+                vec![Value::from(json_list(&policy.unsubscribe_kinds))],
+            ),
+            // A complaint is open without a resolution at or after it, so only the window's
+            // resolutions matter: each customer's latest one, read with the complaints by the kind
+            // index (`at >= ?3`, see [`Log::time_floor`]), all among the log's newest pages, rather than each
+            // complainer's whole history from pages all over a large log.
+            (
+                "SELECT DISTINCT i.customer_id FROM interactions i
+             LEFT JOIN (SELECT customer_id, max(unixepoch(at, 'auto')) AS resolved FROM interactions
                         WHERE kind IN (SELECT value FROM json_each(?2)) AND at >= ?3
-                          AND unixepoch(at) >= ?4
+                          AND unixepoch(at, 'auto') >= ?4
                         GROUP BY customer_id) r ON r.customer_id = i.customer_id
              WHERE i.kind IN (SELECT value FROM json_each(?1)) AND i.at >= ?3
-               AND unixepoch(i.at) >= ?4
-               AND (r.resolved IS NULL OR r.resolved < unixepoch(i.at))",
-            vec![
-                Value::from(json_list(&policy.complaint_kinds)),
-                Value::from(json_list(&policy.resolution_kinds)),
-                Value::from(day_before(since)),
-                Value::from(since),
-            ],
-        ),
-    ]
+               AND unixepoch(i.at, 'auto') >= ?4
+               AND (r.resolved IS NULL OR r.resolved < unixepoch(i.at, 'auto'))",
+                vec![
+                    Value::from(json_list(&policy.complaint_kinds)),
+                    Value::from(json_list(&policy.resolution_kinds)),
+                    self.time_floor(since),
+                    Value::from(since),
+                ],
+            ),
+        ]
+    }
 }
 
 /// The interaction `i` is a complaint still open: of a kind in the JSON array `complaints`, at or
@@ -164,10 +165,10 @@ pub(crate) fn standings_sql(
 /// resolution in the log for each complaint.
 fn open_complaint(complaints: &str, resolutions: &str, since: &str) -> String {
     format!(
-        "i.kind IN (SELECT value FROM json_each({complaints})) AND unixepoch(i.at) >= {since}
+        "i.kind IN (SELECT value FROM json_each({complaints})) AND unixepoch(i.at, 'auto') >= {since}
          AND NOT EXISTS (SELECT 1 FROM interactions r WHERE r.customer_id = i.customer_id
              AND +r.kind IN (SELECT value FROM json_each({resolutions}))
-             AND unixepoch(r.at) >= unixepoch(i.at))"
+             AND unixepoch(r.at, 'auto') >= unixepoch(i.at, 'auto'))"
     )
 }
 

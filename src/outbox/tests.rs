@@ -369,43 +369,19 @@ fn an_older_state_database_drops_the_index_it_no_longer_needs() {
     assert_eq!(left, 0);
 }
 
-/// Log lines written while `f` runs.
-fn logged(f: impl FnOnce()) -> String {
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("log buffer").extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = captured.0.lock().expect("log buffer").clone();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 #[test]
 fn a_note_is_logged_as_queued_only_once_its_group_is_committed() {
     // Before, "note queued" was logged before the group committed: after a crash or a full
     // disk the log claimed notes the state database never had.
     let dir = tempfile::tempdir().expect("dir");
     let outbox = Outbox::open(&dir.path().join("state.sqlite")).expect("open");
-    let before_commit = logged(|| {
+    let before_commit = crate::test_log::logged(|| {
         outbox
             .enqueue(&note("sorry", "1", "interaction-5"), now())
             .expect("enqueue");
     });
     assert!(!before_commit.contains("note queued"), "{before_commit}");
-    let at_commit = logged(|| outbox.flush().expect("flush"));
+    let at_commit = crate::test_log::logged(|| outbox.flush().expect("flush"));
     assert!(at_commit.contains("note queued"), "{at_commit}");
     assert!(at_commit.contains("customer_id=1"), "{at_commit}");
 }

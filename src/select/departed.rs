@@ -25,7 +25,7 @@ pub(super) fn statement(
               OR i.customer_id IN (SELECT id FROM customers WHERE status = 'departed'))",
         "i.kind IN (SELECT value FROM json_each(?4))",
     );
-    let params = window_params(since, now_s, [Value::from(json_list(kinds))]);
+    let params = window_params(log, since, now_s, [Value::from(json_list(kinds))]);
     Statement { sql, params }
 }
 

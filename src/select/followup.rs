@@ -25,21 +25,22 @@ pub(super) fn statement(
     let recent = window(log, "f", since);
     let sql = format!(
             "SELECT * FROM (
-               SELECT {CUSTOMER_COLUMNS}, o.id, unixepoch(o.at) AS t, o.kind, o.sentiment, o.channel, o.note,
-                      unixepoch(f.at) AS ft,
-                      row_number() OVER (PARTITION BY o.id ORDER BY unixepoch(f.at), f.id) AS rn
+               SELECT {CUSTOMER_COLUMNS}, o.id, unixepoch(o.at, 'auto') AS t, o.kind, o.sentiment, o.channel, o.note,
+                      unixepoch(f.at, 'auto') AS ft,
+                      row_number() OVER (PARTITION BY o.id ORDER BY unixepoch(f.at, 'auto'), f.id) AS rn
                FROM interactions f
                JOIN customers c ON c.id = f.customer_id
                JOIN interactions o ON o.id = (
                    SELECT p.id FROM interactions p
                    WHERE p.customer_id = f.customer_id AND p.id != f.id
                      AND p.kind IN (SELECT value FROM json_each(?5))
-                     AND unixepoch(p.at) <= unixepoch(f.at)
-                   ORDER BY unixepoch(p.at) DESC, p.id DESC LIMIT 1)
+                     AND unixepoch(p.at, 'auto') <= unixepoch(f.at, 'auto')
+                   ORDER BY unixepoch(p.at, 'auto') DESC, p.id DESC LIMIT 1)
                WHERE {recent} AND f.kind IN (SELECT value FROM json_each(?4)) AND {segment}
              ) WHERE rn = 1 ORDER BY t, id"
         );
     let params = window_params(
+        log,
         since,
         now_s,
         [Value::from(json_list(kinds)), Value::from(json_list(after))],

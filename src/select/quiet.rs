@@ -21,8 +21,8 @@ pub(super) fn statement(
     let segment = &among.segment;
     let sql = format!(
         "SELECT {CUSTOMER_COLUMNS}, s.last_at
-             FROM (SELECT customer_id, count(*) AS n, max(unixepoch(at)) AS last_at
-                   FROM interactions WHERE unixepoch(at) IS NOT NULL GROUP BY customer_id) s
+             FROM (SELECT customer_id, count(*) AS n, max(unixepoch(at, 'auto')) AS last_at
+                   FROM interactions WHERE unixepoch(at, 'auto') IS NOT NULL GROUP BY customer_id) s
              JOIN customers c ON c.id = s.customer_id
              WHERE s.n >= ?1 AND s.last_at < ?2 AND coalesce(c.status, '') != 'departed'
                AND {segment}

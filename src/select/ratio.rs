@@ -63,6 +63,7 @@ pub(super) fn statement(
     );
     let t = touchpoints;
     let params = window_params(
+        log,
         since,
         now_s,
         [

@@ -26,7 +26,7 @@ pub(super) fn statement(
     // touch point come first, so over the season the limit works through everyone.
     let sql = format!(
         "SELECT {CUSTOMER_COLUMNS} FROM customers c
-             LEFT JOIN (SELECT customer_id, max(unixepoch(at)) AS last_positive FROM interactions
+             LEFT JOIN (SELECT customer_id, max(unixepoch(at, 'auto')) AS last_positive FROM interactions
                         WHERE kind IN (SELECT value FROM json_each(?1)) GROUP BY customer_id) p
                ON p.customer_id = c.id
              WHERE coalesce(c.status, '') != 'departed' AND {segment}

@@ -3,14 +3,15 @@
 
 use rusqlite::types::Value;
 
-use crate::log::{CUSTOMER_COLUMNS, Log, day_before};
+use crate::log::{CUSTOMER_COLUMNS, Log};
 
 /// The interactions `alias` stamped within `[?2, ?3]` (Unix seconds), `since` being `?2`. They
 /// are read from the rowid where rows that recent begin (see [`Log::first_rowid_since`]); `?1`,
-/// the day before `since` as text (see [`day_before`]), lets SQLite use an index on `at` too.
+/// a bound on `at` in the log's own form (see [`Log::time_floor`]), lets SQLite use an index
+/// on `at` too.
 pub(super) fn window(log: &Log, alias: &str, since: i64) -> String {
     format!(
-        "{alias}.rowid >= {} AND {alias}.at >= ?1 AND unixepoch({alias}.at) BETWEEN ?2 AND ?3",
+        "{alias}.rowid >= {} AND {alias}.at >= ?1 AND unixepoch({alias}.at, 'auto') BETWEEN ?2 AND ?3",
         log.first_rowid_since(since)
     )
 }
@@ -18,15 +19,12 @@ pub(super) fn window(log: &Log, alias: &str, since: i64) -> String {
 /// The parameters `?1`, `?2` and `?3` of a [`window`] from `since` to `now` (Unix seconds); a
 /// selection's own parameters follow from `?4`.
 pub(super) fn window_params(
+    log: &Log,
     since: i64,
     now: i64,
     own: impl IntoIterator<Item = Value>,
 ) -> Vec<Value> {
-    let mut params = vec![
-        Value::from(day_before(since)),
-        Value::from(since),
-        Value::from(now),
-    ];
+    let mut params = vec![log.time_floor(since), Value::from(since), Value::from(now)];
     params.extend(own);
     params
 }
@@ -41,9 +39,9 @@ pub(super) fn latest_interaction_sql(
 ) -> String {
     format!(
         "SELECT * FROM (
-           SELECT {CUSTOMER_COLUMNS}, i.id, unixepoch(i.at) AS t, i.kind, i.sentiment, i.channel, i.note,
+           SELECT {CUSTOMER_COLUMNS}, i.id, unixepoch(i.at, 'auto') AS t, i.kind, i.sentiment, i.channel, i.note,
                   row_number() OVER (PARTITION BY i.customer_id
-                                     ORDER BY ({prefer}) DESC, unixepoch(i.at) DESC, i.id DESC) AS rn
+                                     ORDER BY ({prefer}) DESC, unixepoch(i.at, 'auto') DESC, i.id DESC) AS rn
            FROM interactions i JOIN customers c ON c.id = i.customer_id
            WHERE {window} AND {filter} AND {segment}
          ) WHERE rn = 1 ORDER BY t, id"

@@ -25,6 +25,7 @@ pub(super) fn statement(
         "0",
     );
     let params = window_params(
+        log,
         since,
         now_s,
         [Value::from(json_list(kinds)), Value::from(sentiment_below)],
