@@ -78,6 +78,9 @@ fn environment_problems(config: &Config) -> Result<Vec<Diagnostic>, LogError> {
                 let message = format!("rule \"{}\": {problem}", rule.name);
                 problems.push(config.error_at(rule.spans.name.clone(), message));
             }
+            if let Some(problem) = log.rowid_order_problem() {
+                problems.push(Diagnostic::error_in(&config.log_path, problem));
+            }
             if let Some(problem) = timestamp_problem(&log, &config.log_path) {
                 problems.push(problem);
             }

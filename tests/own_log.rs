@@ -107,3 +107,167 @@ fn a_few_unreadable_timestamps_are_a_warning_and_their_rows_are_skipped() {
         "{stderr}"
     );
 }
+
+/// A bike shop's own tables: clients, orders, support tickets (a satisfaction score of 1 to 5
+/// and the customer's comment), cancellations; ids of their own, times as Unix seconds. 30
+/// clients, 600 orders and 30 tickets over the last 200 days, in time order within each table.
+fn bike_shop(f: &Fixture) {
+    let mut sql = String::from(
+        "DROP TABLE interactions; DROP TABLE customers;
+         CREATE TABLE clients (client_id INTEGER PRIMARY KEY, mail TEXT, full_name TEXT,
+                               signup_ts INTEGER NOT NULL, churned INTEGER NOT NULL DEFAULT 0);
+         CREATE TABLE orders (order_id INTEGER PRIMARY KEY, client_id INTEGER NOT NULL,
+                              placed_ts INTEGER NOT NULL, total REAL);
+         CREATE TABLE support_tickets (ticket_id INTEGER PRIMARY KEY, client_id INTEGER NOT NULL,
+                                       opened_ts INTEGER NOT NULL, satisfaction INTEGER,
+                                       comment TEXT);
+         CREATE TABLE cancellations (cancellation_id INTEGER PRIMARY KEY,
+                                     client_id INTEGER NOT NULL, cancelled_ts INTEGER NOT NULL);
+         CREATE VIEW customers AS
+           SELECT client_id AS id, mail AS email, full_name AS name, NULL AS timezone,
+                  datetime(signup_ts, 'unixepoch') AS created_at,
+                  CASE WHEN churned THEN 'departed' ELSE 'active' END AS status,
+                  0 AS opted_out, NULL AS attributes
+           FROM clients;
+         BEGIN;",
+    );
+    for c in 1..=30 {
+        sql += &format!(
+            "INSERT INTO clients VALUES ({c}, 'rider{c}@example.com', 'Rider {c}', {}, 0);",
+            unix_ago(400.0) as i64
+        );
+    }
+    for o in 1..=600 {
+        sql += &format!(
+            "INSERT INTO orders VALUES ({o}, {}, {}, 40.0);",
+            o % 30 + 1,
+            unix_ago(200.0 - f64::from(o) / 3.0) as i64
+        );
+    }
+    for t in 1..=30 {
+        sql += &format!(
+            "INSERT INTO support_tickets VALUES ({t}, {}, {}, 4, 'All good');",
+            t % 30 + 1,
+            unix_ago(200.0 - f64::from(t) * 6.5) as i64
+        );
+    }
+    sql += "COMMIT;";
+    f.sql(&sql);
+}
+
+/// The three sources as rekindle's interactions: a ticket rated 1 or 2 is a complaint.
+const SOURCES: &str = "
+    SELECT client_id AS customer_id, placed_ts AS at, 'purchase' AS kind, NULL AS sentiment,
+           'shop' AS channel, NULL AS note, 'orders' AS source, order_id AS source_id FROM orders
+    UNION ALL
+    SELECT client_id, opened_ts, CASE WHEN satisfaction <= 2 THEN 'complaint' ELSE 'review' END,
+           (satisfaction - 3) / 2.0, 'email', comment, 'tickets', ticket_id FROM support_tickets
+    UNION ALL
+    SELECT client_id, cancelled_ts, 'cancellation', NULL, 'web', NULL, 'cancellations',
+           cancellation_id FROM cancellations";
+
+#[test]
+fn a_view_over_several_tables_whose_rowid_does_not_grow_is_refused_by_check_with_the_way_out() {
+    let f = Fixture::new();
+    bike_shop(&f);
+    // What the README used to invite: one view, each table's ids spread apart.
+    f.sql(
+        "CREATE VIEW interactions AS
+           SELECT order_id * 10 AS rowid, order_id * 10 AS id, client_id AS customer_id,
+                  placed_ts AS at, 'purchase' AS kind, NULL AS sentiment, 'shop' AS channel,
+                  NULL AS note FROM orders
+           UNION ALL
+           SELECT ticket_id * 10 + 1, ticket_id * 10 + 1, client_id, opened_ts,
+                  CASE WHEN satisfaction <= 2 THEN 'complaint' ELSE 'review' END,
+                  (satisfaction - 3) / 2.0, 'email', comment FROM support_tickets",
+    );
+    f.config(&maildir("maildir"), SORRY_RULE);
+    let out = f.rekindle(&["check"]);
+    let (_, stderr) = text(&out);
+    // Before: ok, and a new ticket (rowid 301) sat below the orders' watermark (6000) unseen.
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("`interactions` is a view whose rowid does not grow with new rows"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("interaction 301 at"), "{stderr}");
+    assert!(stderr.contains("\"A log from several tables\""), "{stderr}");
+}
+
+#[test]
+fn the_readmes_several_tables_recipe_answers_a_new_complaint_at_once_and_after_a_restart() {
+    use std::time::Duration;
+    use support::daemon::Daemon;
+    use support::smtp_server::TestSmtpServer;
+
+    let f = Fixture::new();
+    bike_shop(&f);
+    // The README's recipe: one table, fed by triggers, filled once with what is there.
+    f.sql(&format!(
+        "CREATE TABLE interactions (
+             id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, at NOT NULL, kind TEXT NOT NULL,
+             sentiment REAL, channel TEXT, note TEXT, source TEXT, source_id INTEGER,
+             UNIQUE (source, source_id));
+         CREATE INDEX interactions_customer_at ON interactions(customer_id, at);
+         CREATE INDEX interactions_kind_at ON interactions(kind, at);
+         INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note, source, source_id)
+           SELECT * FROM ({SOURCES}) ORDER BY at;
+         CREATE TRIGGER orders_to_interactions AFTER INSERT ON orders BEGIN
+           INSERT INTO interactions (customer_id, at, kind, channel, source, source_id)
+           VALUES (NEW.client_id, NEW.placed_ts, 'purchase', 'shop', 'orders', NEW.order_id);
+         END;
+         CREATE TRIGGER tickets_to_interactions AFTER INSERT ON support_tickets BEGIN
+           INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note, source, source_id)
+           VALUES (NEW.client_id, NEW.opened_ts,
+                   CASE WHEN NEW.satisfaction <= 2 THEN 'complaint' ELSE 'review' END,
+                   (NEW.satisfaction - 3) / 2.0, 'email', NEW.comment, 'tickets', NEW.ticket_id);
+         END;
+         CREATE TRIGGER cancellations_to_interactions AFTER INSERT ON cancellations BEGIN
+           INSERT INTO interactions (customer_id, at, kind, channel, source, source_id)
+           VALUES (NEW.client_id, NEW.cancelled_ts, 'cancellation', 'web', 'cancellations',
+                   NEW.cancellation_id);
+         END;"
+    ));
+    let server = TestSmtpServer::start();
+    let transport = format!(
+        "{}\n[daemon]\nevent_poll = \"200ms\"",
+        support::config::smtp(server.port(), &[])
+    );
+    f.config(&transport, support::config::SORRY_ON_EVENT);
+    let out = f.rekindle(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    let complain = |ticket: i64, client: i64, comment: &str| {
+        f.sql(&format!(
+            "INSERT INTO support_tickets VALUES ({ticket}, {client}, {}, 1, '{comment}')",
+            unix_ago(0.0) as i64
+        ));
+    };
+    complain(31, 7, "The brakes squeal after the service");
+    let got = server.wait_for(1, Duration::from_secs(20));
+    assert_eq!(
+        got.len(),
+        1,
+        "the new complaint is answered: {:?}",
+        daemon.seen()
+    );
+    assert_eq!(got[0].to, ["rider7@example.com"]);
+    assert!(
+        got[0].text_body().contains("brakes squeal"),
+        "{}",
+        got[0].text_body()
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+
+    // A complaint while the daemon is down is answered when it is back.
+    complain(32, 9, "Wrong tyre size");
+    let mut daemon = Daemon::start(&f);
+    let got = server.wait_for(2, Duration::from_secs(20));
+    assert_eq!(got.len(), 2, "{:?}", daemon.seen());
+    assert_eq!(got[1].to, ["rider9@example.com"]);
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+}

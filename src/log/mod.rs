@@ -444,6 +444,49 @@ impl Log {
             .map(|e| format!("rules with trigger = \"interaction\" read new rows of `interactions` by rowid, which failed ({e}); make `interactions` a table, or a view that selects a `rowid` column that grows with every new row"))
     }
 
+    /// When `interactions` is a view whose rowid does not grow with new rows (a view over
+    /// several tables, each with ids of its own): why rekindle cannot follow it. It finds new
+    /// interactions by rowid, so such a log's new rows would go unseen. Judged by the 100 newest
+    /// interactions by time: one with a rowid below that of a row a day older than all of them
+    /// shows that new rows can arrive below the rowids already read.
+    pub(crate) fn rowid_order_problem(&self) -> Option<String> {
+        let is_view: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'interactions' AND type = 'view'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()?;
+        if is_view == 0 {
+            return None;
+        }
+        let (behind, example, older): (i64, Option<String>, Option<i64>) = self
+            .conn
+            .query_row(
+                "WITH newest AS (SELECT rowid AS r, id, at, unixepoch(at, 'auto') AS t
+                                 FROM interactions WHERE unixepoch(at, 'auto') IS NOT NULL
+                                 ORDER BY unixepoch(at, 'auto') DESC LIMIT 100),
+                      older AS (SELECT max(rowid) AS m FROM interactions
+                                WHERE unixepoch(at, 'auto') < (SELECT min(t) FROM newest) - 86400)
+                 SELECT coalesce(sum(r < (SELECT m FROM older)), 0),
+                        (SELECT 'interaction ' || id || ' at ' || at || ' has rowid ' || r
+                         FROM newest WHERE r < (SELECT m FROM older) ORDER BY t DESC LIMIT 1),
+                        (SELECT m FROM older)
+                 FROM newest",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ok()?;
+        (behind > 0).then(|| {
+            format!(
+                "`interactions` is a view whose rowid does not grow with new rows: {behind} of its 100 newest interactions by time have a rowid below rows more than a day older ({}, below rowid {}). rekindle finds new interactions by rowid, so it would not see rows like these as they come (an apology a day late, or never). Feed one table from your tables' triggers instead, so every new row gets a larger rowid: see the README, \"A log from several tables\"",
+                example.unwrap_or_default(),
+                older.unwrap_or_default()
+            )
+        })
+    }
+
     /// Number of interactions (with a readable timestamp) of one customer.
     pub(crate) fn interaction_count(&self, customer: &Value) -> Result<i64, LogError> {
         let n = self.conn.query_row(
