@@ -288,3 +288,54 @@ fn a_line_break_in_a_setting_that_reaches_a_header_is_refused_where_it_is_writte
     let out = f.rekindle(&["preview", "--rule", "sorry", "--customer", "1"]);
     assert_eq!(out.status.code(), Some(78));
 }
+
+/// A relative `password_file` is found next to the config file, whatever the directory rekindle
+/// is started from (before, `--config etc/smtp.toml` looked for `etc/etc/smtp-password`), and
+/// in systemd's `$CREDENTIALS_DIRECTORY` first (before, not when the config's path was absolute,
+/// as it is in the shipped unit).
+#[test]
+fn a_relative_password_file_resolves_once_against_the_config_files_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    let transport = support::config::smtp(
+        2525,
+        &[
+            "username = \"rosemary\"",
+            "password_file = \"smtp-password\"",
+        ],
+    );
+    let config = f.config(&transport, SORRY_RULE);
+    let etc = f.path("etc");
+    std::fs::create_dir_all(&etc).expect("etc");
+    // The config in etc/, its paths pointing back up.
+    let text_in_etc = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("= \"log.sqlite\"", "= \"../log.sqlite\"")
+        .replace("= \"state.sqlite\"", "= \"../state.sqlite\"")
+        .replace("= \"templates\"", "= \"../templates\"");
+    std::fs::write(etc.join("smtp.toml"), text_in_etc).expect("write");
+    let password = etc.join("smtp-password");
+    std::fs::write(&password, "s3cret\n").expect("password");
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekindle"))
+        .current_dir(f.dir.path())
+        .args(["--config", "etc/smtp.toml", "check"])
+        .output()
+        .expect("run");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+
+    // Under systemd: the credential, with the config named by its absolute path.
+    let credentials = f.path("credentials");
+    std::fs::create_dir_all(&credentials).expect("dir");
+    std::fs::rename(&password, credentials.join("smtp-password")).expect("move");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekindle"))
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .arg("--config")
+        .arg(etc.join("smtp.toml"))
+        .arg("check")
+        .output()
+        .expect("run");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -143,7 +143,8 @@ impl SmtpConfig {
 }
 
 /// Where the password file is: a relative name is looked up in systemd's
-/// `$CREDENTIALS_DIRECTORY` first (LoadCredential=), then next to the config.
+/// `$CREDENTIALS_DIRECTORY` first (LoadCredential=), then next to the config (`base_dir`, the
+/// config file's directory). The name is kept as written until here, so it is resolved once.
 fn password_path(cfg: &SmtpConfig, base_dir: &Path) -> Option<PathBuf> {
     let file = cfg.password_file.as_ref()?;
     let credential = std::env::var_os("CREDENTIALS_DIRECTORY")

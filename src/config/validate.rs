@@ -244,7 +244,7 @@ impl Validator<'_> {
             "smtp" => match raw.smtp {
                 Some(primary) => {
                     let mut servers = Vec::new();
-                    for (i, mut smtp) in std::iter::once(primary).chain(raw.fallback).enumerate() {
+                    for (i, smtp) in std::iter::once(primary).chain(raw.fallback).enumerate() {
                         let section = if i == 0 {
                             "[transport.smtp]".to_string()
                         } else {
@@ -253,7 +253,6 @@ impl Validator<'_> {
                         for problem in smtp.problems() {
                             self.error(span.clone(), format!("{section}: {problem}"));
                         }
-                        smtp.password_file = smtp.password_file.map(|p| self.path(&p));
                         servers.push(smtp);
                     }
                     Some(Transport::Smtp(servers))
