@@ -624,3 +624,45 @@ template = "departed.j2"
     assert!(only_changes.len() > 20, "{only_changes:?}");
     assert_eq!(only_changes, everything);
 }
+
+/// What rekindle keeps (customers' addresses, their notes) is for its user alone, also outside
+/// systemd: the state directory it creates is 0700, the database and its WAL 0600 (before, both
+/// followed the umask: world-readable).
+#[test]
+fn the_state_database_is_readable_by_rekindles_user_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    f.complaints(1, 1);
+    let config = f.config(&maildir("maildir"), SORRY_RULE);
+    let text_ = std::fs::read_to_string(&config).expect("config").replace(
+        "state = \"state.sqlite\"",
+        "state = \"var/rekindle/state.sqlite\"",
+    );
+    std::fs::write(&config, text_).expect("write");
+    let out = f.rekindle(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let mode = |name: &str| {
+        std::fs::metadata(f.path(name))
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert_eq!(mode("var/rekindle"), 0o700);
+    assert_eq!(mode("var/rekindle/state.sqlite"), 0o600);
+    assert_eq!(mode("var/rekindle/state.sqlite.lock"), 0o600);
+    if f.path("var/rekindle/state.sqlite-wal").exists() {
+        assert_eq!(mode("var/rekindle/state.sqlite-wal"), 0o600);
+    }
+}
+
+/// A bad command line exits 64 (EX_USAGE), as the README documents; before, clap's own 2.
+#[test]
+fn a_bad_command_line_exits_64_and_help_exits_0() {
+    let f = Fixture::new();
+    f.config(&maildir("maildir"), SORRY_RULE);
+    assert_eq!(
+        f.rekindle(&["plan", "--days", "many"]).status.code(),
+        Some(64)
+    );
+    assert_eq!(f.rekindle(&["--no-such-flag"]).status.code(), Some(64));
+    assert_eq!(f.rekindle(&["--help"]).status.code(), Some(0));
+}

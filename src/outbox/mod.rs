@@ -59,6 +59,22 @@ enum Sync {
 /// The state database's page cache (SQLite's default is 2 MiB), in KiB.
 const CACHE_KIB: i64 = 16 * 1024;
 
+/// Creates the directory of the state database at `path` if it is missing, for rekindle's user
+/// alone (0700): what it keeps, customers' addresses and their notes, is nobody else's. Under
+/// systemd it is the unit's StateDirectory=. A failure shows up when the file is opened.
+pub(crate) fn state_dir(path: &Path) {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+    }
+}
+
 impl Outbox {
     /// Opens (creating if needed) the state database for reading and writing.
     pub(crate) fn open(path: &Path) -> Result<Outbox, OutboxError> {
@@ -66,13 +82,14 @@ impl Outbox {
             path: path.display().to_string(),
             source,
         };
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            // The directory is rekindle's own (StateDirectory=); a failure shows up on open.
-            let _ = std::fs::create_dir_all(dir);
-        }
+        state_dir(path);
+        let new = !path.exists();
         let conn = Connection::open(path).map_err(err)?;
+        if new {
+            // Before the first write: SQLite gives the -wal and -shm files the same mode.
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
         let setup = || -> rusqlite::Result<()> {
             conn.busy_timeout(Duration::from_secs(10))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
