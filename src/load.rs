@@ -93,6 +93,9 @@ fn environment_problems(config: &Config) -> Result<Vec<Diagnostic>, LogError> {
             }
         }
     }
+    if let Some(problem) = state_problem(&config.state_path) {
+        problems.push(Diagnostic::error_in(&config.file, problem));
+    }
     let servers = match &config.transport {
         crate::config::Transport::Smtp(servers) => servers.as_slice(),
         crate::config::Transport::Maildir { .. } => &[],
@@ -142,5 +145,42 @@ fn timestamp_problem(log: &Log, path: &Path) -> Option<Diagnostic> {
         diagnostic
     } else {
         diagnostic.warning()
+    })
+}
+
+/// Why rekindle could not write its state database at `path`, if it could not: the file
+/// itself, or the nearest directory that exists on the way to it.
+fn state_problem(path: &Path) -> Option<String> {
+    let tried = if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+    } else {
+        let dir = path
+            .ancestors()
+            .skip(1)
+            .find(|d| d.as_os_str().is_empty() || d.is_dir())
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                }
+            })?;
+        let probe = dir.join(format!(".rekindle-check-{}", std::process::id()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .map(|_| {
+                let _ = std::fs::remove_file(&probe);
+            })
+    };
+    tried.err().map(|e| {
+        format!(
+            "[paths] state: the state database {} cannot be written ({e}): rekindle keeps its notes there. Make its directory writable by the user rekindle runs as (under systemd, StateDirectory= does)",
+            path.display()
+        )
     })
 }

@@ -339,3 +339,91 @@ fn a_relative_password_file_resolves_once_against_the_config_files_directory() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+/// Values that parse but make no sense are refused where they are written. Before, each passed:
+/// `sentiment_below = 7` apologised for happy purchases, `concurrency = 0` never sent, a cron
+/// for 31 February never ran.
+#[test]
+fn values_that_make_no_sense_are_refused_where_they_are_written() {
+    let f = Fixture::new();
+    let rules = SORRY_RULE.replace("*/5 * * * *", "0 9 31 2 *")
+        + "sentiment_below = 7\n\n[delivery]\nconcurrency = 0\nrate = nan\n\n[touchpoints]\nnegative_sentiment = -3.0\n";
+    f.config(&maildir("maildir"), &rules);
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78, "{lines:?}");
+    let has = |start: &str, part: &str| {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(start) && l.contains(part)),
+            "no line {start}…{part}… in {lines:#?}"
+        );
+    };
+    has(
+        "rekindle.toml:23:12: invalid cron schedule \"0 9 31 2 *\"",
+        "never fires",
+    );
+    has(
+        "rekindle.toml:25:19: sentiment_below in rule \"sorry\" = 7 is not a sentiment",
+        "-1.0 (angry) to 1.0",
+    );
+    has(
+        "rekindle.toml:28:15: delivery.concurrency = 0 would never send a note",
+        "e.g. 8",
+    );
+    has(
+        "rekindle.toml:29:8: delivery.rate = NaN is not a number of notes per second",
+        "0 (no limit)",
+    );
+    has(
+        "rekindle.toml:32:22: touchpoints.negative_sentiment = -3 is not a sentiment",
+        "",
+    );
+}
+
+/// A configuration saved in another encoding is refused with the line and column of its first
+/// byte that is not UTF-8 (before: no place at all).
+#[test]
+fn a_configuration_that_is_not_utf8_says_where() {
+    let f = Fixture::new();
+    let config = f.config(&maildir("maildir"), SORRY_RULE);
+    let mut bytes = std::fs::read(&config).expect("config");
+    let text_ = String::from_utf8(bytes.clone()).expect("utf8");
+    let at = text_.find("Rosemary's Bakery").expect("business") + "Rosemary's Bakery".len();
+    bytes.splice(at..at, [b' ', 0xE9]); // "é" in Latin-1
+    std::fs::write(&config, bytes).expect("write");
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("rekindle.toml:")
+            && lines[0].contains("the configuration is not UTF-8 text"),
+        "{lines:?}"
+    );
+    let line_no = text_[..at].lines().count();
+    assert!(
+        lines[0].starts_with(&format!("rekindle.toml:{line_no}:")),
+        "{lines:?}"
+    );
+}
+
+/// A state directory rekindle cannot write in is refused by `check`, as `run` would fail on it.
+#[test]
+fn a_state_database_that_cannot_be_written_is_refused() {
+    let f = Fixture::new();
+    let config = f.config(&maildir("maildir"), SORRY_RULE);
+    // /proc takes no new files, not even from root (these tests may run as root).
+    let text_ = std::fs::read_to_string(&config).expect("config").replace(
+        "state = \"state.sqlite\"",
+        "state = \"/proc/rekindle/state.sqlite\"",
+    );
+    std::fs::write(&config, text_).expect("write");
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78, "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "[paths] state: the state database /proc/rekindle/state.sqlite cannot be written"
+        )),
+        "{lines:?}"
+    );
+}

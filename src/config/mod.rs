@@ -213,8 +213,24 @@ impl Config {
     /// Reads and validates the file at `path`. Every problem is returned, errors and warnings;
     /// the config is returned only when there is no error.
     pub fn load(path: &Path) -> (Option<Config>, Vec<Diagnostic>) {
-        let source = match std::fs::read_to_string(path) {
-            Ok(source) => source,
+        let source = match std::fs::read(path).map(String::from_utf8) {
+            Ok(Ok(source)) => source,
+            Ok(Err(not_utf8)) => {
+                // Where the first byte that is not UTF-8 is, as line:col.
+                let valid = not_utf8.utf8_error().valid_up_to();
+                let before = String::from_utf8_lossy(&not_utf8.as_bytes()[..valid]).into_owned();
+                let at = before.len();
+                let message = "the configuration is not UTF-8 text (saved in another encoding, such as Latin-1?); save it as UTF-8".to_string();
+                return (
+                    None,
+                    vec![Diagnostic::error_at(
+                        path,
+                        &format!("{before} "),
+                        at..at + 1,
+                        message,
+                    )],
+                );
+            }
             Err(err) => {
                 let message = format!(
                     "cannot read the configuration: {err}; pass --config PATH or set REKINDLE_CONFIG"

@@ -222,9 +222,9 @@ pub(super) struct RawDelivery {
     /// How often the daemon looks for notes due for delivery.
     pub(super) poll: Spanned<String>,
     /// Notes handed to the transport at the same time.
-    pub(super) concurrency: u32,
+    pub(super) concurrency: Spanned<u32>,
     /// Average notes per second (0 = no limit).
-    pub(super) rate: f64,
+    pub(super) rate: Spanned<f64>,
     /// Notes that may go at once after a quiet spell.
     pub(super) burst: u32,
 }
@@ -237,8 +237,8 @@ impl Default for RawDelivery {
             max_attempts: 10,
             max_age: Spanned::new(0..0, "3d".to_string()),
             poll: Spanned::new(0..0, "5s".to_string()),
-            concurrency: 8,
-            rate: 0.0,
+            concurrency: Spanned::new(0..0, 8),
+            rate: Spanned::new(0..0, 0.0),
             burst: 10,
         }
     }
@@ -252,7 +252,7 @@ pub(super) struct RawTouchpoints {
     /// Interaction kinds that cost goodwill (an invoice is one).
     pub(super) negative: Vec<String>,
     /// An interaction with a sentiment below this is negative whatever its kind.
-    pub(super) negative_sentiment: f64,
+    pub(super) negative_sentiment: Spanned<f64>,
 }
 
 impl Default for RawTouchpoints {
@@ -261,7 +261,7 @@ impl Default for RawTouchpoints {
         RawTouchpoints {
             positive: strings(&["purchase", "review", "resolution", "thank_you"]),
             negative: strings(&["invoice", "complaint", "cancellation"]),
-            negative_sentiment: -0.3,
+            negative_sentiment: Spanned::new(0..0, -0.3),
         }
     }
 }

@@ -240,6 +240,17 @@ impl Schedule {
             .build()
             .parse(&format!("0 {text}"))
             .map_err(|e| e.to_string().trim_end_matches('.').to_string())?;
+        // A date that never comes ("0 9 31 2 *", 31 February) would leave the rule silent.
+        if cron
+            .find_next_occurrence(&chrono::Utc::now(), false)
+            .is_err()
+        {
+            return Err(
+                "this schedule never fires (no such date, e.g. 31 February); check the day of month and the month"
+                    .to_string()
+                    .into(),
+            );
+        }
         Ok(Schedule {
             text: text.to_string(),
             cron,

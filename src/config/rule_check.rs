@@ -194,7 +194,9 @@ impl Validator<'_> {
             }),
             "unhappy" => Some(RuleKind::Unhappy {
                 within: duration(self, "within", &raw.within, "14d")?,
-                sentiment_below: raw.sentiment_below.as_ref().map_or(-0.3, |s| *s.get_ref()),
+                sentiment_below: raw.sentiment_below.as_ref().map_or(-0.3, |s| {
+                    self.sentiment(&format!("sentiment_below in rule \"{name}\""), s)
+                }),
                 kinds: kinds(&raw.kinds, "complaint"),
             }),
             "departed" => Some(RuleKind::Departed {

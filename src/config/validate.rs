@@ -99,6 +99,21 @@ impl Validator<'_> {
         }
     }
 
+    /// A sentiment threshold: a number from -1 (angry) to 1 (delighted), as the log's
+    /// `sentiment` column holds. Out of range (or NaN) is an error at its place; the value is
+    /// then kept within range so the rest can still be checked.
+    pub(crate) fn sentiment(&mut self, key: &str, value: &Spanned<f64>) -> f64 {
+        let v = *value.get_ref();
+        if !(-1.0..=1.0).contains(&v) {
+            let message = format!(
+                "{key} = {v} is not a sentiment: the log's sentiment goes from -1.0 (angry) to 1.0 (delighted); an unhappy customer is below a number such as -0.3"
+            );
+            self.error(value.span(), message);
+            return if v.is_nan() { -0.3 } else { v.clamp(-1.0, 1.0) };
+        }
+        v
+    }
+
     /// Makes a path from the config absolute, relative to the config file's directory.
     fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
@@ -327,14 +342,25 @@ impl Validator<'_> {
         let retry_max = self.duration("delivery.retry_max", &raw.retry_max);
         let poll = self.duration("delivery.poll", &raw.poll);
         let max_age = self.duration("delivery.max_age", &raw.max_age);
+        if *raw.concurrency.get_ref() == 0 {
+            let message = "delivery.concurrency = 0 would never send a note: give the number of notes handed to the mail server at once, e.g. 8".to_string();
+            self.error(raw.concurrency.span(), message);
+        }
+        let rate = *raw.rate.get_ref();
+        if !(rate.is_finite() && rate >= 0.0) {
+            let message = format!(
+                "delivery.rate = {rate} is not a number of notes per second: use 0 (no limit) or more, e.g. 2.5"
+            );
+            self.error(raw.rate.span(), message);
+        }
         Some(Delivery {
             retry_base: retry_base?,
             retry_max: retry_max?,
             max_attempts: raw.max_attempts.max(1),
             max_age: max_age?,
             poll: poll?,
-            concurrency: raw.concurrency.max(1),
-            rate: raw.rate.max(0.0),
+            concurrency: (*raw.concurrency.get_ref()).max(1),
+            rate: if rate.is_finite() { rate.max(0.0) } else { 0.0 },
             burst: raw.burst.max(1),
         })
     }
@@ -389,7 +415,8 @@ impl Validator<'_> {
         Touchpoints {
             positive: raw.positive,
             negative: raw.negative,
-            negative_sentiment: raw.negative_sentiment,
+            negative_sentiment: self
+                .sentiment("touchpoints.negative_sentiment", &raw.negative_sentiment),
         }
     }
 }
