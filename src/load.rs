@@ -52,8 +52,8 @@ fn environment_problems(config: &Config) -> Result<Vec<Diagnostic>, LogError> {
     let mut problems = Vec::new();
     match Log::open(&config.log_path) {
         Err(err) if err.passing().is_some() => return Err(err),
-        Err(err) => problems.push(Diagnostic::error_in(
-            &config.file,
+        Err(err) => problems.push(config.error_at(
+            config.path_spans.0.clone(),
             format!("{err}; check [paths] log"),
         )),
         Ok(log) => {
@@ -94,7 +94,7 @@ fn environment_problems(config: &Config) -> Result<Vec<Diagnostic>, LogError> {
         }
     }
     if let Some(problem) = state_problem(&config.state_path) {
-        problems.push(Diagnostic::error_in(&config.file, problem));
+        problems.push(config.error_at(config.path_spans.1.clone(), problem));
     }
     let servers = match &config.transport {
         crate::config::Transport::Smtp(servers) => servers.as_slice(),

@@ -421,9 +421,30 @@ fn a_state_database_that_cannot_be_written_is_refused() {
     let (code, lines) = check(&f);
     assert_eq!(code, 78, "{lines:?}");
     assert!(
-        lines.iter().any(|l| l.contains(
-            "[paths] state: the state database /proc/rekindle/state.sqlite cannot be written"
+        lines.iter().any(|l| l.starts_with(
+            "rekindle.toml:3:9: [paths] state: the state database /proc/rekindle/state.sqlite cannot be written"
         )),
+        "{lines:?}"
+    );
+}
+
+/// A log that does not exist (in a directory that does not either) is pointed at where
+/// `[paths] log` is written.
+#[test]
+fn a_log_that_does_not_exist_is_pointed_at_where_it_is_written() {
+    let f = Fixture::new();
+    let config = f.config(&maildir("maildir"), SORRY_RULE);
+    let text_ = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("log = \"log.sqlite\"", "log = \"nowhere/log.sqlite\"");
+    std::fs::write(&config, text_).expect("write");
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78, "{lines:?}");
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("rekindle.toml:2:7: cannot open the interaction log")
+                && l.ends_with("; check [paths] log")
+        ),
         "{lines:?}"
     );
 }

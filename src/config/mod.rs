@@ -41,6 +41,8 @@ pub struct Config {
     pub(crate) log_path: PathBuf,
     /// rekindle's state database.
     pub(crate) state_path: PathBuf,
+    /// Where `[paths] log` and `[paths] state` are written in the file, for errors about them.
+    pub(crate) path_spans: (std::ops::Range<usize>, std::ops::Range<usize>),
     /// The template directory.
     pub(crate) templates_dir: PathBuf,
     /// Who the notes come from.

@@ -161,6 +161,7 @@ impl Validator<'_> {
             source: String::new(),
             log_path: self.path(raw.paths.log.get_ref()),
             state_path: self.path(raw.paths.state.get_ref()),
+            path_spans: (raw.paths.log.span(), raw.paths.state.span()),
             templates_dir: self.path(raw.paths.templates.get_ref()),
             sender: sender?,
             transport: transport?,
