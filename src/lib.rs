@@ -25,7 +25,9 @@
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        if let Err(err) = writeln!(std::io::stdout(), $($arg)*) {
+        // What the commands print includes the log's own text (names, words): kept inert.
+        let text = format!($($arg)*);
+        if let Err(err) = writeln!(std::io::stdout(), "{}", $crate::inert::for_terminal(&text)) {
             $crate::output_failed(err);
         }
     }};
@@ -52,6 +54,7 @@ mod deliver;
 mod demo;
 mod error;
 mod evaluate;
+mod inert;
 mod load;
 mod log;
 mod note;

@@ -271,3 +271,56 @@ fn the_readmes_several_tables_recipe_answers_a_new_complaint_at_once_and_after_a
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0));
 }
+
+/// Untrusted names stay inert: bidi controls (which would turn the Subject and the To line
+/// around) get the fallback greeting, and what `explain` and `plan` print shows control
+/// characters as escapes, so a name cannot clear the operator's screen or set its title.
+#[test]
+fn names_with_bidi_controls_or_terminal_escapes_stay_inert() {
+    let f = Fixture::new();
+    f.customer(1, "ann@example.com", Some("\u{202E}nnA"), None, None)
+        .interaction(
+            1,
+            &support::fixture::ago(1.0),
+            "complaint",
+            Some(-0.9),
+            Some("Cold"),
+        );
+    f.customer(
+        2,
+        "bo@example.com",
+        Some("Bo\u{1b}]0;owned\u{7}\u{1b}[2J"),
+        None,
+        None,
+    )
+    .interaction(
+        2,
+        &support::fixture::ago(1.0),
+        "complaint",
+        Some(-0.9),
+        Some("Late"),
+    );
+    f.config(&maildir("maildir"), SORRY_RULE);
+    for args in [&["explain", "--customer", "2"][..], &["plan"][..]] {
+        let out = f.rekindle(args);
+        assert!(
+            !out.stdout.contains(&0x1b) && !out.stdout.contains(&0x07),
+            "{args:?} printed a raw escape: {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let (explained, _) = text(&f.rekindle(&["explain", "--customer", "2"]));
+    assert!(explained.contains("(Bo\\u{1b}]0;owned"), "{explained}");
+    let out = f.rekindle(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let to_ann = f
+        .maildir_messages()
+        .into_iter()
+        .find(|m| m.contains("ann@example.com"))
+        .expect("Ann still gets her apology");
+    assert!(!to_ann.contains('\u{202E}'), "{to_ann}");
+    assert!(
+        !to_ann.contains("=E2=80=AE") && !to_ann.contains("4oCu"),
+        "no encoded override either"
+    );
+}
