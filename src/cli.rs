@@ -91,8 +91,9 @@ pub enum Command {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Show the outbox: notes per state, the oldest waiting note, notes sent lately, the last
-    /// error, and coverage: the share of active customers with a positive touch point lately.
+    /// Show the outbox: notes per state, the oldest waiting note, notes waiting for their time
+    /// and when the first goes, a delivery pause, notes sent lately, the last error, and
+    /// coverage: the share of active customers with a positive touch point lately.
     Status {
         /// The coverage window, in days.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3660))]

@@ -61,6 +61,17 @@ fn quiet_hours_hold_a_tokyo_note_to_the_end_of_its_night_while_los_angeles_gets_
         .expect("time")
         .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Tokyo").expect("tz"));
     assert_eq!((due_local.hour(), due_local.minute()), (end, 0));
+    // Nothing waits unseen: the run, `status` and `outbox list` say the note is held and when
+    // it goes (before, only the count of queued notes).
+    assert!(
+        stdout.contains("1 note(s) wait for their time; the first goes at"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("quiet hours"), "{stdout}");
+    let (status, _) = text(&f.rekindle(&["status"]));
+    assert!(status.contains("1 note(s) wait for their time"), "{status}");
+    let (listed, _) = text(&f.rekindle(&["outbox", "list", "--state", "queued"]));
+    assert!(listed.contains(" due "), "{listed}");
 }
 
 #[test]

@@ -56,3 +56,21 @@ fn local_time(config: &Config, secs: i64, format: &str) -> String {
         })
         .unwrap_or_default()
 }
+
+/// "12 note(s) wait for their time; the first goes at 09:00 (quiet hours until 09:00)": what
+/// `status` and `run --once` say of notes held for quiet hours, quiet days, a delay or a retry.
+pub(crate) fn not_yet_due(
+    later: &crate::outbox::NotYetDue,
+    show: &dyn Fn(i64) -> String,
+) -> String {
+    format!(
+        "{} note(s) wait for their time; the first goes at {}{}",
+        later.count,
+        show(later.next),
+        later
+            .why
+            .as_deref()
+            .map(|why| format!(" ({why})"))
+            .unwrap_or_default()
+    )
+}

@@ -31,8 +31,13 @@ pub(crate) fn outbox(path: &Path, action: crate::cli::OutboxAction) -> Result<()
             }
             for n in notes {
                 let when = local_time(&config, n.updated_at, "%Y-%m-%d %H:%M");
+                let due = if NoteState::WAITING.contains(&n.state) && n.due_at > now.as_second() {
+                    format!(" due {}", local_time(&config, n.due_at, "%Y-%m-%d %H:%M"))
+                } else {
+                    String::new()
+                };
                 say!(
-                    "{:>6}  {:<9} {when}  {:<20} customer {:<8} <{}> {:?} attempts {}{}",
+                    "{:>6}  {:<9} {when}  {:<20} customer {:<8} <{}> {:?} attempts {}{due}{}",
                     n.id,
                     n.state,
                     n.rule,

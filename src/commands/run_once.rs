@@ -15,7 +15,7 @@ use crate::outbox::Outbox;
 pub(crate) fn run_once(path: &Path) -> Result<(), Error> {
     let loaded = load(path)?;
     let (reports, delivery) = evaluate_and_deliver(&loaded, crate::clock::now())?;
-    print_summary(&reports, &delivery);
+    print_summary(&loaded.config, &reports, &delivery);
     Ok(())
 }
 
@@ -60,7 +60,11 @@ pub(crate) fn evaluate_and_deliver(
     Ok((reports, delivery))
 }
 
-fn print_summary(reports: &[RuleReport], delivery: &DeliveryReport) {
+fn print_summary(
+    config: &crate::config::Config,
+    reports: &[RuleReport],
+    delivery: &DeliveryReport,
+) {
     for r in reports {
         match delivery.for_rule(&r.rule) {
             Some(sent) => say!("{:<24} {}; {sent}", r.rule, r.summary()),
@@ -73,6 +77,10 @@ fn print_summary(reports: &[RuleReport], delivery: &DeliveryReport) {
             pause.next_try(),
             pause.reason
         );
+    }
+    if let Some(later) = &delivery.later {
+        let show = |s: i64| super::local_time(config, s, "%Y-%m-%d %H:%M %Z");
+        say!("{}", super::not_yet_due(later, &show));
     }
     say!(
         "delivery: sent {}, retrying {}, failed {}, unknown {} in {:.3} s",

@@ -29,6 +29,9 @@ pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
     if let Some(oldest) = outbox.oldest_waiting()? {
         say!("oldest waiting note queued {}", show(oldest));
     }
+    if let Some(later) = outbox.not_yet_due(now)? {
+        say!("{}", super::not_yet_due(&later, &show));
+    }
     let hour = outbox.sent_since(now - jiff::SignedDuration::from_hours(1))?;
     let day = outbox.sent_since(now - jiff::SignedDuration::from_hours(24))?;
     say!("sent in the last hour: {hour}, last 24 hours: {day}");

@@ -15,6 +15,7 @@ mod operator;
 mod schema;
 mod settings;
 mod status;
+pub(crate) use status::NotYetDue;
 mod suppress;
 mod waiting;
 

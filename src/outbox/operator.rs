@@ -27,6 +27,8 @@ pub(crate) struct NoteSummary {
     pub updated_at: i64,
     /// The last error or server reply.
     pub detail: Option<String>,
+    /// When it is due, Unix seconds.
+    pub due_at: i64,
 }
 
 /// What an operator decides for a note.
@@ -79,7 +81,7 @@ impl Outbox {
             self.conn
                 .prepare(
                     "SELECT id, rule, customer_id, state, recipient, subject, attempts, updated_at,
-                            CASE WHEN state = ?3 THEN server ELSE last_error END
+                            CASE WHEN state = ?3 THEN server ELSE last_error END, due_at
                      FROM notes WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2",
                 )?
                 .query_map(params![state, limit, NoteState::Sent], |r| {
@@ -93,6 +95,7 @@ impl Outbox {
                         attempts: r.get(6)?,
                         updated_at: r.get(7)?,
                         detail: r.get(8)?,
+                        due_at: r.get(9)?,
                     })
                 })?
                 .collect()

@@ -75,4 +75,48 @@ impl Outbox {
             .optional()
             .map_err(|e| self.err(e))
     }
+
+    /// Notes waiting (queued or retry) that are not due yet at `now`: how many, when the first
+    /// goes, and why it was last held, if it was (quiet hours, quiet days).
+    pub(crate) fn not_yet_due(&self, now: Timestamp) -> Result<Option<NotYetDue>, OutboxError> {
+        let q = || -> rusqlite::Result<Option<NotYetDue>> {
+            let (count, next, id): (i64, Option<i64>, Option<i64>) = self.conn.query_row(
+                &format!(
+                    "SELECT count(*), min(due_at),
+                            (SELECT id FROM notes WHERE state IN {w} AND due_at > ?1
+                             ORDER BY due_at, id LIMIT 1)
+                     FROM notes WHERE state IN {w} AND due_at > ?1",
+                    w = NoteState::sql_list(&NoteState::WAITING)
+                ),
+                [now.as_second()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let (Some(next), Some(id)) = (next, id) else {
+                return Ok(None);
+            };
+            let why: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT detail FROM note_events WHERE note_id = ?1 AND state = ?2
+                     ORDER BY id DESC LIMIT 1",
+                    rusqlite::params![id, NoteState::Held],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            Ok(Some(NotYetDue { count, next, why }))
+        };
+        q().map_err(|e| self.err(e))
+    }
+}
+
+/// Notes waiting for their time (see [`Outbox::not_yet_due`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NotYetDue {
+    /// How many.
+    pub count: i64,
+    /// When the first goes, Unix seconds.
+    pub next: i64,
+    /// Why the first was last held, if it was.
+    pub why: Option<String>,
 }
