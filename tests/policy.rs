@@ -592,3 +592,31 @@ fn the_staff_digest_lists_who_deserves_a_card_today_once_a_day() {
         "{stderr}"
     );
 }
+
+/// `suppress add` takes email addresses and the ids of customers in the log; a typo is refused
+/// with every bad key named and nothing added (before, it sat in the list protecting nobody).
+#[test]
+fn suppress_add_refuses_what_is_neither_an_address_nor_a_customer() {
+    let f = Fixture::new();
+    f.customer(1, "ada@example.com", Some("Ada"), None, None);
+    f.config(&maildir("maildir"), SORRY_RULE);
+    let out = f.rekindle(&[
+        "suppress",
+        "add",
+        "1",
+        "42",
+        "ada@@example",
+        "bo@example.com",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("no customer with id \"42\""), "{stderr}");
+    assert!(
+        stderr.contains("\"ada@@example\" is not an email address"),
+        "{stderr}"
+    );
+    let (list, _) = text(&f.rekindle(&["suppress", "list"]));
+    assert!(list.contains("empty"), "nothing added: {list}");
+    let out = f.rekindle(&["suppress", "add", "1", "bo@example.com"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}

@@ -16,6 +16,7 @@ pub(crate) fn suppress(path: &Path, action: crate::cli::SuppressAction) -> Resul
     };
     match action {
         SuppressAction::Add { keys, reason } => {
+            refuse_unknown(&config, &keys)?;
             let outbox = Outbox::open(&config.state_path)?;
             let added = outbox.suppress(&keys, &reason, crate::clock::now())?;
             say!(
@@ -41,4 +42,30 @@ pub(crate) fn suppress(path: &Path, action: crate::cli::SuppressAction) -> Resul
         }
     }
     Ok(())
+}
+
+/// Each key must be an email address, or the id of a customer in the log: a typo must not sit
+/// in the list protecting nobody. All the bad ones are named at once (exit 64, nothing added).
+fn refuse_unknown(config: &Config, keys: &[String]) -> Result<(), Error> {
+    let log = crate::log::Log::open(&config.log_path).ok();
+    let mut bad = Vec::new();
+    for key in keys {
+        if key.contains('@') {
+            if key.parse::<lettre::Address>().is_err() {
+                bad.push(format!("{key:?} is not an email address"));
+            }
+        } else if let Some(log) = &log
+            && matches!(log.customer(key), Ok(None))
+        {
+            bad.push(format!(
+                "no customer with id {key:?} in the log {}; check the id, or suppress by email address",
+                config.log_path.display()
+            ));
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!("nothing added: {}", bad.join("; "))))
+    }
 }
