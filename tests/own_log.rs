@@ -155,17 +155,6 @@ fn bike_shop(f: &Fixture) {
     f.sql(&sql);
 }
 
-/// The three sources as rekindle's interactions: a ticket rated 1 or 2 is a complaint.
-const SOURCES: &str = "
-    SELECT client_id AS customer_id, placed_ts AS at, 'purchase' AS kind, NULL AS sentiment,
-           'shop' AS channel, NULL AS note, 'orders' AS source, order_id AS source_id FROM orders
-    UNION ALL
-    SELECT client_id, opened_ts, CASE WHEN satisfaction <= 2 THEN 'complaint' ELSE 'review' END,
-           (satisfaction - 3) / 2.0, 'email', comment, 'tickets', ticket_id FROM support_tickets
-    UNION ALL
-    SELECT client_id, cancelled_ts, 'cancellation', NULL, 'web', NULL, 'cancellations',
-           cancellation_id FROM cancellations";
-
 #[test]
 fn a_view_over_several_tables_whose_rowid_does_not_grow_is_refused_by_check_with_the_way_out() {
     let f = Fixture::new();
@@ -202,32 +191,12 @@ fn the_readmes_several_tables_recipe_answers_a_new_complaint_at_once_and_after_a
 
     let f = Fixture::new();
     bike_shop(&f);
-    // The README's recipe: one table, fed by triggers, filled once with what is there.
-    f.sql(&format!(
-        "CREATE TABLE interactions (
-             id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, at NOT NULL, kind TEXT NOT NULL,
-             sentiment REAL, channel TEXT, note TEXT, source TEXT, source_id INTEGER,
-             UNIQUE (source, source_id));
-         CREATE INDEX interactions_customer_at ON interactions(customer_id, at);
-         CREATE INDEX interactions_kind_at ON interactions(kind, at);
-         INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note, source, source_id)
-           SELECT * FROM ({SOURCES}) ORDER BY at;
-         CREATE TRIGGER orders_to_interactions AFTER INSERT ON orders BEGIN
-           INSERT INTO interactions (customer_id, at, kind, channel, source, source_id)
-           VALUES (NEW.client_id, NEW.placed_ts, 'purchase', 'shop', 'orders', NEW.order_id);
-         END;
-         CREATE TRIGGER tickets_to_interactions AFTER INSERT ON support_tickets BEGIN
-           INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note, source, source_id)
-           VALUES (NEW.client_id, NEW.opened_ts,
-                   CASE WHEN NEW.satisfaction <= 2 THEN 'complaint' ELSE 'review' END,
-                   (NEW.satisfaction - 3) / 2.0, 'email', NEW.comment, 'tickets', NEW.ticket_id);
-         END;
-         CREATE TRIGGER cancellations_to_interactions AFTER INSERT ON cancellations BEGIN
-           INSERT INTO interactions (customer_id, at, kind, channel, source, source_id)
-           VALUES (NEW.client_id, NEW.cancelled_ts, 'cancellation', 'web', 'cancellations',
-                   NEW.cancellation_id);
-         END;"
-    ));
+    // The recipe the README points to, as shipped: one table, fed by triggers, filled once.
+    let recipe = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/several-tables.sql"),
+    )
+    .expect("config/several-tables.sql");
+    f.sql(&recipe);
     let server = TestSmtpServer::start();
     let transport = format!(
         "{}\n[daemon]\nevent_poll = \"200ms\"",
