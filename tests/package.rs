@@ -78,6 +78,7 @@ fn the_debian_package_holds_the_binary_the_unit_the_conffiles_and_the_readme() {
         "./etc/rekindle/templates/digest.j2",
         "./usr/share/doc/rekindle/README.md",
         "./usr/share/doc/rekindle/copyright",
+        "./usr/share/doc/rekindle/examples/several-tables.sql",
     ] {
         assert!(listed(path), "{path} is not in the package:\n{files}");
     }
