@@ -363,6 +363,39 @@ fn demo_writes_notes_to_a_maildir() {
         .output()
         .expect("check");
     assert_eq!(check.status.code(), Some(0), "{}", text(&check).1);
+    // And it is the shipped file, as the README says: every comment and every key in its
+    // place, only the paths, the transport and the calendar changed (before, comments were
+    // stripped and keys re-sorted).
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rekindle.toml"),
+    )
+    .expect("shipped");
+    let written = std::fs::read_to_string(demo.join("rekindle.toml")).expect("demo config");
+    let comments = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with('#') && !l.contains("(off in the demo"))
+            .map(str::to_string)
+            .collect()
+    };
+    let shipped_comments = comments(&shipped);
+    let written_comments = comments(&written);
+    assert!(
+        written_comments.ends_with(&shipped_comments),
+        "the shipped comments, in order"
+    );
+    let changed = shipped
+        .lines()
+        .zip(
+            written
+                .lines()
+                .skip(written.lines().count() - shipped.lines().count()),
+        )
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(
+        changed, 8,
+        "paths (3), transport (2), quiet hours, days, holidays"
+    );
 }
 
 #[test]

@@ -111,35 +111,66 @@ pub(crate) fn run(
     Ok(())
 }
 
-/// The shipped configuration with the demo's paths and a maildir transport.
+/// The shipped configuration, comments and all, with the demo's paths and a maildir transport,
+/// and no quiet hours, days or holidays (the demo shows its notes whatever the hour).
 fn demo_config(
     log: &Path,
     state: &Path,
     templates: &Path,
     maildir: &Path,
 ) -> Result<String, Error> {
-    let mut table: toml::Table = toml::from_str(SHIPPED_CONFIG)
-        .map_err(|e| Error::Demo(format!("the shipped config does not parse: {e}")))?;
-    let text = |p: &Path| toml::Value::String(p.display().to_string());
-    let mut paths = toml::Table::new();
-    paths.insert("log".into(), text(log));
-    paths.insert("state".into(), text(state));
-    paths.insert("templates".into(), text(templates));
-    table.insert("paths".into(), toml::Value::Table(paths));
-    let mut maildir_table = toml::Table::new();
-    maildir_table.insert("dir".into(), text(maildir));
-    let mut transport = toml::Table::new();
-    transport.insert("kind".into(), toml::Value::String("maildir".into()));
-    transport.insert("maildir".into(), toml::Value::Table(maildir_table));
-    table.insert("transport".into(), toml::Value::Table(transport));
-    // The demo shows its notes whatever the hour: no quiet hours, days or holidays.
-    if let Some(toml::Value::Table(policy)) = table.get_mut("policy") {
-        for key in ["quiet_hours", "days", "holidays"] {
-            policy.remove(key);
-        }
+    let quoted = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+    let off = "# (off in the demo, which shows its notes whatever the hour)";
+    let edits = [
+        ("paths", "log", Some(quoted(log))),
+        ("paths", "state", Some(quoted(state))),
+        ("paths", "templates", Some(quoted(templates))),
+        ("transport", "kind", Some("\"maildir\"".to_string())),
+        ("transport.maildir", "dir", Some(quoted(maildir))),
+        ("policy", "quiet_hours", None),
+        ("policy", "days", None),
+        ("policy", "holidays", None),
+    ];
+    let mut text = SHIPPED_CONFIG.to_string();
+    for (section, key, value) in edits {
+        let line = match value {
+            Some(value) => format!("{key} = {value}"),
+            None => format!("# {key} {off}"),
+        };
+        text = set_key(&text, section, key, &line).ok_or_else(|| {
+            Error::Demo(format!(
+                "the shipped config has no `{key}` in [{section}] to set for the demo"
+            ))
+        })?;
     }
-    let body = toml::to_string(&table).map_err(|e| Error::Demo(e.to_string()))?;
     Ok(format!(
-        "# Written by `rekindle demo`: the shipped config/rekindle.toml (documented there) with\n# the demo's paths, a maildir transport, and no quiet hours, days or holidays.\n\n{body}"
+        "# Written by `rekindle demo`: the shipped config/rekindle.toml with the demo's paths, a\n# maildir transport, and no quiet hours, days or holidays.\n\n{text}"
     ))
+}
+
+/// `text` with the line that sets `key` in `[section]` replaced by `line`; None if there is
+/// no such line.
+fn set_key(text: &str, section: &str, key: &str, line: &str) -> Option<String> {
+    let header = format!("[{section}]");
+    let mut inside = false;
+    let mut done = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let trimmed = l.trim_start();
+            if trimmed.starts_with('[') {
+                inside = trimmed.trim_end() == header;
+            } else if inside
+                && !done
+                && trimmed
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            {
+                done = true;
+                return line.to_string();
+            }
+            l.to_string()
+        })
+        .collect();
+    done.then(|| lines.join("\n") + "\n")
 }
