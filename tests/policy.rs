@@ -620,3 +620,40 @@ fn suppress_add_refuses_what_is_neither_an_address_nor_a_customer() {
     let out = f.rekindle(&["suppress", "add", "1", "bo@example.com"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
 }
+
+/// One person, one note: two customer records sharing an inbox (a couple, a record entered
+/// twice) get one seasonal card, the other is skipped with its reason, in `plan` and in a run,
+/// and again at the next run. Before, the inbox got the same card twice.
+#[test]
+fn two_customers_sharing_an_address_get_one_note_per_occasion() {
+    let f = buyers(3);
+    f.sql("UPDATE customers SET email = 'C1@example.com' WHERE id = 2");
+    f.config(&maildir("maildir"), &season(10, 10, 10));
+    let (plan, _) = text(&f.rekindle(&["plan"]));
+    assert!(
+        plan.contains("queued 2, skipped 1 (same-address 1)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("customer 1 has the same email address"),
+        "{plan}"
+    );
+    let (run, stderr) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        run.contains("queued 2, skipped 1 (same-address 1)"),
+        "{run}\n{stderr}"
+    );
+    let messages = f.maildir_messages();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m.to_lowercase().contains("c1@example.com"))
+            .count(),
+        1,
+        "one card to the shared inbox"
+    );
+    let (again, _) = text(&f.rekindle(&["run", "--once"]));
+    assert!(!again.contains("queued 1"), "{again}");
+    assert_eq!(f.maildir_messages().len(), 2);
+}

@@ -34,6 +34,8 @@ pub(crate) enum Skip {
     BadRow(String),
     /// This rule already has a note for this occasion (in the given state).
     AlreadyQueued(NoteState),
+    /// Another customer at the same address gets this rule's note for this occasion.
+    SameAddress(String),
     /// This rule wrote to this customer too recently.
     Cooldown {
         /// When the cooldown ends.
@@ -80,6 +82,7 @@ impl Skip {
             Skip::UnsafeName => "unsafe-name",
             Skip::BadRow(_) => "bad-row",
             Skip::AlreadyQueued(_) => "already-queued",
+            Skip::SameAddress(_) => "same-address",
             Skip::Cooldown { .. } => "cooldown",
             Skip::Capped { .. } => "cap",
             Skip::DailyLimit(_) => "daily-limit",
@@ -113,6 +116,10 @@ impl fmt::Display for Skip {
             ),
             Skip::BadRow(why) => write!(f, "bad row: {why}"),
             Skip::AlreadyQueued(state) => write!(f, "already {state} for this occasion"),
+            Skip::SameAddress(other) => write!(
+                f,
+                "customer {other} has the same email address and gets this rule's note for this occasion: one person, one note"
+            ),
             Skip::Cooldown { until } => write!(f, "cooldown of this rule until {until}"),
             Skip::Capped { cap } => {
                 write!(f, "frequency cap: already {cap} note(s) in the cap window")

@@ -121,6 +121,14 @@ fn queue(
             .to_string(),
         letter,
     };
+    if let Some(other) = outbox.same_address(
+        &note.rule,
+        &note.occasion,
+        &note.letter.recipient,
+        &note.customer_id,
+    )? {
+        return Ok(Outcome::Skipped(Skip::SameAddress(other)));
+    }
     // The outbox logs each note once its group is committed.
     match outbox.enqueue(&note, now)? {
         Some(_) => Ok(Outcome::Queued {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{Outbox, OutboxError, Sync};
 use crate::compose::Letter;
@@ -57,6 +57,32 @@ const ENQUEUE_GROUP: u32 = 2048;
 pub(super) const GROUP_TIME: Duration = Duration::from_millis(200);
 
 impl Outbox {
+    /// Another customer whose note of `rule` for `occasion` goes to the same address, if one
+    /// is queued, sent or planned: one person, one note (two records sharing an inbox get one
+    /// card).
+    pub(crate) fn same_address(
+        &self,
+        rule: &str,
+        occasion: &str,
+        recipient: &str,
+        customer_id: &str,
+    ) -> Result<Option<String>, OutboxError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT customer_id FROM all_notes
+                 WHERE rule = ?1 AND occasion = ?2 AND recipient = ?3 COLLATE NOCASE
+                   AND customer_id != ?4 AND state NOT IN {gone} LIMIT 1",
+                gone = NoteState::sql_list(&[NoteState::Cancelled, NoteState::Failed])
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(params![rule, occasion, recipient, customer_id], |r| {
+                    r.get(0)
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
     /// The notes a dry run planned: (rule, customer, when), in order.
     #[cfg(test)]
     pub(crate) fn planned(&self) -> Result<Vec<(String, String, i64)>, OutboxError> {
@@ -105,15 +131,16 @@ impl Outbox {
         let n = self
             .conn
             .prepare_cached(
-                "INSERT OR IGNORE INTO temp.planned (rule, customer_id, occasion, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR IGNORE INTO temp.planned (rule, customer_id, occasion, state, created_at, recipient)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 note.rule,
                 note.customer_id,
                 note.occasion,
                 NoteState::Planned,
-                now
+                now,
+                note.letter.recipient
             ])?;
         Ok((n == 1).then_some(0))
     }

@@ -99,7 +99,7 @@ impl Outbox {
             conn.execute_batch(&schema())?;
             migrate(&conn)?;
             conn.execute_batch(
-                "CREATE TEMP VIEW all_notes AS SELECT rule, customer_id, occasion, state, created_at FROM main.notes;",
+                "CREATE TEMP VIEW all_notes AS SELECT rule, customer_id, occasion, state, created_at, recipient FROM main.notes;",
             )
         };
         setup().map_err(err)?;

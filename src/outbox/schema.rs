@@ -41,6 +41,8 @@ CREATE INDEX IF NOT EXISTS notes_due ON notes(state, due_at);
 CREATE INDEX IF NOT EXISTS notes_ready ON notes(priority DESC, due_at, id)
     WHERE state IN {waiting};
 CREATE INDEX IF NOT EXISTS notes_rule_created ON notes(rule, created_at);
+-- One note per address per occasion: who else of a rule's occasion has this address.
+CREATE INDEX IF NOT EXISTS notes_rule_occasion ON notes(rule, occasion);
 CREATE TABLE IF NOT EXISTS note_events (
     id      INTEGER PRIMARY KEY,
     note_id INTEGER NOT NULL REFERENCES notes(id),
@@ -84,14 +86,15 @@ pub(super) fn schema() -> String {
 pub(super) const OVERLAY: &str = "
 CREATE TEMP TABLE planned (
     rule TEXT NOT NULL, customer_id TEXT NOT NULL, occasion TEXT NOT NULL,
-    state TEXT NOT NULL, created_at INTEGER NOT NULL,
+    state TEXT NOT NULL, created_at INTEGER NOT NULL, recipient TEXT NOT NULL DEFAULT '',
     UNIQUE (rule, customer_id, occasion)
 );
 CREATE INDEX temp.planned_customer ON planned(customer_id, rule, created_at);
 CREATE INDEX temp.planned_rule ON planned(rule, created_at);
+CREATE INDEX temp.planned_occasion ON planned(rule, occasion);
 CREATE TEMP VIEW all_notes AS
-    SELECT rule, customer_id, occasion, state, created_at FROM main.notes
-    UNION ALL SELECT rule, customer_id, occasion, state, created_at FROM temp.planned;
+    SELECT rule, customer_id, occasion, state, created_at, recipient FROM main.notes
+    UNION ALL SELECT rule, customer_id, occasion, state, created_at, recipient FROM temp.planned;
 ";
 
 /// The columns [`read_note`] reads, in its order.
