@@ -38,7 +38,14 @@ pub(crate) fn queue(
     let Some(digest) = &config.digest else {
         return Ok(0);
     };
-    let today = now.to_zoned_datetime(config.timezone.clone()).date();
+    // Dated for when it is read: put together at 20:00, inside quiet hours, it goes (and is
+    // read) the next morning, so it speaks of that day.
+    let read_at = config
+        .policy
+        .calendar
+        .next_allowed(now, &config.timezone)
+        .unwrap_or(now);
+    let today = read_at.to_zoned_datetime(config.timezone.clone()).date();
     let occasion = format!("digest-{today}");
     // Once a day: a later run that day does not read the log for it again (the anniversaries
     // alone are a scan of every customer).
@@ -75,7 +82,7 @@ pub(crate) fn queue(
         rule: RULE.into(),
         customer_id: STAFF.into(),
         priority: 1000,
-        due_at: now,
+        due_at: read_at,
         timezone: config.timezone_name.clone(),
         letter: Letter {
             recipient: digest.to.to_string(),
