@@ -71,12 +71,12 @@ pub enum Command {
     },
     /// Render one rule's note for one customer to stdout (headers, text and HTML).
     Preview {
-        /// The rule's name.
+        /// The rule's name, or "digest" for the staff digest (which needs no customer).
         #[arg(long)]
         rule: String,
         /// The customer's id.
         #[arg(long)]
-        customer: String,
+        customer: Option<String>,
         /// Render as if it were this time (same forms as `plan --at`).
         #[arg(long)]
         at: Option<String>,

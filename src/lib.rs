@@ -120,7 +120,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Run { once: false } => daemon::run(&cli.config),
         cli::Command::Plan { at, days } => commands::plan(&cli.config, at.as_deref(), days),
         cli::Command::Preview { rule, customer, at } => {
-            commands::preview(&cli.config, &rule, &customer, at.as_deref())
+            commands::preview(&cli.config, &rule, customer.as_deref(), at.as_deref())
         }
         cli::Command::Status { coverage_days } => commands::status(&cli.config, coverage_days),
         cli::Command::Explain { customer, at } => {

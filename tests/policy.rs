@@ -562,6 +562,19 @@ fn the_staff_digest_lists_who_deserves_a_card_today_once_a_day() {
     );
     let (_, stderr) = text(&f.rekindle(&["check"]));
     assert!(!stderr.contains("error"), "{stderr}");
+    // `preview` renders the digest as it would go, and writes nothing.
+    let out = f.rekindle(&["preview", "--rule", "digest"]);
+    let (preview, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        preview.contains("Subject: Cards to write today: 3"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("--- text ---") && preview.contains("Cy"),
+        "{preview}"
+    );
+    assert!(f.maildir_messages().is_empty());
     f.rekindle(&["run", "--once"]);
     let messages = f.maildir_messages();
     assert_eq!(messages.len(), 1, "{messages:?}");

@@ -38,22 +38,14 @@ pub(crate) fn queue(
     let Some(digest) = &config.digest else {
         return Ok(0);
     };
-    // Dated for when it is read: put together at 20:00, inside quiet hours, it goes (and is
-    // read) the next morning, so it speaks of that day.
-    let read_at = config
-        .policy
-        .calendar
-        .next_allowed(now, &config.timezone)
-        .unwrap_or(now);
-    let today = read_at.to_zoned_datetime(config.timezone.clone()).date();
-    let occasion = format!("digest-{today}");
+    let (today, _) = day_read(config, now);
     // Once a day: a later run that day does not read the log for it again (the anniversaries
     // alone are a scan of every customer).
     if outbox
         .history(
             RULE,
             STAFF,
-            &occasion,
+            &occasion(today),
             &Lookback {
                 cooldown_since: now,
                 cap_since: now,
@@ -65,19 +57,59 @@ pub(crate) fn queue(
         info!(date = %today, "staff digest: today's is queued already");
         return Ok(0);
     }
+    let Some((note, customers)) = build(config, templates, log, outbox, digest, now)? else {
+        return Ok(0);
+    };
+    if let Some(id) = outbox.enqueue(&note, now)? {
+        outbox.flush()?;
+        info!(note_id = id, customers, to = %digest.to, "staff digest queued");
+    }
+    Ok(customers)
+}
+
+/// The day the digest put together at `now` is read, and the first minute it may go: dated for
+/// when it is read, so one put together at 20:00, inside quiet hours, speaks of the next morning.
+fn day_read(config: &Config, now: Timestamp) -> (jiff::civil::Date, Timestamp) {
+    let read_at = config
+        .policy
+        .calendar
+        .next_allowed(now, &config.timezone)
+        .unwrap_or(now);
+    (
+        read_at.to_zoned_datetime(config.timezone.clone()).date(),
+        read_at,
+    )
+}
+
+fn occasion(day: jiff::civil::Date) -> String {
+    format!("digest-{day}")
+}
+
+/// Today's digest as a note, and how many customers it lists; None when nobody needs a card
+/// today (or its template fails, logged). Reads the log; writes nothing.
+pub(crate) fn build(
+    config: &Config,
+    templates: &Templates,
+    log: &Log,
+    outbox: &Outbox,
+    digest: &Digest,
+    now: Timestamp,
+) -> Result<Option<(NewNote, usize)>, EvaluateError> {
+    let (today, read_at) = day_read(config, now);
     let keep = worth_a_card(config, log, outbox, digest, today, now)?;
     let ctx = DigestContext::new(config, today, &keep, now);
     if ctx.customers() == 0 {
         info!(date = %today, "staff digest: no customer needs a card today");
-        return Ok(0);
+        return Ok(None);
     }
     let rendered = match templates.render(&digest.template, &ctx) {
         Ok(r) => r,
         Err(err) => {
             tracing::error!(template = %digest.template, "staff digest not sent: {}", crate::compose::describe(&err));
-            return Ok(0);
+            return Ok(None);
         }
     };
+    let occasion = occasion(today);
     let note = NewNote {
         rule: RULE.into(),
         customer_id: STAFF.into(),
@@ -94,11 +126,7 @@ pub(crate) fn queue(
         },
         occasion,
     };
-    if let Some(id) = outbox.enqueue(&note, now)? {
-        outbox.flush()?;
-        info!(note_id = id, customers = ctx.customers(), to = %digest.to, "staff digest queued");
-    }
-    Ok(ctx.customers())
+    Ok(Some((note, ctx.customers())))
 }
 
 /// The customers who deserve a card today: the last day's follow-ups and departures, selected as
