@@ -448,3 +448,47 @@ fn a_log_that_does_not_exist_is_pointed_at_where_it_is_written() {
         "{lines:?}"
     );
 }
+
+/// Every structural problem of a file that parses, in one run and in the user's words. Before,
+/// `check` stopped at the first (an unknown key, a wrong type) and said "expected u32".
+#[test]
+fn every_unknown_key_and_wrong_type_is_reported_in_one_run_in_plain_words() {
+    let f = Fixture::new();
+    let rules = SORRY_RULE.to_string()
+        + "cooldwn = \"30d\"\n\n[delivery]\nconcurrency = \"eight\"\n\n[daemon]\ngrace = 30\n";
+    let config = f.config(&maildir("maildir"), &rules);
+    let text_ = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("business = ", "busines = ");
+    std::fs::write(&config, text_).expect("write");
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78, "{lines:?}");
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    let has = |start: &str, part: &str| {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(start) && l.contains(part)),
+            "no line {start}…{part}… in {lines:#?}"
+        );
+    };
+    has(
+        "rekindle.toml:",
+        "unknown key `busines`; did you mean \"business\"?",
+    );
+    has(
+        "rekindle.toml:",
+        "unknown key `cooldwn`; did you mean \"cooldown\"?",
+    );
+    has(
+        "rekindle.toml:",
+        "expected a whole number, like 25, found string \"eight\"",
+    );
+    has(
+        "rekindle.toml:",
+        "expected text in quotes, like \"30d\", found integer `30`",
+    );
+    // In the file's order.
+    assert!(lines[0].starts_with("rekindle.toml:9:1:"), "{lines:#?}");
+    assert!(lines[3].starts_with("rekindle.toml:31:9:"), "{lines:#?}");
+}

@@ -22,11 +22,9 @@ use jiff::tz::TimeZone;
 
 use diag::Invalid;
 pub use diag::{Diagnostic, Severity};
-use raw::RawConfig;
 pub(crate) use rule::{Rule, RuleKind, Schedule, Season};
 pub(crate) use secret::Secret;
 pub(crate) use validate::Validator;
-use validate::toml_error;
 
 use crate::config::smtp::SmtpConfig;
 
@@ -246,9 +244,9 @@ impl Config {
     /// Validates `source` as if read from `path` (relative paths inside resolve against
     /// `path`'s directory).
     pub(crate) fn parse(path: &Path, source: String) -> (Option<Config>, Vec<Diagnostic>) {
-        let raw: RawConfig = match toml::from_str(&source) {
+        let raw = match validate::read_raw(path, &source) {
             Ok(raw) => raw,
-            Err(err) => return (None, vec![toml_error(path, &source, &err)]),
+            Err(problems) => return (None, problems),
         };
         let mut v = Validator {
             file: path,
