@@ -133,7 +133,7 @@ fn the_right_customers_get_the_right_notes_once() {
     let out = f.rekindle(&["run", "--once"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stdout.contains("sorry                    matched 7, queued 4, skipped 3 (invalid-address 1, opted-out 1, unsafe-name 1)"), "{stdout}");
+    assert!(stdout.contains("sorry                    matched 7, queued 5, skipped 2 (invalid-address 1, opted-out 1)"), "{stdout}");
     assert!(
         stdout.contains("thank-you-goodbye        matched 1, queued 1, skipped 0"),
         "{stdout}"
@@ -143,10 +143,22 @@ fn the_right_customers_get_the_right_notes_once() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("delivery: sent 6, retrying 0, failed 0"),
+        stdout.contains("delivery: sent 7, retrying 0, failed 0"),
         "{stdout}"
     );
-    assert_eq!(f.maildir_messages().len(), 6);
+    assert_eq!(f.maildir_messages().len(), 7);
+    // Eve's name carried a header injection: it is not used; she gets her apology, greeted
+    // with the fallback (before, she got nothing).
+    let to_eve = f
+        .maildir_messages()
+        .into_iter()
+        .find(|m| m.contains("eve@example.com"))
+        .expect("Eve's apology");
+    assert!(to_eve.contains("there"), "{to_eve}");
+    assert!(
+        !to_eve.contains("Bcc") && !to_eve.contains("Eve"),
+        "{to_eve}"
+    );
 
     // A second run (a restart, a re-scan) queues and sends nothing new; with no new
     // interactions, the window rules have nobody to look at again.
@@ -160,7 +172,7 @@ fn the_right_customers_get_the_right_notes_once() {
         stdout.contains("delivery: sent 0, retrying 0, failed 0"),
         "{stdout}"
     );
-    assert_eq!(f.maildir_messages().len(), 6);
+    assert_eq!(f.maildir_messages().len(), 7);
     assert!(
         f.notes().iter().all(|n| n.ends_with("|sent")),
         "{:?}",
@@ -331,8 +343,8 @@ fn status_counts_notes_by_state() {
     let f = story();
     f.rekindle(&["run", "--once"]);
     let (stdout, _) = text(&f.rekindle(&["status"]));
-    assert!(stdout.contains("sent       6"), "{stdout}");
-    assert!(stdout.contains("sent in the last hour: 6"), "{stdout}");
+    assert!(stdout.contains("sent       7"), "{stdout}");
+    assert!(stdout.contains("sent in the last hour: 7"), "{stdout}");
 }
 
 #[test]

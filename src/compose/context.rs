@@ -39,26 +39,24 @@ pub(crate) struct CustomerContext {
     attributes: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The name to write to, trimmed: one with line breaks or other control characters (a header
-/// injection attempt) skips the customer; one with bidi controls, which would turn the Subject
-/// and the To line around, is not used (the note goes with the fallback greeting).
-fn usable_name<'a>(name: &'a str, warnings: &mut Vec<String>) -> Result<&'a str, Skip> {
+/// The name to write to, trimmed. One with line breaks or other control characters (a header
+/// injection attempt), or with bidi controls (which would turn the Subject and the To line
+/// around), is unsafe: it is not used, and the note goes with the fallback greeting.
+fn usable_name<'a>(name: &'a str, warnings: &mut Vec<String>) -> &'a str {
     let name = name.trim();
-    if name.chars().any(char::is_control) {
-        return Err(Skip::UnsafeName);
-    }
-    if name.chars().any(crate::inert::is_bidi_control) {
-        warnings.push(
-            "the name contains bidirectional text controls (it could show reversed); using the fallback greeting"
-                .to_string(),
-        );
-        return Ok("");
-    }
-    Ok(name)
+    let why = if name.chars().any(char::is_control) {
+        "the name contains line breaks or control characters (possible header injection)"
+    } else if name.chars().any(crate::inert::is_bidi_control) {
+        "the name contains bidirectional text controls (it could show reversed)"
+    } else {
+        return name;
+    };
+    warnings.push(format!("{why}; using the fallback greeting"));
+    ""
 }
 
-/// Validates a customer row: a bad address or an unsafe name skips the customer; a missing name
-/// or a bad time zone gets a safe fallback and a warning.
+/// Validates a customer row: a bad address skips the customer; a missing or unsafe name or a
+/// bad time zone gets a safe fallback and a warning.
 pub(crate) fn recipient(
     row: &CustomerRow,
     config: &Config,
@@ -69,7 +67,7 @@ pub(crate) fn recipient(
         .parse()
         .map_err(|_| Skip::InvalidAddress(email.chars().take(80).collect()))?;
     let mut warnings = Vec::new();
-    let name = usable_name(row.name.as_deref().unwrap_or(""), &mut warnings)?;
+    let name = usable_name(row.name.as_deref().unwrap_or(""), &mut warnings);
     let Some(created_at) = row.created_at.and_then(|s| Timestamp::from_second(s).ok()) else {
         return Err(Skip::BadRow(format!(
             "created_at {:?} is not an ISO-8601 timestamp",

@@ -28,8 +28,6 @@ pub(crate) enum Skip {
     },
     /// The email address is unusable.
     InvalidAddress(String),
-    /// The name contains control characters: a header-injection attempt, not a name.
-    UnsafeName,
     /// Another problem with the row.
     BadRow(String),
     /// This rule already has a note for this occasion (in the given state).
@@ -79,7 +77,6 @@ impl Skip {
             Skip::Resolved => "resolved",
             Skip::RatioMet { .. } => "ratio-met",
             Skip::InvalidAddress(_) => "invalid-address",
-            Skip::UnsafeName => "unsafe-name",
             Skip::BadRow(_) => "bad-row",
             Skip::AlreadyQueued(_) => "already-queued",
             Skip::SameAddress(_) => "same-address",
@@ -110,10 +107,6 @@ impl fmt::Display for Skip {
                 "the complaint was already resolved; a follow-up rule thanks them instead"
             ),
             Skip::InvalidAddress(a) => write!(f, "invalid email address {a:?}"),
-            Skip::UnsafeName => write!(
-                f,
-                "name contains line breaks or control characters (possible header injection)"
-            ),
             Skip::BadRow(why) => write!(f, "bad row: {why}"),
             Skip::AlreadyQueued(state) => write!(f, "already {state} for this occasion"),
             Skip::SameAddress(other) => write!(

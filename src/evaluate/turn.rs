@@ -211,7 +211,7 @@ impl Stepper<'_> {
         }
         let (rule, customer_id) = (&self.rule.name, &candidate.customer.id_text);
         match skip {
-            Skip::InvalidAddress(_) | Skip::UnsafeName | Skip::BadRow(_) | Skip::Render(_) => {
+            Skip::InvalidAddress(_) | Skip::BadRow(_) | Skip::Render(_) => {
                 warn!(rule = %rule, customer_id = %customer_id, reason = %skip, "customer skipped");
             }
             _ => {
