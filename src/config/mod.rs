@@ -9,6 +9,7 @@
 pub(crate) mod calendar;
 pub(crate) mod diag;
 mod raw;
+mod read;
 mod rule;
 mod rule_check;
 mod secret;
@@ -244,7 +245,7 @@ impl Config {
     /// Validates `source` as if read from `path` (relative paths inside resolve against
     /// `path`'s directory).
     pub(crate) fn parse(path: &Path, source: String) -> (Option<Config>, Vec<Diagnostic>) {
-        let raw = match validate::read_raw(path, &source) {
+        let raw = match read::read_raw(path, &source) {
             Ok(raw) => raw,
             Err(problems) => return (None, problems),
         };
