@@ -19,6 +19,16 @@ fn check(f: &Fixture) -> (i32, Vec<String>) {
     (out.status.code().unwrap_or(-1), lines)
 }
 
+/// Asserts one of `lines` starts with `start` and contains `part`.
+fn has_line(lines: &[String], start: &str, part: &str) {
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(start) && l.contains(part)),
+        "no line {start}…{part}… in {lines:#?}"
+    );
+}
+
 #[test]
 fn a_good_setup_passes() {
     let f = Fixture::new();
@@ -351,14 +361,7 @@ fn values_that_make_no_sense_are_refused_where_they_are_written() {
     f.config(&maildir("maildir"), &rules);
     let (code, lines) = check(&f);
     assert_eq!(code, 78, "{lines:?}");
-    let has = |start: &str, part: &str| {
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with(start) && l.contains(part)),
-            "no line {start}…{part}… in {lines:#?}"
-        );
-    };
+    let has = |start: &str, part: &str| has_line(&lines, start, part);
     has(
         "rekindle.toml:23:12: invalid cron schedule \"0 9 31 2 *\"",
         "never fires",
@@ -464,14 +467,7 @@ fn every_unknown_key_and_wrong_type_is_reported_in_one_run_in_plain_words() {
     let (code, lines) = check(&f);
     assert_eq!(code, 78, "{lines:?}");
     assert_eq!(lines.len(), 4, "{lines:#?}");
-    let has = |start: &str, part: &str| {
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with(start) && l.contains(part)),
-            "no line {start}…{part}… in {lines:#?}"
-        );
-    };
+    let has = |start: &str, part: &str| has_line(&lines, start, part);
     has(
         "rekindle.toml:",
         "unknown key `busines`; did you mean \"business\"?",

@@ -15,7 +15,9 @@ use crate::outbox::Outbox;
 pub(crate) fn run_once(path: &Path) -> Result<(), Error> {
     let loaded = load(path)?;
     let (reports, delivery) = evaluate_and_deliver(&loaded, crate::clock::now())?;
-    print_summary(&loaded.config, &reports, &delivery);
+    // What is left waiting for its time, said once at the end (the daemon's passes do not ask).
+    let later = Outbox::open_dry_run(&loaded.config.state_path)?.not_yet_due(crate::clock::now())?;
+    print_summary(&loaded.config, &reports, &delivery, later.as_ref());
     Ok(())
 }
 
@@ -64,6 +66,7 @@ fn print_summary(
     config: &crate::config::Config,
     reports: &[RuleReport],
     delivery: &DeliveryReport,
+    later: Option<&crate::outbox::NotYetDue>,
 ) {
     for r in reports {
         match delivery.for_rule(&r.rule) {
@@ -78,7 +81,7 @@ fn print_summary(
             pause.reason
         );
     }
-    if let Some(later) = &delivery.later {
+    if let Some(later) = later {
         let show = |s: i64| super::local_time(config, s, "%Y-%m-%d %H:%M %Z");
         say!("{}", super::not_yet_due(later, &show));
     }

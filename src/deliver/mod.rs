@@ -50,8 +50,6 @@ pub(crate) struct DeliveryReport {
     pub per_rule: std::collections::BTreeMap<String, (u64, u64)>,
     /// Delivery is paused: the mail server will not take mail from rekindle as configured.
     pub paused: Option<Pause>,
-    /// Notes left waiting for their time (quiet hours, quiet days, a delay, a retry).
-    pub later: Option<crate::outbox::NotYetDue>,
 }
 
 impl DeliveryReport {
@@ -171,7 +169,6 @@ pub(crate) fn deliver_due(
             None => {}
         }
     }
-    report.later = outbox.not_yet_due(clock())?;
     report.elapsed = started.elapsed();
     Ok(report)
 }

@@ -17,7 +17,6 @@ mod shape;
 mod sql;
 mod standing;
 pub(crate) use horizon::Horizon;
-use rows::text_lossy;
 pub(crate) use rows::{BadTimestamp, CustomerRow, InteractionRow, id_text};
 use shape::TimeForm;
 pub(crate) use sql::{day_before, json_list, touch_class};

@@ -18,6 +18,17 @@ pub(crate) struct BadTimestamp {
     pub at: String,
 }
 
+impl BadTimestamp {
+    /// Reads the row `id, customer_id, at`.
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<BadTimestamp> {
+        Ok(BadTimestamp {
+            interaction_id: id_text(row.get_ref(0)?),
+            customer_id: id_text(row.get_ref(1)?),
+            at: text_lossy(row.get_ref(2)?).unwrap_or_default(),
+        })
+    }
+}
+
 /// A customer as read from the log, before any validation (see `compose::Recipient`).
 #[derive(Debug, Clone)]
 pub(crate) struct CustomerRow {

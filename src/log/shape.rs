@@ -4,7 +4,7 @@
 
 use rusqlite::types::Value;
 
-use super::{BadTimestamp, Horizon, Log, LogError, REQUIRED, day_before, id_text, text_lossy};
+use super::{BadTimestamp, Horizon, Log, LogError, REQUIRED, day_before};
 
 /// How a log stores `at`: ISO-8601 text, Unix seconds (an integer, a real, or their digits as
 /// text), or both.
@@ -117,13 +117,7 @@ impl Log {
             "SELECT id, customer_id, at FROM ({sample}) WHERE unixepoch(at, 'auto') IS NULL LIMIT 3"
         ))?;
         let examples = stmt
-            .query_map([], |row| {
-                Ok(BadTimestamp {
-                    interaction_id: id_text(row.get_ref(0)?),
-                    customer_id: id_text(row.get_ref(1)?),
-                    at: text_lossy(row.get_ref(2)?).unwrap_or_default(),
-                })
-            })?
+            .query_map([], BadTimestamp::read)?
             .collect::<Result<_, _>>()?;
         Ok((looked.max(0) as u64, unreadable.max(0) as u64, examples))
     }
@@ -158,13 +152,7 @@ impl Log {
              WHERE {which} AND unixepoch(at, 'auto') IS NULL ORDER BY id LIMIT ?1"
         ))?;
         let rows = stmt
-            .query_map([limit as i64], |row| {
-                Ok(BadTimestamp {
-                    interaction_id: id_text(row.get_ref(0)?),
-                    customer_id: id_text(row.get_ref(1)?),
-                    at: text_lossy(row.get_ref(2)?).unwrap_or_default(),
-                })
-            })?
+            .query_map([limit as i64], BadTimestamp::read)?
             .collect::<Result<_, _>>()?;
         Ok((count, rows))
     }
