@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use crate::compose::Templates;
+use crate::config::smtp::Tls;
 use crate::config::{Config, Diagnostic};
+use crate::deliver::trust::Trust;
 use crate::error::Error;
 use crate::log::{Log, LogError};
 
@@ -108,6 +110,27 @@ fn environment_problems(config: &Config) -> Result<Vec<Diagnostic>, LogError> {
         if let Some(warning) = smtp.password_file_warning(config.base_dir()) {
             let message = format!("[transport.smtp]: {warning}");
             problems.push(Diagnostic::error_in(&config.file, message).warning());
+        }
+        if smtp.tls == Tls::None {
+            continue;
+        }
+        match Trust::for_server(smtp, config.base_dir()) {
+            Err(why) => {
+                let message = format!("[transport] server {}: {why}", smtp.label());
+                problems.push(match &smtp.ca_file {
+                    Some(file) => config.error_at(file.span(), message),
+                    None => Diagnostic::error_in(&config.file, message),
+                });
+            }
+            Ok(trust) if trust.is_bundled() => {
+                let message = format!(
+                    "[transport] server {}: TLS certificates will be checked against {}",
+                    smtp.label(),
+                    trust.describe()
+                );
+                problems.push(Diagnostic::error_in(&config.file, message).warning());
+            }
+            Ok(_) => {}
         }
     }
     Ok(problems)

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use crate::config::smtp::Tls;
+use crate::deliver::trust::Trust;
 use crate::error::Error;
 use crate::load::load;
 
@@ -27,6 +29,27 @@ pub(crate) fn check(path: &Path) -> Result<(), Error> {
             ),
         }
     );
+    if let crate::config::Transport::Smtp(servers) = &config.transport {
+        for smtp in servers {
+            let tls = match smtp.tls {
+                Tls::None => "no TLS".to_string(),
+                tls => match Trust::for_server(smtp, config.base_dir()) {
+                    Ok(trust) => format!(
+                        "{}, the certificate for {} checked against {}",
+                        if tls == Tls::Implicit {
+                            "implicit TLS"
+                        } else {
+                            "STARTTLS"
+                        },
+                        smtp.certificate_name(),
+                        trust.describe()
+                    ),
+                    Err(why) => why.to_string(),
+                },
+            };
+            say!("  smtp {}: {tls}", smtp.label());
+        }
+    }
     for rule in &config.rules {
         let mut when: Vec<String> = rule
             .schedule

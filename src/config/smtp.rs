@@ -33,6 +33,11 @@ pub(crate) struct SmtpConfig {
     pub pool_size: Option<u32>,
     /// The name given in EHLO (default: this machine's host name).
     pub helo_name: Option<String>,
+    /// A PEM file with the CA certificate(s) to trust for this server instead of the system's
+    /// trust store (a private CA). Relative names are next to the config file.
+    pub ca_file: Option<toml::Spanned<PathBuf>>,
+    /// The name the server's certificate must carry, when it is not `host` (connecting by IP).
+    pub tls_server_name: Option<String>,
 }
 
 /// How the connection is encrypted.
@@ -81,6 +86,18 @@ impl SmtpConfig {
                 ));
             }
         }
+        if let Some(name) = &self.tls_server_name
+            && rustls::pki_types::ServerName::try_from(name.as_str()).is_err()
+        {
+            problems.push(format!(
+                "tls_server_name {name:?} is not a host name; write the name on the server's certificate, e.g. \"smtp.example.com\""
+            ));
+        }
+        if self.tls == Tls::None && (self.ca_file.is_some() || self.tls_server_name.is_some()) {
+            problems.push(
+                "ca_file and tls_server_name are for TLS, but tls = \"none\"; set tls = \"starttls\" or \"implicit\", or remove them".to_string(),
+            );
+        }
         if self.pool_size == Some(0) {
             problems.push("pool_size = 0 would never connect; use 1 or more".to_string());
         }
@@ -117,6 +134,16 @@ pub(crate) enum SmtpSetupError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// The CA file cannot be read or holds no usable certificate.
+    #[error(
+        "cannot use the ca_file {path}: {why}; give a PEM file with the CA's certificate (-----BEGIN CERTIFICATE-----)"
+    )]
+    CaFile {
+        /// Where we looked.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
     /// The password variable is not set.
     #[error("the environment variable {0} (password_env) is not set")]
     PasswordEnv(String),
@@ -126,6 +153,23 @@ impl SmtpConfig {
     /// Checks that the password can be read, as `run` would, without keeping it.
     pub(crate) fn check_password(&self, base_dir: &Path) -> Result<(), SmtpSetupError> {
         password(self, base_dir).map(drop)
+    }
+
+    /// Where `ca_file` is: a relative name is next to the config (`base_dir`).
+    pub(crate) fn ca_path(&self, base_dir: &Path) -> Option<PathBuf> {
+        self.ca_file.as_ref().map(|f| base_dir.join(f.get_ref()))
+    }
+
+    /// The name the server's certificate must carry: `tls_server_name`, or else `host`.
+    pub(crate) fn certificate_name(&self) -> &str {
+        self.tls_server_name
+            .as_deref()
+            .unwrap_or(self.host.trim_matches(['[', ']']))
+    }
+
+    /// "host:port", for logs and messages.
+    pub(crate) fn label(&self) -> String {
+        format!("{}:{}", self.host, self.port())
     }
 
     /// A warning when the password file can be read by every user on the machine.

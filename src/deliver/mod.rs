@@ -15,6 +15,7 @@ mod settle;
 pub(crate) mod smtp;
 mod smtp_client;
 mod transport;
+pub(crate) mod trust;
 
 use jiff::Timestamp;
 use tracing::{info, warn};

@@ -12,8 +12,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
 
 use super::smtp_client::{Client, Server};
+use super::trust::Trust;
 use super::{Handover, SendError};
-use crate::config::smtp::{SmtpConfig, SmtpSetupError, password};
+use crate::config::smtp::{SmtpConfig, SmtpSetupError, Tls, password};
 
 /// The SMTP transport to one server.
 pub(crate) struct SmtpTransport {
@@ -30,9 +31,14 @@ impl std::fmt::Debug for SmtpTransport {
 }
 
 impl SmtpTransport {
-    /// Builds the transport, reading the password. `base_dir` resolves a relative password file.
-    /// Connects lazily, on the first note.
-    pub(crate) fn new(cfg: &SmtpConfig, base_dir: &Path) -> Result<Self, SmtpSetupError> {
+    /// Builds the transport, reading the password and the certificates TLS trusts. `base_dir`
+    /// resolves a relative password or CA file. Connects lazily, on the first note.
+    /// `has_fallback`: another server follows this one.
+    pub(crate) fn new(
+        cfg: &SmtpConfig,
+        base_dir: &Path,
+        has_fallback: bool,
+    ) -> Result<Self, SmtpSetupError> {
         let timeout = cfg
             .timeout
             .as_deref()
@@ -40,20 +46,35 @@ impl SmtpTransport {
             .unwrap_or(Duration::from_secs(30));
         let credentials = password(cfg, base_dir)?
             .map(|password| Credentials::new(cfg.username.clone().unwrap_or_default(), password));
+        let label = cfg.label();
+        let tls = match cfg.tls {
+            Tls::None => None,
+            Tls::Starttls | Tls::Implicit => {
+                let trust = Trust::for_server(cfg, base_dir)?;
+                if trust.is_bundled() {
+                    tracing::warn!(server = %label, trust = %trust.describe(), "TLS certificates are checked against rekindle's own CAs");
+                } else {
+                    tracing::debug!(server = %label, trust = %trust.describe(), "TLS certificates are checked against these CAs");
+                }
+                Some(trust.parameters(cfg.certificate_name())?)
+            }
+        };
         let server = Server {
             host: cfg.host.clone(),
             port: cfg.port(),
             tls: cfg.tls,
+            tls_parameters: tls,
             timeout,
             hello: cfg
                 .helo_name
                 .clone()
                 .map_or_else(ClientId::default, ClientId::Domain),
             credentials,
+            has_fallback,
         };
         Ok(SmtpTransport {
             client: Client::new(server, cfg.pool_size.unwrap_or(4) as usize),
-            label: format!("{}:{}", cfg.host, cfg.port()),
+            label,
         })
     }
 
@@ -100,6 +121,8 @@ mod tests {
             timeout: Some("5s".into()),
             pool_size: None,
             helo_name: None,
+            ca_file: None,
+            tls_server_name: None,
         }
     }
 
@@ -119,7 +142,8 @@ mod tests {
     #[tokio::test]
     async fn a_note_reaches_a_real_server() {
         let server = TestSmtpServer::start();
-        let smtp = SmtpTransport::new(&local(server.port()), Path::new(".")).expect("transport");
+        let smtp =
+            SmtpTransport::new(&local(server.port()), Path::new("."), false).expect("transport");
         let reply = smtp
             .send(&message(), &Default::default())
             .await
@@ -149,7 +173,8 @@ mod tests {
                 Reply::Permanent
             }
         });
-        let smtp = SmtpTransport::new(&local(server.port()), Path::new(".")).expect("transport");
+        let smtp =
+            SmtpTransport::new(&local(server.port()), Path::new("."), false).expect("transport");
         match smtp.send(&message(), &Default::default()).await {
             Err(SendError::Transient(text)) => assert!(text.contains("451"), "{text}"),
             other => panic!("expected a transient failure, got {other:?}"),
@@ -169,7 +194,7 @@ mod tests {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("free port");
-        let smtp = SmtpTransport::new(&local(port), Path::new(".")).expect("transport");
+        let smtp = SmtpTransport::new(&local(port), Path::new("."), false).expect("transport");
         assert!(matches!(
             smtp.send(&message(), &Default::default()).await,
             Err(SendError::Unreachable(_))
@@ -225,13 +250,13 @@ mod tests {
             password(&cfg, dir.path()).expect("read").as_deref(),
             Some("s3cret-hunter2")
         );
-        let transport = SmtpTransport::new(&cfg, dir.path()).expect("transport");
+        let transport = SmtpTransport::new(&cfg, dir.path(), false).expect("transport");
         assert!(!format!("{transport:?}").contains("hunter2"));
         let missing = SmtpConfig {
             password_file: Some("nope".into()),
             ..cfg
         };
-        let err = SmtpTransport::new(&missing, dir.path()).expect_err("missing file");
+        let err = SmtpTransport::new(&missing, dir.path(), false).expect_err("missing file");
         assert!(
             err.to_string()
                 .contains("cannot read the SMTP password file"),

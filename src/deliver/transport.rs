@@ -57,7 +57,8 @@ impl Transport {
             }
             TransportConfig::Smtp(servers) => servers
                 .iter()
-                .map(|s| smtp::SmtpTransport::new(s, config.base_dir()))
+                .enumerate()
+                .map(|(i, s)| smtp::SmtpTransport::new(s, config.base_dir(), i + 1 < servers.len()))
                 .collect::<Result<_, _>>()
                 .map(Transport::Smtp),
         }

@@ -1,3 +1,4 @@
+pub mod certs;
 pub mod config;
 pub mod cut_proxy;
 pub mod daemon;

@@ -28,7 +28,9 @@ use lettre::transport::smtp::commands::{Ehlo, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
 
+use super::trust::tls_failure;
 use super::{Begun, Handover, SendError};
 use crate::config::smtp::Tls;
 use wire::{Broken, Compat, Raw, after_end, classify, data_block, group, open, settle, within};
@@ -47,12 +49,16 @@ pub(crate) struct Server {
     pub port: u16,
     /// Encryption.
     pub tls: Tls,
+    /// The certificates trusted and the name checked, unless `tls` is none.
+    pub tls_parameters: Option<TlsParameters>,
     /// For connecting and for each reply.
     pub timeout: Duration,
     /// The EHLO name.
     pub hello: ClientId,
     /// Login, if any.
     pub credentials: Option<Credentials>,
+    /// Whether another server is tried when this one refuses rekindle.
+    pub has_fallback: bool,
 }
 
 /// An open connection, whether its server lets us pipeline, and since when it rests.
@@ -329,10 +335,23 @@ impl Shared {
             return Err(SendError::Account(why));
         }
         let conn = self.dial().await;
-        if let Err(SendError::Account(why)) = &conn {
-            *self.refused.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((Instant::now(), why.clone()));
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        match &conn {
+            Err(SendError::Account(why)) => {
+                // Said once per new reason: with a fallback server taking the notes, this line
+                // is how the operator learns that this one is broken (without one, delivery
+                // pauses, and says so).
+                if self.server.has_fallback
+                    && refused.as_ref().is_none_or(|(_, before)| before != why)
+                {
+                    warn!(server = %format!("{}:{}", self.server.host, self.server.port), reason = %why, "the server will not take mail from rekindle as configured; the notes go to the next server");
+                }
+                *refused = Some((Instant::now(), why.clone()));
+            }
+            Ok(_) => *refused = None,
+            Err(_) => {}
         }
+        drop(refused);
         conn
     }
 
@@ -354,7 +373,7 @@ impl Shared {
                     stream
                         .upgrade_tls(self.tls_parameters()?)
                         .await
-                        .map_err(|e| refused(format!("TLS handshake failed: {e}")))?;
+                        .map_err(|e| refused(format!("TLS handshake failed: {}", tls_words(&e))))?;
                     Box::new(Compat(stream))
                 }
                 Tls::Starttls | Tls::None => Box::new(tcp),
@@ -378,7 +397,7 @@ impl Shared {
                 }
                 conn.starttls(self.tls_parameters()?, &s.hello)
                     .await
-                    .map_err(|e| refused(format!("STARTTLS failed: {e}")))?;
+                    .map_err(|e| refused(format!("STARTTLS failed: {}", tls_words(&e))))?;
             }
             // lettre keeps only the EHLO keywords it knows, and PIPELINING is not one of them:
             // ask again (after STARTTLS, whose EHLO may differ; before AUTH, which EHLO may reset).
@@ -413,7 +432,13 @@ impl Shared {
     }
 
     fn tls_parameters(&self) -> Result<TlsParameters, SendError> {
-        TlsParameters::new(self.server.host.clone())
-            .map_err(|e| SendError::Permanent(format!("cannot set up TLS: {e}")))
+        self.server.tls_parameters.clone().ok_or_else(|| {
+            SendError::Account("TLS is asked for, but its settings were not built".into())
+        })
     }
+}
+
+/// A TLS error in words (see [`tls_failure`]), or lettre's own.
+fn tls_words(err: &lettre::transport::smtp::Error) -> String {
+    tls_failure(err).unwrap_or_else(|| err.to_string())
 }

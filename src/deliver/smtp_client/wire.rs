@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{Conn, Job};
 use crate::deliver::SendError;
+use crate::deliver::trust::tls_failure;
 
 /// How a transaction went wrong.
 pub(super) enum Broken {
@@ -27,6 +28,9 @@ pub(super) enum Broken {
     Refused(String),
     /// The connection failed before the message was sent: nothing was delivered.
     BeforeEnd(String),
+    /// TLS failed mid-session (an alert, a record that does not decrypt) before the message
+    /// was sent: the server's TLS is broken, whatever the note.
+    Tls(String),
     /// The connection failed while or after the message was sent, before the final reply.
     AfterEnd(String),
     /// The server refused the sender address at MAIL (see [`refuses_the_sender`]): every note
@@ -53,6 +57,10 @@ pub(super) fn settle(slot: &mut Option<Conn>, job: Job, outcome: Result<Response
         Err(Broken::BeforeEnd(why)) => {
             *slot = None;
             Err(SendError::Lost(why))
+        }
+        Err(Broken::Tls(why)) => {
+            *slot = None;
+            Err(SendError::Account(format!("the TLS session broke: {why}")))
         }
         Err(Broken::AfterEnd(why)) => {
             *slot = None;
@@ -141,7 +149,7 @@ pub(super) async fn open(conn: &mut Conn, job: &Job, announced: bool) -> Result<
         if err.is_transient() || err.is_permanent() {
             Broken::Reply(err)
         } else {
-            Broken::BeforeEnd(err.to_string())
+            cut(&err)
         }
     };
     let smtp = &mut conn.smtp;
@@ -172,7 +180,7 @@ pub(super) async fn open(conn: &mut Conn, job: &Job, announced: bool) -> Result<
                 sender |= at == 0 && refuses_the_sender(&err);
                 refused.get_or_insert(err);
             }
-            Err(err) => return Err(Broken::BeforeEnd(err.to_string())),
+            Err(err) => return Err(cut(&err)),
         }
         reply = smtp.read_response().await;
     }
@@ -184,6 +192,14 @@ pub(super) async fn open(conn: &mut Conn, job: &Job, announced: bool) -> Result<
         (Err(err), None) => Err(early(err)),
         (Err(_), Some(err)) if sender => Err(Broken::Sender(err)),
         (Err(_), Some(err)) => Err(Broken::Reply(err)),
+    }
+}
+
+/// A connection that failed before the message went: TLS broken, or simply cut.
+fn cut(err: &lettre::transport::smtp::Error) -> Broken {
+    match tls_failure(err) {
+        Some(why) => Broken::Tls(why),
+        None => Broken::BeforeEnd(err.to_string()),
     }
 }
 
