@@ -367,7 +367,7 @@ impl RssWatch {
     fn stop(self) -> Result<(f64, f64)> {
         self.stop.store(true, Ordering::Relaxed);
         let (kib, ticks) = self.thread.join().map_err(|_| "the RSS sampler panicked")?;
-        Ok((kib as f64 / 1024.0, ticks as f64 / clock_ticks()))
+        Ok((kib as f64 / 1024.0, ticks as f64 / support::clock_ticks()))
     }
 }
 
@@ -698,7 +698,7 @@ fn measure_daemon(
 
     let (cpu, since) = (cpu_ticks(pid)?, Instant::now());
     std::thread::sleep(Duration::from_secs(10));
-    let used = (cpu_ticks(pid)? - cpu) as f64 / clock_ticks();
+    let used = (cpu_ticks(pid)? - cpu) as f64 / support::clock_ticks();
     let idle_cpu = 100.0 * used / since.elapsed().as_secs_f64();
     let idle_lines = lines.try_iter().filter(|(at, _)| *at >= since).count();
 
@@ -876,14 +876,6 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
         (Some(user), Some(system)) => Ok(user + system),
         _ => Err(format!("cannot read {}", path.display())),
     }
-}
-
-fn clock_ticks() -> f64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output();
-    let ticks = out
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok());
-    ticks.unwrap_or(100.0)
 }
 
 /// SIGTERM, then up to 60 s for a clean exit; killed otherwise.

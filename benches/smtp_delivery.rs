@@ -8,8 +8,18 @@
 //! messages of the same size over the same number of connections into the same sink; the two
 //! take turns, and the best round of each is reported. Installs Postfix (for the two tools) when
 //! they are missing.
+//!
+//! The same notes also go over TLS, in the same rounds: smtp-sink speaks no TLS, so a TLS front
+//! (in this process, rustls) takes STARTTLS or implicit TLS with a certificate from a CA made for
+//! the run (rekindle trusts it through `ca_file`) and relays the session to the sink; the same
+//! front without TLS shows what the extra hop alone costs. rekindle's CPU time (user + system,
+//! from the kernel's accounting of the finished child) is reported beside its wall time.
 
 mod support;
+#[path = "support/tls_front.rs"]
+mod tls_front;
+
+use tls_front::{Front, Mode};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -42,11 +52,14 @@ fn run() -> Result<()> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(3)
         .max(1);
+    let (ca, tls) = tls_front::certificates()?;
+    std::fs::write(dir.path().join("ca.pem"), ca).map_err(|e| format!("ca.pem: {e}"))?;
     println!("machine: {}", support::machine());
-    println!("notes per run: {notes}, best of {rounds} rounds each\n");
+    println!("notes per run: {notes}, best of {rounds} rounds each");
+    println!("notes/s (rekindle's CPU seconds per 10,000 notes)\n");
     println!(
-        "{:>4}  {:>20}  {:>20}  {:>6}",
-        "pool", "rekindle notes/s", "smtp-source msgs/s", "ratio"
+        "{:>4}  {:>17}  {:>17}  {:>17}  {:>17}  {:>11}  {:>6}",
+        "pool", "plaintext", "via the front", "STARTTLS", "implicit TLS", "smtp-source", "ratio"
     );
     let mut size = 0;
     for pool in [1, 4, 8] {
@@ -55,32 +68,103 @@ fn run() -> Result<()> {
         checkpoint(&queued)?;
         // Both sides take turns, each round with a fresh copy of the queued notes; the best
         // round of each is kept, so a noisy neighbour on a shared machine skews neither.
-        let (mut ours, mut reference) = (0f64, 0f64);
+        let mut best = [Best::default(); 4];
+        let mut reference = 0f64;
         for round in 0..rounds {
-            let state = dir.path().join(format!("state-{pool}-{round}.sqlite"));
-            std::fs::copy(&queued, &state).map_err(|e| format!("copying the state: {e}"))?;
             let port = free_port()?;
             let mut sink = start_sink(port)?;
-            let (sent, secs) = deliver(dir.path(), &state, port, pool)?;
-            if size == 0 {
-                size = message_size(&state)?;
+            for (i, way) in [
+                None,
+                Some(Mode::Plain),
+                Some(Mode::StartTls),
+                Some(Mode::Implicit),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let state = dir.path().join(format!("state-{pool}-{round}-{i}.sqlite"));
+                std::fs::copy(&queued, &state).map_err(|e| format!("copying the state: {e}"))?;
+                let front = way
+                    .map(|mode| Front::start(port, mode, tls.clone()))
+                    .transpose()?;
+                let to = front.as_ref().map_or(port, Front::port);
+                let run = deliver(dir.path(), &state, to, pool, way)?;
+                if run.sent != notes {
+                    return Err(format!(
+                        "pool {pool}, {way:?}: {} of {notes} notes sent",
+                        run.sent
+                    ));
+                }
+                if size == 0 {
+                    size = message_size(&state)?;
+                }
+                best[i].keep(notes, &run);
+                let _ = std::fs::remove_file(&state);
             }
             let theirs = smtp_source(port, pool, notes, size)?;
             let _ = sink.kill();
             let _ = sink.wait();
-            if sent != notes {
-                return Err(format!("pool {pool}: {sent} of {notes} notes sent"));
-            }
-            ours = ours.max(notes as f64 / secs);
             reference = reference.max(theirs);
         }
         println!(
-            "{pool:>4}  {ours:>20.0}  {reference:>20.0}  {:>5.0}%",
-            100.0 * ours / reference
+            "{pool:>4}  {}  {}  {}  {}  {reference:>11.0}  {:>5.0}%",
+            best[0].show(),
+            best[1].show(),
+            best[2].show(),
+            best[3].show(),
+            100.0 * best[0].rate / reference
         );
     }
-    println!("\nmessage size: {size} bytes (smtp-source sends the same size)");
+    println!(
+        "\nmessage size: {size} bytes (smtp-source sends the same size); ratio: plaintext / smtp-source"
+    );
     Ok(())
+}
+
+/// One delivery run, as `run --once` reports it, with its CPU time.
+struct Run {
+    sent: usize,
+    secs: f64,
+    cpu: f64,
+}
+
+/// The best round of one way of delivering: notes per second, and its CPU per 10,000 notes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Best {
+    rate: f64,
+    cpu_per_10k: f64,
+}
+
+impl Best {
+    fn keep(&mut self, notes: usize, run: &Run) {
+        let rate = notes as f64 / run.secs;
+        if rate > self.rate {
+            self.rate = rate;
+            self.cpu_per_10k = run.cpu * 10_000.0 / notes as f64;
+        }
+    }
+
+    fn show(&self) -> String {
+        format!(
+            "{:>17}",
+            format!("{:.0} ({:.2} s)", self.rate, self.cpu_per_10k)
+        )
+    }
+}
+
+/// CPU seconds (user + system) of this process's finished, waited-for children so far.
+fn children_cpu() -> Result<f64> {
+    let stat =
+        std::fs::read_to_string("/proc/self/stat").map_err(|e| format!("/proc/self/stat: {e}"))?;
+    // After the command name in parentheses, cutime and cstime are the 14th and 15th fields
+    // (fields 16 and 17 in proc(5)).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    match (tick(13), tick(14)) {
+        (Some(user), Some(system)) => Ok((user + system) as f64 / support::clock_ticks()),
+        _ => Err("cannot read /proc/self/stat".into()),
+    }
 }
 
 /// smtp-sink and smtp-source come with Postfix.
@@ -154,8 +238,28 @@ fn copy_templates(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn config(dir: &Path, state: &Path, port: u16, pool: usize, max_attempts: u32) -> Result<PathBuf> {
+/// `way`: None straight to the sink, else through a front speaking that mode.
+fn config(
+    dir: &Path,
+    state: &Path,
+    port: u16,
+    pool: usize,
+    max_attempts: u32,
+    way: Option<Mode>,
+) -> Result<PathBuf> {
     let path = dir.join("rekindle.toml");
+    let tls = match way {
+        None | Some(Mode::Plain) => "tls = \"none\"".to_string(),
+        Some(mode) => format!(
+            "tls = \"{}\"\nca_file = \"ca.pem\"\ntls_server_name = \"{}\"",
+            if mode == Mode::Implicit {
+                "implicit"
+            } else {
+                "starttls"
+            },
+            tls_front::NAME
+        ),
+    };
     let text = format!(
         r#"[paths]
 log = "log.sqlite"
@@ -173,7 +277,7 @@ kind = "smtp"
 [transport.smtp]
 host = "127.0.0.1"
 port = {port}
-tls = "none"
+{tls}
 pool_size = {pool}
 
 [delivery]
@@ -221,7 +325,7 @@ fn rekindle(config: &Path, args: &[&str]) -> Result<String> {
 /// fails them all, and `outbox resend` queues them again.
 fn queue(dir: &Path, state: &Path, notes: usize) -> Result<()> {
     let closed = free_port()?;
-    let cfg = config(dir, state, closed, 1, 1)?;
+    let cfg = config(dir, state, closed, 1, 1, None)?;
     rekindle(&cfg, &["run", "--once"])?;
     let out = rekindle(&cfg, &["outbox", "resend", "--all", "--state", "failed"])?;
     let queued = out.lines().filter(|l| l.contains("queued again")).count();
@@ -231,10 +335,12 @@ fn queue(dir: &Path, state: &Path, notes: usize) -> Result<()> {
     Ok(())
 }
 
-/// Delivers the queued notes: (sent, seconds), as `run --once` reports them.
-fn deliver(dir: &Path, state: &Path, port: u16, pool: usize) -> Result<(usize, f64)> {
-    let cfg = config(dir, state, port, pool, 10)?;
+/// Delivers the queued notes to `port` over `way` (see [`config`]).
+fn deliver(dir: &Path, state: &Path, port: u16, pool: usize, way: Option<Mode>) -> Result<Run> {
+    let cfg = config(dir, state, port, pool, 10, way)?;
+    let cpu = children_cpu()?;
     let out = rekindle(&cfg, &["run", "--once"])?;
+    let cpu = children_cpu()? - cpu;
     let line = out
         .lines()
         .find(|l| l.starts_with("delivery: sent "))
@@ -250,7 +356,7 @@ fn deliver(dir: &Path, state: &Path, port: u16, pool: usize) -> Result<(usize, f
         .next()
         .and_then(|s| s.trim_end_matches(" s").parse().ok())
         .ok_or_else(|| format!("cannot read {line:?}"))?;
-    Ok((sent, secs))
+    Ok(Run { sent, secs, cpu })
 }
 
 /// Folds the state database's WAL into the file, so a copy of the file is the whole database.
