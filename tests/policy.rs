@@ -714,3 +714,59 @@ fn a_digest_put_together_in_quiet_hours_is_dated_for_the_day_it_goes() {
     let read_on = goes.date().strftime("%A %-d %B %Y").to_string();
     assert!(body.contains(&read_on), "dated {read_on}: {body}");
 }
+
+/// The demo's customer 44: a ten-to-one note went out minutes before she complained, and her
+/// apology was held for the frequency cap, forecast eight days later. An apology (and a
+/// follow-up) is never held back by the cap that a thank-you filled; the cap holds the positive
+/// notes instead.
+#[test]
+fn an_apology_is_never_held_back_by_a_thank_you_that_filled_the_cap() {
+    let f = ledger_fixture();
+    f.config(&maildir("maildir"), &format!("{RATIO}\n{SORRY_RULE}"));
+    // Wednesday's ten-to-one rule (run now): Ann (5 : 2) gets her note; her cap is full.
+    let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
+    assert!(stdout.contains("delivery: sent 3"), "{stdout}\n{stderr}");
+    assert!(
+        f.notes()
+            .contains(&format!("ten-to-one|1|ratio-{}|sent", today())),
+        "{:?}",
+        f.notes()
+    );
+    // Minutes later she complains: the apology goes now.
+    f.interaction(
+        1,
+        &ago(0.001),
+        "complaint",
+        Some(-0.8),
+        Some("My order was wrong."),
+    );
+    let (explain, _) = text(&f.rekindle(&["explain", "--customer", "1"]));
+    assert!(
+        explain.contains("sorry                    would queue"),
+        "{explain}"
+    );
+    let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
+    assert!(stdout.contains("delivery: sent 1"), "{stdout}\n{stderr}");
+    assert!(
+        f.notes()
+            .iter()
+            .any(|n| n.starts_with("sorry|1|") && n.ends_with("|sent")),
+        "{:?}",
+        f.notes()
+    );
+    // A card (that would not wait for the complaint) is held by the cap instead.
+    f.config(
+        &maildir("maildir"),
+        &format!(
+            "{RATIO}\n{SORRY_RULE}\n{}hold_while_unhappy = false\n",
+            season(14, 100, 0)
+        ),
+    );
+    let (explain, _) = text(&f.rekindle(&["explain", "--customer", "1"]));
+    assert!(explain.contains("love-month"), "{explain}");
+    let card = explain
+        .lines()
+        .find(|l| l.trim_start().starts_with("love-month"))
+        .unwrap_or_default();
+    assert!(card.contains("cap"), "{explain}");
+}

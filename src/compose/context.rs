@@ -18,6 +18,8 @@ pub(crate) struct Recipient {
     pub display_name: Option<String>,
     /// The customer's time zone (or the config default).
     pub timezone: TimeZone,
+    /// The customer's date when the note is written.
+    pub today: jiff::civil::Date,
     /// What a template sees.
     pub context: CustomerContext,
     /// Things worth a warning in the log that did not stop the note (bad time zone, bad JSON).
@@ -28,6 +30,8 @@ pub(crate) struct Recipient {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct CustomerContext {
     id: String,
+    /// Whether the log gave a usable name (else `name` and `first_name` are the fallback).
+    named: bool,
     name: String,
     first_name: String,
     email: String,
@@ -114,6 +118,7 @@ pub(crate) fn recipient(
     Ok(Recipient {
         context: CustomerContext {
             id: row.id_text.clone(),
+            named: display_name.is_some(),
             name: full,
             first_name: first,
             email: address.to_string(),
@@ -127,6 +132,7 @@ pub(crate) fn recipient(
         address,
         display_name,
         timezone,
+        today,
         warnings,
     })
 }
@@ -148,7 +154,12 @@ struct InteractionContext {
     kind: String,
     at: String,
     date: String,
+    /// "today", "yesterday", "on Tuesday" (within the week), else "on 14 March".
+    when: String,
+    /// The note, flattened: for staff (the digest), not to quote to the customer.
     note: Option<String>,
+    /// The customer's own words, quotable (see [`super::quote`]), or none.
+    quote: Option<String>,
     channel: Option<String>,
     sentiment: Option<f64>,
 }
@@ -207,7 +218,7 @@ impl NoteContext {
             customer,
             interaction: candidate
                 .trigger()
-                .map(|i| interaction(i, &recipient.timezone, config.max_quote_chars)),
+                .map(|i| interaction(i, recipient, config)),
             days_quiet,
             season,
             sender: sender_context(config),
@@ -316,26 +327,44 @@ fn sender_context(config: &Config) -> SenderContext {
     }
 }
 
-fn interaction(i: &InteractionRow, tz: &TimeZone, max_quote_chars: usize) -> InteractionContext {
+fn interaction(i: &InteractionRow, to: &Recipient, config: &Config) -> InteractionContext {
     let at = Timestamp::from_second(i.at)
         .unwrap_or(Timestamp::UNIX_EPOCH)
-        .to_zoned_datetime(tz.clone());
+        .to_zoned_datetime(to.timezone.clone());
+    let day = at.date();
+    let when = match (to.today - day).get_days() {
+        0 => "today".to_string(),
+        1 => "yesterday".to_string(),
+        2..=6 => day.strftime("on %A").to_string(),
+        _ => day.strftime("on %-d %B").to_string(),
+    };
+    let own_words = config.quote_kinds.contains(&i.kind)
+        && !i
+            .channel
+            .as_ref()
+            .is_some_and(|c| config.staff_channels.contains(c));
     InteractionContext {
         kind: i.kind.clone(),
-        at: at.date().to_string(),
+        at: day.to_string(),
         date: at.strftime("%-d %B").to_string(),
+        when,
         note: i
             .note
             .as_deref()
-            .map(|n| quote(n, max_quote_chars))
+            .map(|n| quote(n, config.max_quote_chars))
             .filter(|n| !n.is_empty()),
+        quote: i
+            .note
+            .as_deref()
+            .filter(|_| own_words)
+            .and_then(|n| super::quote::quotable(n, config.max_quote_chars)),
         channel: i.channel.clone(),
         sentiment: i.sentiment,
     }
 }
 
-/// The customer's words made safe to quote: one paragraph, no control characters, at most
-/// `max` characters (cut at a word boundary, with an ellipsis).
+/// A note made safe to show staff: one paragraph, no control characters, at most `max`
+/// characters (cut at a word boundary, with an ellipsis).
 pub(crate) fn quote(text: &str, max: usize) -> String {
     let words: Vec<&str> = text
         .split(|c: char| c.is_whitespace() || c.is_control())
@@ -408,9 +437,7 @@ impl DigestContext {
                 let r = recipient(row, config, now).ok()?;
                 Some(DigestItem {
                     kind,
-                    interaction: i
-                        .as_ref()
-                        .map(|i| interaction(i, &r.timezone, config.max_quote_chars)),
+                    interaction: i.as_ref().map(|i| interaction(i, &r, config)),
                     customer: r.context,
                 })
             })

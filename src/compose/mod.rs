@@ -6,7 +6,9 @@
 //! it is never parsed as template code. Undefined variables are errors (strict mode).
 
 mod context;
+mod filters;
 mod message;
+mod quote;
 mod templates;
 mod unsubscribe;
 

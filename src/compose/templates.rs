@@ -38,6 +38,7 @@ impl Templates {
     pub(crate) fn load(config: &Config) -> (Option<Templates>, Vec<Diagnostic>) {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        super::filters::add(&mut env);
         env.set_debug(true);
         env.set_auto_escape_callback(|name| {
             if name.ends_with(HTML) {

@@ -56,6 +56,10 @@ pub struct Config {
     pub(crate) fallback_name: String,
     /// The longest quote of a customer's words in a note, in characters.
     pub(crate) max_quote_chars: usize,
+    /// Interaction kinds whose note holds the customer's own words.
+    pub(crate) quote_kinds: Vec<String>,
+    /// Channels whose notes staff typed: never quoted as the customer's words.
+    pub(crate) staff_channels: Vec<String>,
     /// The cross-rule frequency cap.
     pub(crate) policy: Policy,
     /// Delivery retries.

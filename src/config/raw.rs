@@ -127,6 +127,11 @@ pub(super) struct RawDefaults {
     pub(super) fallback_name: String,
     /// The longest quote of a customer's own words that a note includes, in characters.
     pub(super) max_quote_chars: usize,
+    /// Interaction kinds whose note holds the customer's own words.
+    pub(super) quote_kinds: Vec<String>,
+    /// Channels whose notes staff typed (a phone call, the counter): never quoted as the
+    /// customer's words.
+    pub(super) staff_channels: Vec<String>,
 }
 
 impl Default for RawDefaults {
@@ -134,7 +139,13 @@ impl Default for RawDefaults {
         RawDefaults {
             timezone: Spanned::new(0..0, "UTC".to_string()),
             fallback_name: "there".to_string(),
-            max_quote_chars: 500,
+            max_quote_chars: 300,
+            quote_kinds: ["complaint", "review", "feedback", "cancellation"]
+                .map(String::from)
+                .to_vec(),
+            staff_channels: ["phone", "shop", "in_person", "staff"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -296,6 +307,8 @@ pub(crate) struct RawRule {
     pub(super) enabled: bool,
     /// Wait while the customer has an open complaint (default: true for quiet and seasonal).
     pub(super) hold_while_unhappy: Option<bool>,
+    /// Whether the frequency cap holds its notes (default: false for unhappy and followup).
+    pub(super) capped: Option<bool>,
     /// quiet: least number of past interactions.
     pub(super) min_interactions: Option<Spanned<u32>>,
     /// quiet: how long without any interaction.

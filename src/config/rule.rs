@@ -37,6 +37,8 @@ pub(crate) struct Rule {
     pub enabled: bool,
     /// Whether an open complaint holds its notes back.
     pub hold_while_unhappy: bool,
+    /// Whether the frequency cap holds its notes back (they count toward it either way).
+    pub capped: bool,
     /// Where its values are in the file, for diagnostics found later.
     pub spans: RuleSpans,
 }
@@ -58,6 +60,7 @@ impl Rule {
             daily_limit: None,
             enabled: true,
             hold_while_unhappy: false,
+            capped: true,
             spans: RuleSpans::default(),
         }
     }

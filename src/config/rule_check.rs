@@ -64,6 +64,11 @@ impl Validator<'_> {
             hold_while_unhappy: raw
                 .hold_while_unhappy
                 .unwrap_or(matches!(kind_name, "quiet" | "seasonal" | "ratio")),
+            // An apology or a follow-up is never held back by the thank-yous that filled the
+            // cap: the cap then holds the positive notes instead.
+            capped: raw
+                .capped
+                .unwrap_or(!matches!(kind_name, "unhappy" | "followup")),
             spans,
         })
     }

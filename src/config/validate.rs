@@ -139,6 +139,8 @@ impl Validator<'_> {
             timezone_name: raw.defaults.timezone.into_inner(),
             fallback_name: raw.defaults.fallback_name,
             max_quote_chars: raw.defaults.max_quote_chars,
+            quote_kinds: raw.defaults.quote_kinds,
+            staff_channels: raw.defaults.staff_channels,
             policy: policy?,
             delivery: delivery?,
             daemon: daemon?,

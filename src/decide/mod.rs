@@ -105,7 +105,7 @@ pub(crate) fn decide(
     {
         return Err(Skip::Cooldown { until });
     }
-    if limits::capped(policy, history.in_cap_window) {
+    if rule.capped && limits::capped(policy, history.in_cap_window) {
         return Err(Skip::Capped { cap: policy.cap });
     }
     if let Some(limit) = daily_limit_reached(rule, facts.queued_today) {
