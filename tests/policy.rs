@@ -589,7 +589,7 @@ fn the_staff_digest_lists_who_deserves_a_card_today_once_a_day() {
         "{digest}"
     );
     assert!(
-        digest.contains("6 years with Rosemary's Bakery today"),
+        digest.contains("six years with Rosemary's Bakery today"),
         "{digest}"
     );
     assert!(digest.contains("Moving to Lyon."), "{digest}");

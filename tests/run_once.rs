@@ -192,14 +192,16 @@ fn the_apology_quotes_the_customer_and_escapes_their_words_in_html() {
     );
     let text = note.text_body();
     assert!(text.contains("Ann"), "{text}");
+    // Quoted as a person would: the words, not the markup.
     assert!(
-        text.contains("The sourdough was <b>burnt</b> & my kids wouldn't eat it."),
+        text.contains("\"The sourdough was burnt & my kids wouldn't eat it.\""),
         "{text}"
     );
     let html = note.html_body().expect("html part");
     assert!(
-        html.contains("&lt;b&gt;burnt&lt;&#x2f;b&gt; &amp; my kids")
-            || html.contains("&lt;b&gt;burnt&lt;/b&gt; &amp; my kids"),
+        html.contains(
+            "<blockquote>The sourdough was burnt &amp; my kids wouldn&#x27;t eat it.</blockquote>"
+        ),
         "{html}"
     );
     assert!(!html.contains("<b>burnt"), "{html}");
@@ -246,10 +248,18 @@ fn bad_rows_are_skipped_with_their_reason_and_the_run_goes_on() {
             .text_body()
             .contains("there")
     );
-    // Hostile text is data: never evaluated, trimmed, escaped.
+    // Hostile text is data: never evaluated, never quoted as words (markup, template code and
+    // a wall of one word are no one's words): the apology's other branch speaks.
     let hostile = message_to(&f, "hostile@example.com");
     let text = hostile.text_body();
-    assert!(text.contains("{{ 7*7 }}") && !text.contains("49"), "{text}");
+    assert!(
+        !text.contains("49") && !text.contains("{{") && !text.contains("blah"),
+        "{text}"
+    );
+    assert!(
+        text.contains("I heard that things did not go the way they should have"),
+        "{text}"
+    );
     assert!(
         text.len() < 4000,
         "the quote is trimmed: {} bytes",
@@ -326,10 +336,7 @@ fn preview_renders_one_note_with_headers() {
     assert!(stdout.contains("Message-ID: <"), "{stdout}");
     assert!(stdout.contains("--- text ---"), "{stdout}");
     assert!(stdout.contains("--- html ---"), "{stdout}");
-    assert!(
-        stdout.contains("The sourdough was <b>burnt</b>"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("The sourdough was burnt"), "{stdout}");
     assert!(!f.path("state.sqlite").exists(), "preview writes nothing");
     let (_, stderr) = text(&f.rekindle(&["preview", "--rule", "sory", "--customer", "1"]));
     assert!(

@@ -94,7 +94,15 @@ pub(crate) fn recipient(
     let attributes = match row.attributes.as_deref().map(str::trim) {
         None | Some("") => serde_json::Map::new(),
         Some(json) => match serde_json::from_str::<serde_json::Value>(json) {
-            Ok(serde_json::Value::Object(map)) => map,
+            // A blank value is as good as none: templates ask `is defined` and get it right.
+            Ok(serde_json::Value::Object(mut map)) => {
+                map.retain(|_, v| match v {
+                    serde_json::Value::Null => false,
+                    serde_json::Value::String(s) => !s.trim().is_empty(),
+                    _ => true,
+                });
+                map
+            }
             _ => {
                 warnings.push("attributes are not a JSON object, ignoring them".to_string());
                 serde_json::Map::new()

@@ -71,6 +71,26 @@ pub(crate) fn unsubscribe_link(sender: &Sender, customer_id: &str) -> Option<Str
     Some(unsubscribe::link(base, secret, customer_id))
 }
 
+/// The style of every HTML note: a letter, not a web page. A readable measure (36em), the
+/// reader's own system font, the customer's words set apart as theirs, colours that follow the
+/// reader's light or dark mode, nothing loaded from anywhere. Inline on the wrapper too, for
+/// mail clients that drop `<style>`.
+const LETTER_STYLE: &str = "body{margin:0;padding:24px 16px}\
+.letter{max-width:36em;margin:0 auto;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif;font-size:17px;line-height:1.55}\
+.letter p{margin:0 0 1em}\
+.letter blockquote{margin:0 0 1em;padding:.5em 1em;border-left:4px solid #b08d57;font-style:italic}\
+.letter .small{font-size:.85em;opacity:.8}\
+.letter a{color:inherit}";
+
+const LETTER_INLINE: &str = "max-width:36em;margin:0 auto;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif;font-size:17px;line-height:1.55";
+
+/// A note's HTML block as a whole document in the letter's style (see [`LETTER_STYLE`]).
+fn letter_html(body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light dark\">\n<meta name=\"supported-color-schemes\" content=\"light dark\">\n<style>{LETTER_STYLE}</style>\n</head>\n<body>\n<div class=\"letter\" style=\"{LETTER_INLINE}\">\n{body}\n</div>\n</body>\n</html>\n"
+    )
+}
+
 /// Builds the email of `letter` to customer `customer_id`, dated `now`.
 pub(crate) fn build_message(
     letter: &Letter,
@@ -138,7 +158,7 @@ pub(crate) fn build_message(
     let result = match &letter.body_html {
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(
             letter.body_text.clone(),
-            html.clone(),
+            letter_html(html),
         )),
         None => builder.singlepart(SinglePart::plain(letter.body_text.clone())),
     };

@@ -114,7 +114,18 @@ fn reads_as_words(sentence: &str) -> bool {
         .chars()
         .filter(|c| matches!(c, '{' | '}' | ';' | '=' | '<' | '>' | '$' | '\\' | '|'))
         .count();
-    words >= 2 && letters * 10 >= visible * 6 && code == 0
+    // A wall of one word ("blah blah blah…") is no one's sentence.
+    let mut distinct: Vec<String> = sentence
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect();
+    distinct.sort();
+    distinct.dedup();
+    let varied = words < 8 || distinct.len() * 4 >= words;
+    words >= 2 && letters * 10 >= visible * 6 && code == 0 && varied
 }
 
 /// `sentence` cut at a word to `max` characters, with an ellipsis.

@@ -15,11 +15,12 @@ pub(crate) use generate::{DemoSpec, generate_log};
 /// The shipped example configuration; the demo uses its sender, policy and rules as they are.
 const SHIPPED_CONFIG: &str = include_str!("../../config/rekindle.toml");
 
-/// The shipped templates, written into the demo's template directory.
-pub(crate) const TEMPLATES: [(&str, &str); 8] = [
+/// The templates the demo writes: the shipped ones (which fit any business), with the bakery's
+/// own we-miss-you.
+pub(crate) const TEMPLATES: [(&str, &str); 9] = [
     ("unhappy.j2", include_str!("../../templates/unhappy.j2")),
     ("departed.j2", include_str!("../../templates/departed.j2")),
-    ("quiet.j2", include_str!("../../templates/quiet.j2")),
+    ("quiet.j2", include_str!("quiet.j2")),
     ("gratitude.j2", include_str!("../../templates/gratitude.j2")),
     (
         "valentines.j2",
@@ -30,6 +31,7 @@ pub(crate) const TEMPLATES: [(&str, &str); 8] = [
         "appreciation.j2",
         include_str!("../../templates/appreciation.j2"),
     ),
+    ("launch.j2", include_str!("../../templates/launch.j2")),
     ("digest.j2", include_str!("../../templates/digest.j2")),
 ];
 

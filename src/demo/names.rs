@@ -47,17 +47,18 @@ pub(super) const ZONES: [(&str, u32); 7] = [
     ("Australia/Sydney", 4),
     ("", 7),
 ];
+/// Written to follow "all is well with" in a letter to the customer: second person.
 pub(super) const AFFINITIES: [&str; 10] = [
-    "her granddaughter Léa",
-    "his marathon training",
+    "your granddaughter Léa",
+    "your marathon training",
     "the chess club",
-    "their allotment garden",
-    "her choir",
-    "his vintage bicycles",
+    "your allotment garden",
+    "your choir",
+    "your vintage bicycles",
     "the twins",
-    "her pottery classes",
-    "their sourdough starter, Gerald",
-    "his grandson's football team",
+    "your pottery classes",
+    "your sourdough starter, Gerald",
+    "your grandson's football team",
 ];
 pub(super) const PRODUCTS: [&str; 8] = [
     "the rye loaf",
