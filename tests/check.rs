@@ -46,7 +46,7 @@ fn unknown_key() {
     f.config(&maildir("maildir"), &format!("{SORRY_RULE}prority = 5\n"));
     assert_eq!(
         check(&f),
-        (78, vec!["rekindle.toml:25:1: unknown key `prority`; did you mean \"priority\"?; valid keys here: name, kind, schedule, trigger, delay, template, priority, cooldown, segment, daily_limit, enabled, hold_while_unhappy, capped, min_interactions, quiet_for, within, sentiment_below, kinds, after, window, target, season, title, start, end".to_string()])
+        (78, vec!["rekindle.toml:25:1: unknown key `prority`; did you mean \"priority\"?; valid keys here: name, kind, schedule, trigger, delay, template, priority, cooldown, segment, daily_limit, enabled, hold_while_unhappy, capped, ledger_at_least, ledger_window, min_interactions, quiet_for, within, sentiment_below, kinds, after, window, target, season, title, start, end".to_string()])
     );
 }
 

@@ -770,3 +770,44 @@ fn an_apology_is_never_held_back_by_a_thank_you_that_filled_the_cap() {
         .unwrap_or_default();
     assert!(card.contains("cap"), "{explain}");
 }
+
+/// The day-28 note of a Customer Love month goes only to customers whose ledger is healthy
+/// (`ledger_at_least`): never an ask to someone who lately heard from the business mostly
+/// through invoices and problems.
+#[test]
+fn the_launch_note_goes_only_to_customers_with_a_healthy_ledger() {
+    let f = ledger_fixture();
+    let launch = season(1, 100, 0)
+        .replace("love-month", "love-month-launch")
+        .replace("gratitude.j2", "launch.j2");
+    f.config(
+        &maildir("maildir"),
+        &format!("{launch}title = \"the spring menu\"\nledger_at_least = 10\n"),
+    );
+    let (stdout, stderr) = text(&f.rekindle(&["run", "--once"]));
+    assert!(
+        stdout.contains("matched 6, queued 3, skipped 3 (ledger-below 3)"),
+        "{stdout}\n{stderr}"
+    );
+    let mut to: Vec<String> = f
+        .notes()
+        .iter()
+        .map(|n| n.split('|').nth(1).unwrap_or("").to_string())
+        .collect();
+    to.sort();
+    assert_eq!(to, ["2", "3", "6"]);
+    let (explain, _) = text(&f.rekindle(&["explain", "--customer", "1"]));
+    assert!(
+        explain.contains(
+            "5 positive to 2 negative touch points: below the 10 : 1 this rule waits for"
+        ),
+        "{explain}"
+    );
+    let messages = f.maildir_messages();
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.contains("something new: the spring menu")),
+        "{messages:?}"
+    );
+}

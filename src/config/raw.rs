@@ -309,6 +309,10 @@ pub(crate) struct RawRule {
     pub(super) hold_while_unhappy: Option<bool>,
     /// Whether the frequency cap holds its notes (default: false for unhappy and followup).
     pub(super) capped: Option<bool>,
+    /// Only customers with at least this many positive touch points for every negative one.
+    pub(super) ledger_at_least: Option<Spanned<f64>>,
+    /// The window `ledger_at_least` counts over (default "90d").
+    pub(super) ledger_window: Option<Spanned<String>>,
     /// quiet: least number of past interactions.
     pub(super) min_interactions: Option<Spanned<u32>>,
     /// quiet: how long without any interaction.

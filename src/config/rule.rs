@@ -39,6 +39,9 @@ pub(crate) struct Rule {
     pub hold_while_unhappy: bool,
     /// Whether the frequency cap holds its notes back (they count toward it either way).
     pub capped: bool,
+    /// Only customers whose ledger has at least this many positive touch points for every
+    /// negative one, counted over this window.
+    pub ledger_at_least: Option<(f64, SignedDuration)>,
     /// Where its values are in the file, for diagnostics found later.
     pub spans: RuleSpans,
 }
@@ -61,6 +64,7 @@ impl Rule {
             enabled: true,
             hold_while_unhappy: false,
             capped: true,
+            ledger_at_least: None,
             spans: RuleSpans::default(),
         }
     }

@@ -44,6 +44,7 @@ impl Validator<'_> {
             self.warn(limit.span(), message);
         }
         let kind = self.kind(&raw, &name);
+        let ledger_at_least = self.ledger_at_least(&raw, &name, kind_name);
         let spans = RuleSpans {
             name: raw.name.span(),
             template: raw.template.span(),
@@ -69,6 +70,7 @@ impl Validator<'_> {
             capped: raw
                 .capped
                 .unwrap_or(!matches!(kind_name, "unhappy" | "followup")),
+            ledger_at_least: ledger_at_least?,
             spans,
         })
     }
@@ -125,6 +127,46 @@ impl Validator<'_> {
                 None
             }
         }
+    }
+
+    /// `ledger_at_least` and its window: a positive ratio, for any kind but ratio (whose
+    /// `target` says the opposite). Outer None: an error was reported.
+    fn ledger_at_least(
+        &mut self,
+        raw: &RawRule,
+        name: &str,
+        kind: &str,
+    ) -> Option<Option<(f64, SignedDuration)>> {
+        let window = match &raw.ledger_window {
+            Some(w) => self.duration("ledger_window", w)?,
+            None => SignedDuration::from_hours(90 * 24),
+        };
+        let Some(at_least) = &raw.ledger_at_least else {
+            if let Some(w) = &raw.ledger_window {
+                let message = format!(
+                    "rule \"{name}\" sets ledger_window without ledger_at_least; add ledger_at_least = 10 (positive touch points for every negative one) or remove it"
+                );
+                self.error(w.span(), message);
+                return None;
+            }
+            return Some(None);
+        };
+        let ratio = *at_least.get_ref();
+        if kind == "ratio" {
+            let message = format!(
+                "ledger_at_least does not apply to a ratio rule (rule \"{name}\"), which writes to customers below its `target`"
+            );
+            self.error(at_least.span(), message);
+            return None;
+        }
+        if !(ratio.is_finite() && ratio > 0.0) {
+            let message = format!(
+                "ledger_at_least = {ratio} in rule \"{name}\": give the positive touch points wanted for every negative one, e.g. 10"
+            );
+            self.error(at_least.span(), message);
+            return None;
+        }
+        Some(Some((ratio, window)))
     }
 
     /// Keys that belong to other kinds are errors: a silent no-op key is a trap.

@@ -77,7 +77,7 @@ fn unknown_key_names_the_place_and_a_suggestion() {
     assert_eq!(
         problems(&text),
         [
-            "rekindle.toml:21:1: unknown key `shedule`; did you mean \"schedule\"?; valid keys here: name, kind, schedule, trigger, delay, template, priority, cooldown, segment, daily_limit, enabled, hold_while_unhappy, capped, min_interactions, quiet_for, within, sentiment_below, kinds, after, window, target, season, title, start, end"
+            "rekindle.toml:21:1: unknown key `shedule`; did you mean \"schedule\"?; valid keys here: name, kind, schedule, trigger, delay, template, priority, cooldown, segment, daily_limit, enabled, hold_while_unhappy, capped, ledger_at_least, ledger_window, min_interactions, quiet_for, within, sentiment_below, kinds, after, window, target, season, title, start, end"
         ]
     );
 }

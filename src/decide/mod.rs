@@ -92,6 +92,15 @@ pub(crate) fn decide(
             negative: ledger.negative,
         });
     }
+    if let (Some((at_least, _)), Some(ledger)) = (rule.ledger_at_least, facts.ledger)
+        && !ledger.meets(at_least)
+    {
+        return Err(Skip::LedgerBelow {
+            positive: ledger.positive,
+            negative: ledger.negative,
+            at_least,
+        });
+    }
     if facts.opted_out {
         return Err(Skip::OptedOut);
     }

@@ -26,6 +26,15 @@ pub(crate) enum Skip {
         /// Negative ones.
         negative: i64,
     },
+    /// The rule writes only to customers whose ledger is healthy, and this one's is not.
+    LedgerBelow {
+        /// Positive touch points, rekindle's notes included.
+        positive: i64,
+        /// Negative ones.
+        negative: i64,
+        /// The rule's `ledger_at_least`.
+        at_least: f64,
+    },
     /// The email address is unusable.
     InvalidAddress(String),
     /// Another problem with the row.
@@ -76,6 +85,7 @@ impl Skip {
             Skip::OpenComplaint => "open-complaint",
             Skip::Resolved => "resolved",
             Skip::RatioMet { .. } => "ratio-met",
+            Skip::LedgerBelow { .. } => "ledger-below",
             Skip::InvalidAddress(_) => "invalid-address",
             Skip::BadRow(_) => "bad-row",
             Skip::AlreadyQueued(_) => "already-queued",
@@ -101,6 +111,14 @@ impl fmt::Display for Skip {
             Skip::RatioMet { positive, negative } => write!(
                 f,
                 "{positive} positive to {negative} negative touch points (rekindle's notes included) already meet the target"
+            ),
+            Skip::LedgerBelow {
+                positive,
+                negative,
+                at_least,
+            } => write!(
+                f,
+                "{positive} positive to {negative} negative touch points: below the {at_least} : 1 this rule waits for"
             ),
             Skip::Resolved => write!(
                 f,

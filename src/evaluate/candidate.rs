@@ -59,7 +59,17 @@ fn facts(
                 ..ledger
             })
         }
-        _ => None,
+        _ => match rule.ledger_at_least {
+            Some((_, window)) => {
+                let since = now.checked_sub(window).unwrap_or(now);
+                let points = log.touch_points(&customer.id, &config.touchpoints, since)?;
+                Some(Ledger::total(
+                    &points,
+                    outbox.notes_to(&customer.id_text, since)?,
+                ))
+            }
+            None => None,
+        },
     };
     let lookback = Lookback::at(rule, &config.policy, now);
     Ok(Facts {
