@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
+use super::Language;
 use crate::config::{Config, Rule, RuleKind};
 use crate::decide::Skip;
 use crate::log::{CustomerRow, InteractionRow};
@@ -20,6 +21,8 @@ pub(crate) struct Recipient {
     pub timezone: TimeZone,
     /// The customer's date when the note is written.
     pub today: jiff::civil::Date,
+    /// The customer's language, a BCP 47 tag: `attributes.language`, else `defaults.language`.
+    pub language: String,
     /// What a template sees.
     pub context: CustomerContext,
     /// Things worth a warning in the log that did not stop the note (bad time zone, bad JSON).
@@ -109,6 +112,21 @@ pub(crate) fn recipient(
             }
         },
     };
+    let language = match attributes.get("language") {
+        Some(serde_json::Value::String(tag))
+            if icu_locale_core::Locale::try_from_str(tag.trim()).is_ok() =>
+        {
+            tag.trim().to_string()
+        }
+        Some(other) => {
+            warnings.push(format!(
+                "attributes.language {other} is not a language tag, writing in {}",
+                config.language
+            ));
+            config.language.clone()
+        }
+        None => config.language.clone(),
+    };
     let (display_name, full, first) = if name.is_empty() {
         let fallback = config.fallback_name.clone();
         (None, fallback.clone(), fallback)
@@ -141,6 +159,7 @@ pub(crate) fn recipient(
         display_name,
         timezone,
         today,
+        language,
         warnings,
     })
 }
@@ -148,6 +167,8 @@ pub(crate) fn recipient(
 /// Everything a template sees.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct NoteContext {
+    /// The language the note is written in (the filters read it).
+    lang: String,
     customer: CustomerContext,
     interaction: Option<InteractionContext>,
     days_quiet: Option<i64>,
@@ -200,13 +221,14 @@ struct UnsubscribeContext {
 }
 
 impl NoteContext {
-    /// The context of one note.
+    /// The context of one note, in `language`.
     pub(crate) fn new(
         config: &Config,
         rule: &Rule,
         candidate: &Candidate,
         recipient: &Recipient,
         interactions: i64,
+        (tag, language): (&str, &Language),
     ) -> NoteContext {
         let mut customer = recipient.context.clone();
         customer.interactions = interactions;
@@ -223,10 +245,11 @@ impl NoteContext {
             _ => None,
         };
         NoteContext {
+            lang: tag.to_string(),
             customer,
             interaction: candidate
                 .trigger()
-                .map(|i| interaction(i, recipient, config)),
+                .map(|i| interaction(i, recipient, config, language)),
             days_quiet,
             season,
             sender: sender_context(config),
@@ -245,9 +268,10 @@ impl NoteContext {
         }
     }
 
-    /// Contexts `check` renders every template against: a customer with everything, and one with
-    /// nothing optional (no name, no attributes, no note, no signature, no unsubscribe).
-    pub(crate) fn samples(config: &Config) -> Vec<NoteContext> {
+    /// Contexts `check` renders every template against, in language `tag`: a customer with
+    /// everything, and one with nothing optional (no name, no attributes, no note, no
+    /// signature, no unsubscribe).
+    pub(crate) fn samples(config: &Config, tag: &str, language: &Language) -> Vec<NoteContext> {
         let now = Timestamp::now();
         let full_row = CustomerRow {
             id: rusqlite::types::Value::Integer(1),
@@ -299,9 +323,10 @@ impl NoteContext {
                 (&full_row, &full_config, true),
                 (&empty_row, &empty_config, false),
             ] {
-                let Ok(recipient) = recipient(row, cfg, now) else {
+                let Ok(mut recipient) = recipient(row, cfg, now) else {
                     continue;
                 };
+                recipient.language = tag.to_string();
                 let found = match rule.kind {
                     RuleKind::Seasonal(_) => Found::Season { year: 2026 },
                     RuleKind::Quiet { .. } => Found::Quiet { days: 75 },
@@ -319,7 +344,14 @@ impl NoteContext {
                     happened_at: None,
                     found,
                 };
-                samples.push(NoteContext::new(cfg, rule, &candidate, &recipient, 12));
+                samples.push(NoteContext::new(
+                    cfg,
+                    rule,
+                    &candidate,
+                    &recipient,
+                    12,
+                    (tag, language),
+                ));
             }
         }
         samples
@@ -335,17 +367,17 @@ fn sender_context(config: &Config) -> SenderContext {
     }
 }
 
-fn interaction(i: &InteractionRow, to: &Recipient, config: &Config) -> InteractionContext {
+fn interaction(
+    i: &InteractionRow,
+    to: &Recipient,
+    config: &Config,
+    language: &Language,
+) -> InteractionContext {
     let at = Timestamp::from_second(i.at)
         .unwrap_or(Timestamp::UNIX_EPOCH)
         .to_zoned_datetime(to.timezone.clone());
     let day = at.date();
-    let when = match (to.today - day).get_days() {
-        0 => "today".to_string(),
-        1 => "yesterday".to_string(),
-        2..=6 => day.strftime("on %A").to_string(),
-        _ => day.strftime("on %-d %B").to_string(),
-    };
+    let when = language.when(day, to.today);
     let own_words = config.quote_kinds.contains(&i.kind)
         && !i
             .channel
@@ -354,7 +386,7 @@ fn interaction(i: &InteractionRow, to: &Recipient, config: &Config) -> Interacti
     InteractionContext {
         kind: i.kind.clone(),
         at: day.to_string(),
-        date: at.strftime("%-d %B").to_string(),
+        date: language.day_month(day),
         when,
         note: i
             .note
@@ -414,6 +446,7 @@ mod tests {
 /// What the staff digest template sees: the customers who deserve a handwritten card today.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct DigestContext {
+    lang: String,
     date: String,
     sender: SenderContext,
     items: Vec<DigestItem>,
@@ -438,6 +471,7 @@ impl DigestContext {
         date: jiff::civil::Date,
         rows: &[(&'static str, CustomerRow, Option<InteractionRow>)],
         now: Timestamp,
+        language: &Language,
     ) -> DigestContext {
         let items = rows
             .iter()
@@ -445,12 +479,13 @@ impl DigestContext {
                 let r = recipient(row, config, now).ok()?;
                 Some(DigestItem {
                     kind,
-                    interaction: i.as_ref().map(|i| interaction(i, &r, config)),
+                    interaction: i.as_ref().map(|i| interaction(i, &r, config, language)),
                     customer: r.context,
                 })
             })
             .collect();
         DigestContext {
+            lang: config.language.clone(),
             date: date.strftime("%A %-d %B %Y").to_string(),
             sender: sender_context(config),
             items,
@@ -463,7 +498,7 @@ impl DigestContext {
     }
 
     /// A digest with one customer of each kind, to check the template with.
-    pub(crate) fn sample(config: &Config) -> DigestContext {
+    pub(crate) fn sample(config: &Config, language: &Language) -> DigestContext {
         let now = Timestamp::now();
         let row = |id: &str, name: &str| CustomerRow {
             id: rusqlite::types::Value::Text(id.into()),
@@ -498,6 +533,6 @@ impl DigestContext {
             ),
         ];
         let today = now.to_zoned_datetime(config.timezone.clone()).date();
-        DigestContext::new(config, today, &rows, now)
+        DigestContext::new(config, today, &rows, now, language)
     }
 }

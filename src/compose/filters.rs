@@ -1,21 +1,55 @@
-//! Filters a template author needs so that any value reads right: numbers in words with their
-//! noun ("a year", "two years", "12 years"), plural agreement, a capital first letter only,
-//! ordinals, and a span of days as a person would say it ("about four months").
+//! Filters a template author needs so that any value reads right, in the note's language:
+//! numbers in words with their noun ("a year", "two years", "12 years"; "un an"), plural
+//! agreement by the language's rules, a capital first letter only, ordinals, and a span of days
+//! as a person would say it ("about four months", "environ quatre mois").
 
-use minijinja::{Environment, Error, ErrorKind, Value};
+use std::sync::Arc;
 
-/// Adds the filters to `env`.
-pub(super) fn add(env: &mut Environment<'static>) {
-    env.add_filter("count", count);
-    env.add_filter("plural", plural);
+use minijinja::{Environment, Error, ErrorKind, State, Value};
+
+use super::lang::{Language, Languages};
+
+/// Adds the filters to `env`. They write in the note's language (the context's `lang`, else
+/// `default`).
+pub(super) fn add(env: &mut Environment<'static>, languages: Arc<Languages>, default: String) {
+    let language = move |state: &State| -> Result<Arc<Language>, Error> {
+        let tag = state
+            .lookup("lang")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| default.clone());
+        languages.get(&tag).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("unknown language {tag:?}"),
+            )
+        })
+    };
+    let (l1, l2, l3) = (language.clone(), language.clone(), language);
+    env.add_filter(
+        "count",
+        move |state: &State,
+              value: Value,
+              singular: &str,
+              plural: Option<&str>,
+              gender: Option<&str>| {
+            let n = how_many(&value)?;
+            let plural = plural.map_or_else(|| format!("{singular}s"), str::to_string);
+            Ok::<_, Error>(l1(state)?.count(n, singular, &plural, gender == Some("f")))
+        },
+    );
+    env.add_filter(
+        "plural",
+        move |state: &State, value: Value, singular: &str, plural: &str| {
+            let one = l2(state)?.is_one(how_many(&value)?);
+            Ok::<_, Error>(if one { singular } else { plural }.to_string())
+        },
+    );
+    env.add_filter("days_in_words", move |state: &State, days: i64| {
+        Ok::<_, Error>(l3(state)?.days_in_words(days))
+    });
     env.add_filter("capfirst", capfirst);
     env.add_filter("ordinal", ordinal);
-    env.add_filter("days_in_words", days_in_words);
 }
-
-const SMALL: [&str; 11] = [
-    "no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-];
 
 /// How many things a value stands for: a number, the length of a list, or a noun phrase as an
 /// attribute object `{"text": …, "plural": true}` (2 when plural, else 1).
@@ -37,42 +71,6 @@ fn how_many(value: &Value) -> Result<i64, Error> {
             ),
         )),
     }
-}
-
-/// `{{ n | count("year") }}`: "a year", "two years", "12 years" (words up to ten; the plural
-/// is `noun` + "s" unless given: `count("child", "children")`).
-fn count(value: Value, noun: &str, plural: Option<&str>) -> Result<String, Error> {
-    let n = how_many(&value)?;
-    let plural = plural.map_or_else(|| format!("{noun}s"), str::to_string);
-    Ok(match n {
-        1 => format!(
-            "{} {noun}",
-            if starts_with_vowel_sound(noun) {
-                "an"
-            } else {
-                "a"
-            }
-        ),
-        0..=10 => format!("{} {plural}", SMALL[n as usize]),
-        _ => format!("{n} {plural}"),
-    })
-}
-
-fn starts_with_vowel_sound(word: &str) -> bool {
-    let w = word.to_lowercase();
-    (w.starts_with(['a', 'e', 'i', 'o']) || w.starts_with("hour") || w.starts_with("honest"))
-        && !w.starts_with("one")
-        || (w.starts_with('u') && !w.starts_with("uni") && !w.starts_with("use"))
-}
-
-/// `{{ n | plural("comes", "come") }}`: the form that agrees with `value` (a number, a list, or
-/// an attribute object with `plural`).
-fn plural(value: Value, singular: &str, plural: &str) -> Result<String, Error> {
-    Ok(if how_many(&value)? == 1 {
-        singular.to_string()
-    } else {
-        plural.to_string()
-    })
 }
 
 /// `{{ s | capfirst }}`: the first letter in capitals, the rest as written ("the Saturday
@@ -97,31 +95,18 @@ fn ordinal(n: i64) -> String {
     format!("{n}{suffix}")
 }
 
-/// `{{ days_quiet | days_in_words }}`: a span of days as a person says it: "five days", "three
-/// weeks", "about four months", "over a year", "about two years".
-fn days_in_words(days: i64) -> Result<String, Error> {
-    let words = |n: i64, noun: &str| count(Value::from(n), noun, None);
-    Ok(match days {
-        ..=13 => words(days.max(0), "day")?,
-        14..=59 => words((days + 3) / 7, "week")?,
-        60..=364 => format!("about {}", words((days + 15) / 30, "month")?),
-        365..=547 => "over a year".to_string(),
-        _ => format!("about {}", words((days + 182) / 365, "year")?),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn render(template: &str, ctx: Value) -> String {
         let mut env = Environment::new();
-        add(&mut env);
+        add(&mut env, Arc::new(Languages::default()), "en-GB".into());
         env.render_str(template, ctx).expect("render")
     }
 
     #[test]
-    fn counts_read_as_words() {
+    fn counts_read_as_words_in_the_notes_language() {
         let said = |n: i64| render("{{ n | count('year') }}", minijinja::context! { n });
         assert_eq!(said(1), "a year");
         assert_eq!(said(2), "two years");
@@ -132,6 +117,13 @@ mod tests {
                 Value::UNDEFINED
             ),
             "an hour, an update, three children"
+        );
+        assert_eq!(
+            render(
+                "{{ 1 | count('an') }}, {{ 1 | count('semaine', 'semaines', 'f') }}, {{ 4 | days_in_words }}, {{ 0 | plural('an', 'ans') }}",
+                minijinja::context! { lang => "fr" }
+            ),
+            "un an, une semaine, quatre jours, an"
         );
     }
 
@@ -165,7 +157,7 @@ mod tests {
             ]
         );
         let spans: Vec<String> = [1, 5, 20, 61, 121, 400, 800]
-            .map(|d| days_in_words(d).expect("words"))
+            .map(|d| render("{{ d | days_in_words }}", minijinja::context! { d }))
             .to_vec();
         assert_eq!(
             spans,

@@ -7,12 +7,14 @@
 
 mod context;
 mod filters;
+mod lang;
 mod message;
 mod quote;
 mod templates;
 mod unsubscribe;
 
 pub(crate) use context::{DigestContext, NoteContext, Recipient, recipient};
+pub(crate) use lang::Language;
 pub(crate) use message::{Letter, MessageError, build_message, message_id, unsubscribe_link};
 pub(crate) use templates::{Templates, describe};
 
@@ -29,8 +31,16 @@ pub(crate) fn letter(
     recipient: &Recipient,
     interactions: i64,
 ) -> Result<Letter, minijinja::Error> {
-    let ctx = NoteContext::new(config, rule, candidate, recipient, interactions);
-    let rendered = templates.render(&rule.template, &ctx)?;
+    let (file, tag, language) = templates.speak(&rule.template, &recipient.language);
+    let ctx = NoteContext::new(
+        config,
+        rule,
+        candidate,
+        recipient,
+        interactions,
+        (&tag, &language),
+    );
+    let rendered = templates.render(&file, &ctx)?;
     Ok(Letter {
         recipient: recipient.address.to_string(),
         display_name: recipient.display_name.clone(),

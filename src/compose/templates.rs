@@ -1,8 +1,11 @@
 //! Loading, checking and rendering templates.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+
+use super::lang::{Language, Languages};
 
 use crate::config::{Config, Diagnostic, diag};
 
@@ -24,10 +27,16 @@ pub(crate) struct Rendered {
     pub html: Option<String>,
 }
 
-/// The templates the rules use, compiled.
+/// The templates the rules use, compiled, with their language variants.
 pub(crate) struct Templates {
     env: Environment<'static>,
     dir: PathBuf,
+    languages: Arc<Languages>,
+    /// `defaults.language`: the tag and the language of the templates without one in their name.
+    default: (String, Arc<Language>),
+    /// (template, language tag in lower case, the variant's file): `unhappy.fr.j2` for
+    /// (`unhappy.j2`, `fr`).
+    variants: Vec<(String, String, String)>,
     /// Templates that may show `customer.interactions` (a count read from the log per note).
     counting: Vec<String>,
 }
@@ -38,7 +47,15 @@ impl Templates {
     pub(crate) fn load(config: &Config) -> (Option<Templates>, Vec<Diagnostic>) {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        super::filters::add(&mut env);
+        let languages = Arc::new(Languages::default());
+        super::filters::add(&mut env, languages.clone(), config.language.clone());
+        let Some(default_language) = languages.get(&config.language) else {
+            let message = format!(
+                "defaults.language {:?} is not a language rekindle can write in",
+                config.language
+            );
+            return (None, vec![Diagnostic::error_in(&config.file, message)]);
+        };
         env.set_debug(true);
         env.set_auto_escape_callback(|name| {
             if name.ends_with(HTML) {
@@ -48,11 +65,11 @@ impl Templates {
             }
         });
         let mut diagnostics = Vec::new();
-        let wanted = wanted(config);
-        let mut loaded: Vec<&str> = Vec::new();
+        let mut loaded: Vec<String> = Vec::new();
         let mut counting = Vec::new();
-        for (template, owner, span) in wanted {
-            if loaded.contains(&template) {
+        let mut variants = Vec::new();
+        for (template, owner, span) in wanted(config) {
+            if loaded.iter().any(|l| l == template) {
                 continue;
             }
             let path = config.templates_dir.join(template);
@@ -71,21 +88,41 @@ impl Templates {
                     continue;
                 }
             };
-            loaded.push(template);
-            if source.contains("interactions") {
-                counting.push(template.to_string());
-            }
-            for suffix in [TEXT, HTML] {
-                let name = format!("{template}{suffix}");
-                if let Err(err) = env.add_template_owned(name, source.clone()) {
-                    diagnostics.push(template_error(&path, &source, &err));
-                    break;
+            let mut files = vec![(template.to_string(), path, source)];
+            for (tag, file) in language_variants(&config.templates_dir, template) {
+                let path = config.templates_dir.join(&file);
+                match std::fs::read_to_string(&path) {
+                    Ok(source) => {
+                        variants.push((template.to_string(), tag, file.clone()));
+                        files.push((file, path, source));
+                    }
+                    Err(err) => diagnostics.push(Diagnostic::error_in(
+                        &path,
+                        format!("cannot read this language variant of \"{template}\": {err}"),
+                    )),
                 }
+            }
+            for (name, path, source) in files {
+                if source.contains("interactions") {
+                    counting.push(name.clone());
+                }
+                for suffix in [TEXT, HTML] {
+                    if let Err(err) =
+                        env.add_template_owned(format!("{name}{suffix}"), source.clone())
+                    {
+                        diagnostics.push(template_error(&path, &source, &err));
+                        break;
+                    }
+                }
+                loaded.push(name);
             }
         }
         let templates = Templates {
             env,
             dir: config.templates_dir.clone(),
+            languages,
+            default: (config.language.clone(), default_language),
+            variants,
             counting,
         };
         if diagnostics.is_empty() {
@@ -98,33 +135,78 @@ impl Templates {
         }
     }
 
-    /// Renders every template in `loaded` against the sample contexts (the fullest and the
-    /// emptiest customer), collecting what fails and the wording lint's warnings.
-    fn check(&self, config: &Config, loaded: &[&str], diagnostics: &mut Vec<Diagnostic>) {
-        let templates = self;
-        let samples = NoteContext::samples(config);
+    /// Renders every template in `loaded` (language variants included, each in its language)
+    /// against the sample contexts (the fullest and the emptiest customer), collecting what
+    /// fails and the wording lint's warnings.
+    fn check(&self, config: &Config, loaded: &[String], diagnostics: &mut Vec<Diagnostic>) {
         let digest = config.digest.as_ref().map(|d| d.template.as_str());
         for name in loaded {
-            let path = templates.dir.join(name);
-            let checked = if Some(*name) == digest {
+            let path = self.dir.join(name);
+            let (tag, language) = match self.variants.iter().find(|(_, _, file)| file == name) {
+                Some((_, tag, _)) => match self.languages.get(tag) {
+                    Some(language) => (tag.clone(), language),
+                    None => {
+                        let message = format!(
+                            "{tag:?} in the file name is not a language tag; name a variant like unhappy.fr.j2 or unhappy.pt-BR.j2"
+                        );
+                        diagnostics.push(Diagnostic::error_in(&path, message));
+                        continue;
+                    }
+                },
+                None => self.default.clone(),
+            };
+            let checked = if Some(name.as_str()) == digest {
                 // Written to the staff, not to a customer: no wording lint.
-                templates
-                    .render(name, &DigestContext::sample(config))
+                self.render(name, &DigestContext::sample(config, &language))
                     .map(drop)
             } else {
-                samples.iter().enumerate().try_for_each(|(i, ctx)| {
-                    let note = templates.render(name, ctx)?;
-                    if i == 0 {
-                        diagnostics.extend(self_centred(&path, &note));
-                    }
-                    Ok(())
-                })
+                NoteContext::samples(config, &tag, &language)
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, ctx)| {
+                        let note = self.render(name, ctx)?;
+                        if i == 0 {
+                            diagnostics.extend(self_centred(&path, &note, &language));
+                        }
+                        Ok(())
+                    })
             };
             if let Err(err) = checked {
                 let source = std::fs::read_to_string(&path).unwrap_or_default();
                 diagnostics.push(template_error(&path, &source, &err));
             }
         }
+    }
+
+    /// What `template` says to a customer whose language is `tag`: the variant in their
+    /// language if there is one (`unhappy.fr-ca.j2`, then `unhappy.fr.j2`), else the template
+    /// itself, in `defaults.language`. Returns (the file, the tag, its language).
+    pub(crate) fn speak(&self, template: &str, tag: &str) -> (String, String, Arc<Language>) {
+        let tag = tag.trim().to_ascii_lowercase();
+        let primary = tag.split(['-', '_']).next().unwrap_or("").to_string();
+        let found = [&tag, &primary].into_iter().find_map(|want| {
+            self.variants
+                .iter()
+                .find(|(base, t, _)| base == template && t == want)
+        });
+        if let Some((_, t, file)) = found
+            && let Some(language) = self.languages.get(t)
+        {
+            return (file.clone(), t.clone(), language);
+        }
+        let (default_tag, default) = &self.default;
+        // A customer whose language is the default's, in another region ("en-US" for "en-GB"),
+        // gets their own dates.
+        let same = default.primary == primary;
+        match self.languages.get(&tag).filter(|_| same) {
+            Some(language) => (template.to_string(), tag, language),
+            None => (template.to_string(), default_tag.clone(), default.clone()),
+        }
+    }
+
+    /// The default language, for the staff digest.
+    pub(crate) fn default_language(&self) -> &Language {
+        &self.default.1
     }
 
     /// Whether `template` may show `customer.interactions`: if not, nobody needs the count.
@@ -161,6 +243,27 @@ impl Templates {
     }
 }
 
+/// The language variants of `template` in `dir`: `unhappy.fr.j2` for `unhappy.j2`, as
+/// (language tag in lower case, file name), sorted.
+fn language_variants(dir: &Path, template: &str) -> Vec<(String, String)> {
+    let Some(stem) = template.strip_suffix(".j2") else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, String)> = existing(dir)
+        .into_iter()
+        .filter_map(|file| {
+            let tag = file
+                .strip_prefix(stem)?
+                .strip_prefix('.')?
+                .strip_suffix(".j2")?;
+            (!tag.is_empty() && !tag.contains('.'))
+                .then(|| (tag.to_ascii_lowercase(), file.clone()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// Every template a rule names, and the digest's: (file, whose, where in the config).
 fn wanted(config: &Config) -> Vec<(&str, String, std::ops::Range<usize>)> {
     let mut wanted: Vec<(&str, String, std::ops::Range<usize>)> = config
@@ -183,21 +286,24 @@ fn wanted(config: &Config) -> Vec<(&str, String, std::ops::Range<usize>)> {
 
 /// A warning when a note talks more about the business than about the customer: "it's not
 /// about you" (seed 001). Counts first-person plural words against second-person ones.
-fn self_centred(path: &Path, note: &Rendered) -> Option<Diagnostic> {
+fn self_centred(path: &Path, note: &Rendered, language: &Language) -> Option<Diagnostic> {
+    let (us_words, you_words) = language.us_and_you();
     let (mut us, mut you) = (0, 0);
     let text = format!("{} {}", note.subject, note.text).to_lowercase();
     for word in text.split(|c: char| !c.is_alphanumeric()) {
-        match word {
-            "we" | "our" | "ours" | "us" | "ourselves" => us += 1,
-            "you" | "your" | "yours" | "yourself" => you += 1,
-            _ => {}
+        if us_words.contains(&word) {
+            us += 1;
+        } else if you_words.contains(&word) {
+            you += 1;
         }
     }
     (us > you).then(|| {
         Diagnostic::error_in(
             path,
             format!(
-                "this note says we/our/us {us} times and you/your {you} times; make it about the customer, not about the business"
+                "this note says {} {us} times and {} {you} times; make it about the customer, not about the business",
+                us_words[..3].join("/"),
+                you_words[..2].join("/")
             ),
         )
         .warning()

@@ -54,6 +54,8 @@ pub struct Config {
     pub(crate) timezone_name: String,
     /// The word used instead of a missing name.
     pub(crate) fallback_name: String,
+    /// The language of customers without their own, a BCP 47 tag ("en-GB").
+    pub(crate) language: String,
     /// The longest quote of a customer's words in a note, in characters.
     pub(crate) max_quote_chars: usize,
     /// Interaction kinds whose note holds the customer's own words.

@@ -125,6 +125,8 @@ pub(super) struct RawDefaults {
     pub(super) timezone: Spanned<String>,
     /// The word used instead of a customer's name when the log has none.
     pub(super) fallback_name: String,
+    /// The language of customers without their own (`attributes.language`), BCP 47.
+    pub(super) language: Spanned<String>,
     /// The longest quote of a customer's own words that a note includes, in characters.
     pub(super) max_quote_chars: usize,
     /// Interaction kinds whose note holds the customer's own words.
@@ -139,6 +141,7 @@ impl Default for RawDefaults {
         RawDefaults {
             timezone: Spanned::new(0..0, "UTC".to_string()),
             fallback_name: "there".to_string(),
+            language: Spanned::new(0..0, "en-GB".to_string()),
             max_quote_chars: 300,
             quote_kinds: ["complaint", "review", "feedback", "cancellation"]
                 .map(String::from)

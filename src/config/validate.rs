@@ -113,6 +113,12 @@ impl Validator<'_> {
         let touchpoints = self.touchpoints(raw.touchpoints);
         let default_cooldown = self.duration("policy.cooldown", &raw.policy.cooldown);
         let digest = raw.digest.and_then(|d| self.digest(d));
+        if let Err(why) = crate::compose::Language::new(raw.defaults.language.get_ref()) {
+            self.error(
+                raw.defaults.language.span(),
+                format!("defaults.language: {why}"),
+            );
+        }
         let mut rules = Vec::new();
         for raw_rule in raw.rule {
             if let Some(rule) = self.rule(raw_rule, default_cooldown.unwrap_or_default()) {
@@ -138,6 +144,7 @@ impl Validator<'_> {
             timezone: timezone?,
             timezone_name: raw.defaults.timezone.into_inner(),
             fallback_name: raw.defaults.fallback_name,
+            language: raw.defaults.language.into_inner(),
             max_quote_chars: raw.defaults.max_quote_chars,
             quote_kinds: raw.defaults.quote_kinds,
             staff_channels: raw.defaults.staff_channels,

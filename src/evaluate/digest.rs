@@ -97,7 +97,7 @@ pub(crate) fn build(
 ) -> Result<Option<(NewNote, usize)>, EvaluateError> {
     let (today, read_at) = day_read(config, now);
     let keep = worth_a_card(config, log, outbox, digest, today, now)?;
-    let ctx = DigestContext::new(config, today, &keep, now);
+    let ctx = DigestContext::new(config, today, &keep, now, templates.default_language());
     if ctx.customers() == 0 {
         info!(date = %today, "staff digest: no customer needs a card today");
         return Ok(None);
