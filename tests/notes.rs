@@ -1,5 +1,5 @@
-//! Notes as a customer reads them: every shipped template, rendered by `rekindle preview` (and
-//! delivered by the demo) for a wide variety of customers, checked against the defects a
+//! Notes as a customer reads them: every shipped template, in English and in French, rendered by
+//! `rekindle preview` (and delivered by the demo) for a wide variety of customers, checked against the defects a
 //! careful reader would circle (`support::defects`): a verb agreeing with an attribute of
 //! unknown number, "her" or "their" in a letter to "you", "1 year", lower-case months, doubled
 //! punctuation at a quote, the fallback greeting used as a name, template code left in.
@@ -104,10 +104,10 @@ const RULES: [&str; 8] = [
 /// Customers of every shape: names with and without diacritics, none, empty; attributes
 /// singular, plural, a gerund, long, empty; new and long-standing; each with words to quote or
 /// none.
-fn variety() -> (Fixture, BTreeMap<i64, Vec<String>>) {
+fn variety() -> (Fixture, BTreeMap<i64, (&'static str, Vec<String>)>) {
     let f = Fixture::new();
     let long = "the hand-built steel touring frame with the dynamo lights and the leather saddle you picked out together with your daughter in the spring of the year you retired";
-    let shapes: [(Option<&str>, &str, &str, f64); 10] = [
+    let shapes: [(Option<&str>, &str, &str, f64); 14] = [
         (
             Some("Ada Lovelace"),
             "the rye loaf",
@@ -138,12 +138,37 @@ fn variety() -> (Fixture, BTreeMap<i64, Vec<String>>) {
             730.0,
         ),
         (Some("Kai"), "your commuter bike", "the chess club", 100.0),
+        // In French (attributes.language).
+        (
+            Some("Élodie Ménard"),
+            "les brioches à la cardamome",
+            "les jumeaux",
+            2000.0,
+        ),
+        (None, "le pain de seigle", "votre chorale", 400.0),
+        (Some("Théo"), "", "", 3.0),
+        (
+            Some("Anaïs"),
+            "votre vélo de tous les jours",
+            "votre petite-fille Léa",
+            800.0,
+        ),
     ];
     let mut attributes = BTreeMap::new();
     f.sql("BEGIN");
     for (i, (name, favourite, affinity, days)) in shapes.iter().enumerate() {
         let id = i as i64 + 1;
-        let attrs = serde_json::json!({"favourite_product": favourite, "affinity": affinity, "pet": "Biscuit the spaniel"});
+        let french = i >= 10;
+        let pet = if french {
+            "Biscuit, votre épagneul"
+        } else {
+            "Biscuit the spaniel"
+        };
+        let mut attrs =
+            serde_json::json!({"favourite_product": favourite, "affinity": affinity, "pet": pet});
+        if french {
+            attrs["language"] = "fr".into();
+        }
         f.customer(
             id,
             &format!("c{id}@example.com"),
@@ -155,14 +180,9 @@ fn variety() -> (Fixture, BTreeMap<i64, Vec<String>>) {
             "UPDATE customers SET created_at = '{}' WHERE id = {id}",
             ago(*days)
         ));
-        attributes.insert(
-            id,
-            vec![
-                favourite.to_string(),
-                affinity.to_string(),
-                "Biscuit the spaniel".to_string(),
-            ],
-        );
+        let lang = if french { "fr" } else { "en" };
+        let values = vec![favourite.to_string(), affinity.to_string(), pet.to_string()];
+        attributes.insert(id, (lang, values));
         let said: [Option<&str>; 4] = [
             Some("The sourdough was burnt on the bottom. My kids wouldn't eat it. Never again!"),
             Some(
@@ -203,7 +223,7 @@ fn every_shipped_template_reads_right_for_every_kind_of_customer() {
     assert!(!stderr.contains("error"), "{stderr}");
     let mut all = Vec::new();
     let mut checked = 0;
-    for (id, values) in &attributes {
+    for (id, (lang, values)) in &attributes {
         for rule in RULES {
             let out = f.rekindle(&["preview", "--rule", rule, "--customer", &id.to_string()]);
             let (stdout, stderr) = text(&out);
@@ -211,6 +231,7 @@ fn every_shipped_template_reads_right_for_every_kind_of_customer() {
             let note = parse_preview(&stdout).expect("a note");
             checked += 1;
             for defect in defects(
+                lang,
                 &note.subject,
                 &note.text,
                 note.html.as_deref(),
@@ -248,11 +269,12 @@ fn a_template_broken_on_purpose_is_caught() {
             text(&f.rekindle(&["preview", "--rule", "broken", "--customer", &id.to_string()]));
         let note = parse_preview(&stdout).unwrap_or_else(|| panic!("{stderr}"));
         found.extend(defects(
+            "en",
             &note.subject,
             &note.text,
             None,
             "there",
-            &attributes[&id],
+            &attributes[&id].1,
         ));
     }
     for expected in [
@@ -287,7 +309,7 @@ fn every_note_the_demo_delivers_reads_right_and_its_html_is_a_letter() {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut all = Vec::new();
-    let mut notes = 0;
+    let (mut notes, mut french) = (0, 0);
     for entry in std::fs::read_dir(dir.path().join("maildir/new")).expect("maildir") {
         let path = entry.expect("entry").path();
         let data = std::fs::read_to_string(&path).expect("message");
@@ -300,7 +322,22 @@ fn every_note_the_demo_delivers_reads_right_and_its_html_is_a_letter() {
         notes += 1;
         let subject = mail.subject().unwrap_or_default();
         let html = mail.html_body().unwrap_or_default();
-        for defect in defects(&subject, &mail.text_body(), Some(&html), "there", &[]) {
+        let text = mail.text_body();
+        let lang = if text.starts_with("Bonjour") {
+            "fr"
+        } else {
+            "en"
+        };
+        if lang == "fr" {
+            french += 1;
+            if !html.contains("<html lang=\"fr\">") {
+                all.push(format!(
+                    "{}: a French note's HTML is not marked lang=fr",
+                    path.display()
+                ));
+            }
+        }
+        for defect in defects(lang, &subject, &text, Some(&html), "there", &[]) {
             all.push(format!("{}: {defect}\n  {subject}", path.display()));
         }
         for must in [
@@ -321,5 +358,9 @@ fn every_note_the_demo_delivers_reads_right_and_its_html_is_a_letter() {
         }
     }
     assert!(notes > 50, "{notes} notes");
+    assert!(
+        french > 10 && french < notes,
+        "{french} of {notes} notes in French"
+    );
     assert!(all.is_empty(), "{} defects:\n{}", all.len(), all.join("\n"));
 }

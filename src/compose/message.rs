@@ -84,10 +84,15 @@ const LETTER_STYLE: &str = "body{margin:0;padding:24px 16px}\
 
 const LETTER_INLINE: &str = "max-width:36em;margin:0 auto;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif;font-size:17px;line-height:1.55";
 
-/// A note's HTML block as a whole document in the letter's style (see [`LETTER_STYLE`]).
-fn letter_html(body: &str) -> String {
+/// A note's HTML block as a whole document in the letter's style (see [`LETTER_STYLE`]), in
+/// language `lang` (a BCP 47 tag).
+pub(crate) fn letter_html(body: &str, lang: &str) -> String {
+    let lang: String = lang
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light dark\">\n<meta name=\"supported-color-schemes\" content=\"light dark\">\n<style>{LETTER_STYLE}</style>\n</head>\n<body>\n<div class=\"letter\" style=\"{LETTER_INLINE}\">\n{body}\n</div>\n</body>\n</html>\n"
+        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light dark\">\n<meta name=\"supported-color-schemes\" content=\"light dark\">\n<style>{LETTER_STYLE}</style>\n</head>\n<body>\n<div class=\"letter\" style=\"{LETTER_INLINE}\">\n{body}\n</div>\n</body>\n</html>\n"
     )
 }
 
@@ -158,7 +163,7 @@ pub(crate) fn build_message(
     let result = match &letter.body_html {
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(
             letter.body_text.clone(),
-            letter_html(html),
+            html.clone(),
         )),
         None => builder.singlepart(SinglePart::plain(letter.body_text.clone())),
     };

@@ -15,7 +15,9 @@ mod unsubscribe;
 
 pub(crate) use context::{DigestContext, NoteContext, Recipient, recipient};
 pub(crate) use lang::Language;
-pub(crate) use message::{Letter, MessageError, build_message, message_id, unsubscribe_link};
+pub(crate) use message::{
+    Letter, MessageError, build_message, letter_html, message_id, unsubscribe_link,
+};
 pub(crate) use templates::{Templates, describe};
 
 use crate::config::{Config, Rule};
@@ -46,7 +48,7 @@ pub(crate) fn letter(
         display_name: recipient.display_name.clone(),
         subject: rendered.subject,
         body_text: rendered.text,
-        body_html: rendered.html,
+        body_html: rendered.html.map(|html| letter_html(&html, &tag)),
         message_id: message_id(
             &rule.name,
             &candidate.customer.id_text,

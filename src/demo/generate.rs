@@ -101,6 +101,8 @@ struct Profile {
     gap_days: f64,
     /// Bread-box subscribers get a monthly invoice.
     subscriber: bool,
+    /// Writes (and reads) French.
+    french: bool,
 }
 
 /// A scheduled event: (time, customer index, what).
@@ -176,7 +178,7 @@ fn insert_customers(
     )?;
     for i in 0..spec.customers {
         let id = i as i64 + 1;
-        let profile = profile(rng, now, spec.activity);
+        let mut profile = profile(rng, now, spec.activity);
         let first = FIRST[rng.usize(..FIRST.len())];
         let last = LAST[rng.usize(..LAST.len())];
         let email = format!("{}.{}.{id}@example.com", ascii(first), ascii(last));
@@ -185,16 +187,22 @@ fn insert_customers(
         } else {
             "active"
         };
+        let zone = zone(rng);
+        let created = stamp(rng, profile.created);
+        // Two in three Parisians read their notes in French (no draw of its own, so the rest
+        // of the log stays as it was).
+        let french = zone == Some("Europe/Paris") && id % 3 != 0;
         insert_customer.execute(params![
             id,
             email,
             format!("{first} {last}"),
-            zone(rng),
-            stamp(rng, profile.created),
+            zone,
+            created,
             status,
             0,
-            attributes(rng),
+            attributes(rng, french),
         ])?;
+        profile.french = french;
         schedule(rng, heap, &profile, i as u32, start, now);
         profiles.push(profile);
     }
@@ -208,6 +216,7 @@ fn insert_customers(
             stop: now,
             gap_days: 20.0,
             subscriber: false,
+            french: false,
         };
         insert_customer.execute(params![
             i as i64 + 1,
@@ -249,7 +258,7 @@ fn insert_interactions(
             }
         }
         let note_override = (kind == Kind::Complaint && c == hostile_id).then(hostile_note);
-        write_event(&mut insert, rng, c, at, kind, note_override)?;
+        write_event(&mut insert, rng, (c, p.french), at, kind, note_override)?;
         count += 1;
     }
     // A timestamp no reader can parse: every rule must skip it and say so.
@@ -295,6 +304,7 @@ fn profile(rng: &mut fastrand::Rng, now: i64, activity: f64) -> Profile {
         stop,
         gap_days,
         subscriber: rng.u32(..100) < 30,
+        french: false,
     }
 }
 
@@ -347,31 +357,36 @@ fn schedule(
 fn write_event(
     insert: &mut Statement<'_>,
     rng: &mut fastrand::Rng,
-    c: u32,
+    (c, french): (u32, bool),
     at: i64,
     kind: Kind,
     note_override: Option<String>,
 ) -> rusqlite::Result<()> {
-    let pick = |rng: &mut fastrand::Rng, list: &[&str]| list[rng.usize(..list.len())].to_string();
+    // The customer's own words in their language (the same draw either way).
+    let pick = |rng: &mut fastrand::Rng, (en, fr): (&[&str], &[&str])| {
+        let i = rng.usize(..en.len());
+        if french { fr[i] } else { en[i] }.to_string()
+    };
     let (kind, sentiment, channel, note): (&str, Option<f64>, &str, Option<String>) = match kind {
         Kind::Invoice => ("invoice", None, "email", None),
         Kind::Complaint => (
             "complaint",
             Some(-0.6 - rng.f64() * 0.35),
             ["email", "phone", "shop", "web"][rng.usize(..4)],
-            Some(note_override.unwrap_or_else(|| pick(rng, &COMPLAINTS))),
+            Some(note_override.unwrap_or_else(|| pick(rng, (&COMPLAINTS, &COMPLAINTS_FR)))),
         ),
         Kind::Resolution => (
             "resolution",
             Some(0.3),
             "phone",
-            Some(pick(rng, &RESOLUTIONS)),
+            Some(pick(rng, (&RESOLUTIONS, &RESOLUTIONS_FR))),
         ),
         Kind::Cancellation => (
             "cancellation",
             None,
             "email",
-            rng.bool().then(|| pick(rng, &CANCELLATIONS)),
+            rng.bool()
+                .then(|| pick(rng, (&CANCELLATIONS, &CANCELLATIONS_FR))),
         ),
         Kind::Visit => match rng.u32(..100) {
             0..84 => (
@@ -384,13 +399,14 @@ fn write_event(
                 "review",
                 Some(-0.4 - rng.f64() * 0.4),
                 "web",
-                Some(pick(rng, &BAD_REVIEWS)),
+                Some(pick(rng, (&BAD_REVIEWS, &BAD_REVIEWS_FR))),
             ),
             84..92 => (
                 "review",
                 Some(0.4 + rng.f64() * 0.6),
                 "web",
-                rng.bool().then(|| pick(rng, &GOOD_REVIEWS)),
+                rng.bool()
+                    .then(|| pick(rng, (&GOOD_REVIEWS, &GOOD_REVIEWS_FR))),
             ),
             92..96 => ("support_ticket", Some(0.0), "email", None),
             _ => ("newsletter_signup", None, "web", None),
@@ -440,23 +456,31 @@ fn zone(rng: &mut fastrand::Rng) -> Option<&'static str> {
     None
 }
 
-/// Sparse attributes: many customers have one or two keys, some none.
-fn attributes(rng: &mut fastrand::Rng) -> Option<String> {
+/// Sparse attributes: many customers have one or two keys, some none; a French customer's are
+/// in French, with `language`.
+fn attributes(rng: &mut fastrand::Rng, french: bool) -> Option<String> {
     let mut map = serde_json::Map::new();
+    let pick = |rng: &mut fastrand::Rng, en: &[&'static str], fr: &[&'static str]| {
+        let i = rng.usize(..en.len());
+        if french { fr[i] } else { en[i] }
+    };
     if rng.u32(..100) < 35 {
         map.insert(
             "affinity".into(),
-            AFFINITIES[rng.usize(..AFFINITIES.len())].into(),
+            pick(rng, &AFFINITIES, &AFFINITIES_FR).into(),
         );
     }
     if rng.u32(..100) < 50 {
         map.insert(
             "favourite_product".into(),
-            PRODUCTS[rng.usize(..PRODUCTS.len())].into(),
+            pick(rng, &PRODUCTS, &PRODUCTS_FR).into(),
         );
     }
     if rng.u32(..100) < 20 {
-        map.insert("pet".into(), PETS[rng.usize(..PETS.len())].into());
+        map.insert("pet".into(), pick(rng, &PETS, &PETS_FR).into());
+    }
+    if french {
+        map.insert("language".into(), "fr".into());
     }
     if rng.u32(..100) < 25 {
         map.insert(

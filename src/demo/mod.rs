@@ -15,9 +15,9 @@ pub(crate) use generate::{DemoSpec, generate_log};
 /// The shipped example configuration; the demo uses its sender, policy and rules as they are.
 const SHIPPED_CONFIG: &str = include_str!("../../config/rekindle.toml");
 
-/// The templates the demo writes: the shipped ones (which fit any business), with the bakery's
-/// own we-miss-you.
-pub(crate) const TEMPLATES: [(&str, &str); 9] = [
+/// The templates the demo writes: the shipped ones (which fit any business) in English and
+/// French, with the bakery's own we-miss-you in English.
+pub(crate) const TEMPLATES: [(&str, &str); 17] = [
     ("unhappy.j2", include_str!("../../templates/unhappy.j2")),
     ("departed.j2", include_str!("../../templates/departed.j2")),
     ("quiet.j2", include_str!("quiet.j2")),
@@ -33,6 +33,32 @@ pub(crate) const TEMPLATES: [(&str, &str); 9] = [
     ),
     ("launch.j2", include_str!("../../templates/launch.j2")),
     ("digest.j2", include_str!("../../templates/digest.j2")),
+    (
+        "unhappy.fr.j2",
+        include_str!("../../templates/unhappy.fr.j2"),
+    ),
+    (
+        "departed.fr.j2",
+        include_str!("../../templates/departed.fr.j2"),
+    ),
+    (
+        "gratitude.fr.j2",
+        include_str!("../../templates/gratitude.fr.j2"),
+    ),
+    (
+        "valentines.fr.j2",
+        include_str!("../../templates/valentines.fr.j2"),
+    ),
+    (
+        "followup.fr.j2",
+        include_str!("../../templates/followup.fr.j2"),
+    ),
+    (
+        "appreciation.fr.j2",
+        include_str!("../../templates/appreciation.fr.j2"),
+    ),
+    ("launch.fr.j2", include_str!("../../templates/launch.fr.j2")),
+    ("quiet.fr.j2", include_str!("../../templates/quiet.fr.j2")),
 ];
 
 /// Runs the demo in `dir`.

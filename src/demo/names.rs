@@ -60,6 +60,19 @@ pub(super) const AFFINITIES: [&str; 10] = [
     "your sourdough starter, Gerald",
     "your grandson's football team",
 ];
+/// The same, for the customers who read French.
+pub(super) const AFFINITIES_FR: [&str; 10] = [
+    "votre petite-fille Léa",
+    "votre préparation au marathon",
+    "le club d’échecs",
+    "votre potager",
+    "votre chorale",
+    "vos vélos anciens",
+    "les jumeaux",
+    "vos cours de poterie",
+    "votre levain, Gérard",
+    "l’équipe de foot de votre petit-fils",
+];
 pub(super) const PRODUCTS: [&str; 8] = [
     "the rye loaf",
     "cardamom buns",
@@ -70,6 +83,16 @@ pub(super) const PRODUCTS: [&str; 8] = [
     "oat flat whites",
     "the monthly bread box",
 ];
+pub(super) const PRODUCTS_FR: [&str; 8] = [
+    "le pain de seigle",
+    "les brioches à la cardamome",
+    "les croissants du samedi",
+    "le levain aux graines",
+    "les pains au chocolat",
+    "la tarte au citron",
+    "les flat whites au lait d’avoine",
+    "la box de pains du mois",
+];
 pub(super) const PETS: [&str; 6] = [
     "a greyhound called Pepper",
     "Biscuit the spaniel",
@@ -77,6 +100,14 @@ pub(super) const PETS: [&str; 6] = [
     "an old labrador named Bruno",
     "a parrot who says bonjour",
     "Noodle the dachshund",
+];
+pub(super) const PETS_FR: [&str; 6] = [
+    "Poivre, votre lévrier",
+    "Biscuit, votre épagneul",
+    "vos deux chats, Miso et Tofu",
+    "Bruno, votre vieux labrador",
+    "votre perroquet qui dit bonjour",
+    "Nouille, votre teckel",
 ];
 pub(super) const COMPLAINTS: [&str; 12] = [
     "The sourdough I picked up on Saturday was burnt on the bottom and my kids wouldn't eat it.",
@@ -92,12 +123,33 @@ pub(super) const COMPLAINTS: [&str; 12] = [
     "The app said my order was ready but nobody could find it.",
     "My oat milk latte was made with cow's milk. I'm intolerant and was ill all afternoon.",
 ];
+pub(super) const COMPLAINTS_FR: [&str; 12] = [
+    "Le levain que j’ai pris samedi était brûlé en dessous, et mes enfants n’en ont pas voulu.",
+    "Ma box de pains est arrivée avec deux jours de retard, et les croissants étaient rassis.",
+    "La personne au comptoir a été sèche avec moi ce matin quand j’ai demandé pour les allergènes.",
+    "J’avais commandé un gâteau « Joyeux 40 ans Sam » et il était écrit « Joyeux 14 ans Pam ».",
+    "Vous avez encore augmenté le prix du pain de seigle sans prévenir. C’est la troisième fois cette année.",
+    "J’ai été débité deux fois pour ma dernière commande.",
+    "Il y avait un cheveu dans la tarte au citron. Je suis vraiment déçue.",
+    "J’ai attendu vingt minutes un café pendant que des gens arrivés après moi étaient servis.",
+    "La box de pains a été laissée sous la pluie et tout était détrempé.",
+    "Vous n’aviez encore pas de pain sans gluten, alors que j’avais appelé pour vérifier.",
+    "L’application disait que ma commande était prête, mais personne ne l’a trouvée.",
+    "Mon latte au lait d’avoine a été fait avec du lait de vache. Je suis intolérante et j’ai été malade tout l’après-midi.",
+];
 pub(super) const RESOLUTIONS: [&str; 5] = [
     "Refunded the order and Rosemary called to apologise.",
     "Replaced the cake free of charge and delivered it ourselves.",
     "Reversed the double charge; added a note to check card terminal.",
     "Sent a fresh bread box by courier the next morning.",
     "Talked it through in person; retrained the morning team on allergens.",
+];
+pub(super) const RESOLUTIONS_FR: [&str; 5] = [
+    "Commande remboursée ; Rosemary a appelé pour s’excuser.",
+    "Gâteau refait gratuitement et livré par nos soins.",
+    "Double débit annulé ; note pour vérifier le terminal de paiement.",
+    "Nouvelle box envoyée par coursier le lendemain matin.",
+    "Discussion en personne ; l’équipe du matin reformée sur les allergènes.",
 ];
 pub(super) const CANCELLATIONS: [&str; 5] = [
     "We're moving to Lyon, thank you for everything",
@@ -106,6 +158,13 @@ pub(super) const CANCELLATIONS: [&str; 5] = [
     "The delivery slot no longer works with my new job.",
     "Moving in with my daughter in Bordeaux.",
 ];
+pub(super) const CANCELLATIONS_FR: [&str; 5] = [
+    "Nous déménageons à Lyon, merci pour tout",
+    "Je réduis un peu mes dépenses pour le moment.",
+    "Je me suis mis à faire mon pain moi-même, croyez-le ou non !",
+    "Le créneau de livraison ne va plus avec mon nouveau travail.",
+    "Je pars vivre chez ma fille à Bordeaux.",
+];
 pub(super) const GOOD_REVIEWS: [&str; 5] = [
     "Best croissants in the neighbourhood.",
     "The staff remembered my name and my order. Lovely.",
@@ -113,10 +172,23 @@ pub(super) const GOOD_REVIEWS: [&str; 5] = [
     "Cardamom buns to die for.",
     "Such a warm place on a cold morning.",
 ];
+pub(super) const GOOD_REVIEWS_FR: [&str; 5] = [
+    "Les meilleurs croissants du quartier.",
+    "L’équipe se souvenait de mon prénom et de ma commande. Adorable.",
+    "La box de pains, c’est le meilleur moment de ma semaine.",
+    "Des brioches à la cardamome à tomber.",
+    "Un endroit si chaleureux par un matin froid.",
+];
 pub(super) const BAD_REVIEWS: [&str; 3] = [
     "Too expensive for what it is these days.",
     "Queue was out the door and nobody seemed to care.",
     "The coffee was lukewarm, again.",
+];
+
+pub(super) const BAD_REVIEWS_FR: [&str; 3] = [
+    "Trop cher pour ce que c’est, ces temps-ci.",
+    "La queue débordait sur le trottoir et personne n’avait l’air de s’en soucier.",
+    "Le café était tiède, encore une fois.",
 ];
 
 /// Deliberately broken customers (email, name, time zone, opted out): a bad address, no name,

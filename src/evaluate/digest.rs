@@ -121,7 +121,9 @@ pub(crate) fn build(
             display_name: None,
             subject: rendered.subject,
             body_text: rendered.text,
-            body_html: rendered.html,
+            body_html: rendered
+                .html
+                .map(|html| crate::compose::letter_html(&html, &config.language)),
             message_id: message_id(RULE, STAFF, &occasion, &config.sender),
         },
         occasion,

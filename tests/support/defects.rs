@@ -34,16 +34,35 @@ const DAYS_AND_MONTHS: [&str; 19] = [
 const UNITS: [&str; 8] = [
     "year", "years", "month", "months", "week", "weeks", "day", "days",
 ];
+const UNITES: [&str; 7] = ["an", "ans", "mois", "semaine", "semaines", "jour", "jours"];
 
-/// The defects in one note. `fallback` is `defaults.fallback_name`; `attributes` are the values
-/// the customer's attributes hold.
+/// Words that betray English in a French note.
+const ENGLISH_IN_FRENCH: [&str; 12] = [
+    "the",
+    "you",
+    "your",
+    "hi",
+    "year",
+    "years",
+    "yesterday",
+    "today",
+    "there",
+    "thank",
+    "with",
+    "and",
+];
+
+/// The defects in one note in language `lang` ("en" or "fr"). `fallback` is
+/// `defaults.fallback_name`; `attributes` are the values the customer's attributes hold.
 pub fn defects(
+    lang: &str,
     subject: &str,
     text: &str,
     html: Option<&str>,
     fallback: &str,
     attributes: &[String],
 ) -> Vec<String> {
+    let french = lang == "fr";
     let mut found = Vec::new();
     let prose: String = text
         .lines()
@@ -56,6 +75,8 @@ pub fn defects(
         ("text", &prose),
         ("html", &html_prose),
     ] {
+        // French sets a no-break space before « » : ? ! ; the checks read past it.
+        let body = &body.replace('\u{a0}', "");
         for code in ["{{", "}}", "{%", "%}", "{#", "#}"] {
             if body.contains(code) {
                 found.push(format!("{part}: template code {code:?} left in"));
@@ -63,15 +84,19 @@ pub fn defects(
         }
         let words = words(body);
         for w in &words {
-            if matches!(w.as_str(), "her" | "his" | "their" | "theirs" | "hers") {
+            if french && ENGLISH_IN_FRENCH.contains(&w.as_str()) {
+                found.push(format!("{part}: the English {w:?} in a French note"));
+            }
+            if !french && matches!(w.as_str(), "her" | "his" | "their" | "theirs" | "hers") {
                 found.push(format!("{part}: third-person {w:?} in a letter to \"you\""));
             }
         }
+        let units: &[&str] = if french { &UNITES } else { &UNITS };
         for (i, w) in words.iter().enumerate() {
             if w == "1"
                 && words
                     .get(i + 1)
-                    .is_some_and(|u| UNITS.contains(&u.as_str()))
+                    .is_some_and(|u| units.contains(&u.as_str()))
             {
                 found.push(format!("{part}: a numeral: \"1 {}\"", words[i + 1]));
             }
@@ -79,12 +104,12 @@ pub fn defects(
         if body.contains("(s)") {
             found.push(format!("{part}: \"(s)\" instead of a plural"));
         }
-        for month in DAYS_AND_MONTHS {
-            if raw_words(body).contains(&month) {
+        for month in DAYS_AND_MONTHS.iter().filter(|_| !french) {
+            if raw_words(body).contains(month) {
                 found.push(format!("{part}: lower-case {month:?}"));
             }
         }
-        for quote in ['"', '\u{201d}'] {
+        for quote in ['"', '\u{201d}', '\u{bb}'] {
             for end in ['.', '!', '?', '\u{2026}'] {
                 for after in ['.', ',', ';', ':', '!', '?'] {
                     let pattern = format!("{end}{quote}{after}");
@@ -125,6 +150,11 @@ pub fn defects(
     {
         found.push(format!(
             "subject: the fallback greeting {fallback:?} used as a name"
+        ));
+    }
+    if french && words(text).iter().any(|w| w == fallback) {
+        found.push(format!(
+            "text: the English fallback greeting {fallback:?} in a French note"
         ));
     }
     found
