@@ -110,6 +110,52 @@ fn template_syntax_error_points_into_the_template() {
     assert!(lines[0].contains("syntax error: "), "{lines:?}");
 }
 
+/// Each language variant is checked, in its language, like the template it stands beside.
+#[test]
+fn a_language_variant_is_checked_too_and_points_at_its_own_file() {
+    let f = Fixture::new();
+    std::fs::write(
+        f.path("templates/unhappy.fr.j2"),
+        "{% block subject %}Toutes mes excuses{% endblock %}\n{% block text %}\nBonjour {{ customer.prenom }},\n{% endblock %}\n",
+    )
+    .expect("write");
+    f.config(&maildir("maildir"), SORRY_RULE);
+    let (code, lines) = check(&f);
+    assert_eq!(code, 78, "{lines:?}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("templates/unhappy.fr.j2:3:") && lines[0].contains("customer.prenom"),
+        "{lines:?}"
+    );
+    // Mended, it renders in French: its dates and counts come out in French.
+    std::fs::write(
+        f.path("templates/unhappy.fr.j2"),
+        "{% block subject %}Toutes mes excuses{% endblock %}\n{% block text %}\nBonjour, depuis {{ customer.years | count('an') }}{% if interaction %}, {{ interaction.when }}{% endif %}.\n{% endblock %}\n",
+    )
+    .expect("write");
+    let (code, lines) = check(&f);
+    assert_eq!((code, lines.len()), (0, 0), "{lines:?}");
+    f.customer(
+        1,
+        "ann@example.com",
+        Some("Ann"),
+        None,
+        Some(r#"{"language":"fr"}"#),
+    )
+    .interaction(
+        1,
+        &support::fixture::ago(1.0),
+        "complaint",
+        Some(-0.8),
+        None,
+    );
+    let (stdout, stderr) = text(&f.rekindle(&["preview", "--rule", "sorry", "--customer", "1"]));
+    assert!(
+        stdout.contains("Bonjour, depuis") && stdout.contains(", hier."),
+        "{stdout}\n{stderr}"
+    );
+}
+
 #[test]
 fn undefined_variable_names_the_expression() {
     let f = Fixture::new();
