@@ -44,6 +44,11 @@ fn transport(host: &str, port: u16, tls: &str, extra: &[&str]) -> String {
     text
 }
 
+/// The apology rule, and `[transport.smtp]` to `server` at `host` (see [`transport`]).
+fn configure(f: &Fixture, host: &str, server: &ScriptedSmtp, tls: &str, extra: &[&str]) {
+    f.config(&transport(host, server.port(), tls, extra), SORRY_RULE);
+}
+
 /// `n` customers with a complaint each, the password file, and `ca`'s certificate in ca.pem.
 fn fixture(n: i64, ca: &Ca) -> Fixture {
     use std::os::unix::fs::PermissionsExt;
@@ -83,14 +88,12 @@ fn starttls_with_a_private_ca_logs_in_and_pipelines_only_after_the_upgrade_on_a_
     let ca = Ca::new("Rosemary's Bakery private CA");
     let server = server(&ca, &["localhost"], Validity::Current, false);
     let f = fixture(NOTES, &ca);
-    f.config(
-        &transport(
-            "localhost",
-            server.port(),
-            "starttls",
-            &["ca_file = \"ca.pem\"", "pool_size = 2"],
-        ),
-        SORRY_RULE,
+    configure(
+        &f,
+        "localhost",
+        &server,
+        "starttls",
+        &["ca_file = \"ca.pem\"", "pool_size = 2"],
     );
     let (check, _) = text(&f.rekindle(&["check"]));
     assert!(
@@ -156,17 +159,15 @@ fn implicit_tls_to_an_ip_address_checks_the_certificate_for_tls_server_name() {
     let ca = Ca::new("Relay CA");
     let server = server(&ca, &["smtp.bakery.test"], Validity::Current, true);
     let f = fixture(NOTES, &ca);
-    f.config(
-        &transport(
-            "127.0.0.1",
-            server.port(),
-            "implicit",
-            &[
-                "ca_file = \"ca.pem\"",
-                "tls_server_name = \"smtp.bakery.test\"",
-            ],
-        ),
-        SORRY_RULE,
+    configure(
+        &f,
+        "127.0.0.1",
+        &server,
+        "implicit",
+        &[
+            "ca_file = \"ca.pem\"",
+            "tls_server_name = \"smtp.bakery.test\"",
+        ],
     );
     let out = f.rekindle(&["run", "--once"]);
     let (stdout, stderr) = text(&out);
@@ -185,10 +186,7 @@ fn the_system_trust_store_is_used_when_there_is_no_ca_file() {
     let ca = Ca::new("Corporate CA");
     let server = server(&ca, &["localhost"], Validity::Current, false);
     let f = fixture(3, &ca);
-    f.config(
-        &transport("localhost", server.port(), "starttls", &[]),
-        SORRY_RULE,
-    );
+    configure(&f, "localhost", &server, "starttls", &[]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekindle"))
         .arg("--config")
         .arg(f.path("rekindle.toml"))
@@ -275,14 +273,12 @@ fn refused(f: &Fixture, server: &ScriptedSmtp, reason: &str) {
 fn untrusted(server_ca: &Ca, trusted: &Ca, names: &[&str], validity: Validity, reason: &str) {
     let server = server(server_ca, names, validity, false);
     let f = fixture(5, trusted);
-    f.config(
-        &transport(
-            "localhost",
-            server.port(),
-            "starttls",
-            &["ca_file = \"ca.pem\""],
-        ),
-        SORRY_RULE,
+    configure(
+        &f,
+        "localhost",
+        &server,
+        "starttls",
+        &["ca_file = \"ca.pem\""],
     );
     refused(&f, &server, reason);
     assert!(server.accepted().is_empty());
@@ -326,14 +322,12 @@ fn a_server_that_stops_offering_starttls_gets_no_plaintext_and_no_password() {
     let ca = Ca::new("Relay CA");
     let server = server(&ca, &["localhost"], Validity::Current, false);
     let f = fixture(3, &ca);
-    f.config(
-        &transport(
-            "localhost",
-            server.port(),
-            "starttls",
-            &["ca_file = \"ca.pem\""],
-        ),
-        SORRY_RULE,
+    configure(
+        &f,
+        "localhost",
+        &server,
+        "starttls",
+        &["ca_file = \"ca.pem\""],
     );
     let out = f.rekindle(&["run", "--once"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
@@ -364,14 +358,12 @@ fn a_tls_alert_in_mid_session_pauses_delivery_and_loses_no_note() {
     let server = server(&ca, &["localhost"], Validity::Current, false);
     server.script(|s| s.alert_at_mail = true);
     let f = fixture(5, &ca);
-    f.config(
-        &transport(
-            "localhost",
-            server.port(),
-            "starttls",
-            &["ca_file = \"ca.pem\""],
-        ),
-        SORRY_RULE,
+    configure(
+        &f,
+        "localhost",
+        &server,
+        "starttls",
+        &["ca_file = \"ca.pem\""],
     );
     refused(&f, &server, "the TLS session broke");
     assert!(server.accepted().is_empty());
