@@ -289,3 +289,37 @@ fn a_log_replaced_under_its_path_is_followed_and_its_new_complaints_answered() {
         .count();
     assert_eq!(missing, 1, "{:?}", daemon.seen());
 }
+
+/// A committed complaint is noticed as it is written, not at the next poll: with the poll an
+/// hour apart, the apology still arrives within seconds. Before, it waited for the poll.
+#[test]
+fn a_complaint_is_noticed_as_it_is_written_not_at_the_next_poll() {
+    let server = TestSmtpServer::start();
+    let f = Fixture::new();
+    f.customer(1, "ada@example.com", Some("Ada Lovelace"), None, None)
+        .interaction(1, &ago(40.0), "purchase", Some(0.6), None);
+    f.config(
+        &smtp_transport(server.port()),
+        &EVENT_RULES.replace("event_poll = \"200ms\"", "event_poll = \"1h\""),
+    );
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    // The first poll at start is behind us; the next one is an hour away.
+    std::thread::sleep(Duration::from_millis(500));
+    let committed = Instant::now();
+    f.interaction(
+        1,
+        &ago(0.0),
+        "complaint",
+        Some(-0.9),
+        Some("Raw in the middle."),
+    );
+    let got = server.wait_for(1, Duration::from_secs(20));
+    assert_eq!(got.len(), 1, "no apology within 20 s: {:?}", daemon.seen());
+    eprintln!(
+        "commit → apology at the SMTP server: {:?}",
+        committed.elapsed()
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+}

@@ -1,9 +1,10 @@
 //! Event triggers: rules with `trigger = "interaction"` run within about a second of a new row
 //! in the log.
 //!
-//! A persistent read-only connection asks SQLite for `PRAGMA data_version` every
-//! `daemon.event_poll`: the number changes only when another connection committed, so an idle
-//! log costs one tiny query per poll. When it changes, the rows after the watermark (the last
+//! A persistent read-only connection asks SQLite for `PRAGMA data_version` as soon as the log or
+//! its WAL is written (a file-change notification, [`super::log_changes`]), and every
+//! `daemon.event_poll` in any case: the number changes only when another connection committed,
+//! so an idle log costs one tiny query per poll. When it changes, the rows after the watermark (the last
 //! rowid handled, kept in the state database) are read by rowid, and the event rules are
 //! evaluated for just their customers. The watermark moves only after the notes are committed,
 //! so a crash re-reads a few rows and the outbox's unique key drops the repeats: no event is
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use tracing::{debug, error, info, warn};
 
+use super::log_changes::LogChanges;
 use super::shutdown::Shutdown;
 use super::watchdog::Beats;
 use super::{Shared, blocking};
@@ -137,9 +139,14 @@ fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
 /// Watches the log for new interactions and runs the event rules on them.
 pub(super) async fn watch(shared: Arc<Shared>, mut shutdown: Shutdown) {
     let mut watcher: Option<Watcher> = None;
+    let mut changes: Option<LogChanges> = None;
     let mut failing = false;
     while !shutdown.is_shutdown() {
         let running = shared.running();
+        let log_path = &running.loaded.config.log_path;
+        if changes.as_ref().is_none_or(|c| c.path() != log_path) {
+            changes = Some(LogChanges::watch(log_path));
+        }
         Beats::stamp(&shared.beats.events);
         let wants_events = running.loaded.config.rules.iter().any(|r| r.on_interaction);
         if wants_events {
@@ -174,8 +181,15 @@ pub(super) async fn watch(shared: Arc<Shared>, mut shutdown: Shutdown) {
             }
         }
         let pause = running.loaded.config.daemon.event_poll.unsigned_abs();
+        let written = async {
+            match &changes {
+                Some(c) => c.written().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
+            _ = written => {}
             _ = shutdown.recv() => return,
         }
     }

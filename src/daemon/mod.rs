@@ -11,6 +11,7 @@
 
 mod delivery;
 mod events;
+mod log_changes;
 mod schedule;
 mod shutdown;
 mod signals;
