@@ -26,6 +26,9 @@ use crate::load::Loaded;
 use crate::log::Log;
 use crate::outbox::{Outbox, Setting};
 
+/// After a look the log's notification asked for, the next look comes this soon.
+const SECOND_LOOK: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// Rows read per step, so a burst of inserts is handled in bounded memory and short reads.
 const CHUNK: usize = 1000;
 
@@ -140,6 +143,7 @@ fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
 pub(super) async fn watch(shared: Arc<Shared>, mut shutdown: Shutdown) {
     let mut watcher: Option<Watcher> = None;
     let mut changes: Option<LogChanges> = None;
+    let mut woken = false;
     let mut failing = false;
     while !shutdown.is_shutdown() {
         let running = shared.running();
@@ -180,17 +184,23 @@ pub(super) async fn watch(shared: Arc<Shared>, mut shutdown: Shutdown) {
                 }
             }
         }
-        let pause = running.loaded.config.daemon.event_poll.unsigned_abs();
+        let poll = running.loaded.config.daemon.event_poll.unsigned_abs();
+        // After a wake by a write, one more look soon: the writer may not have finished its
+        // commit (its WAL index is updated in shared memory, which sends nothing).
+        let pause = match woken {
+            true => poll.min(SECOND_LOOK),
+            false => poll,
+        };
         let written = async {
             match &changes {
                 Some(c) => c.written().await,
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = written => {}
+        woken = tokio::select! {
+            _ = tokio::time::sleep(pause) => false,
+            _ = written => true,
             _ = shutdown.recv() => return,
-        }
+        };
     }
 }
