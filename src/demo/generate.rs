@@ -456,49 +456,6 @@ fn zone(rng: &mut fastrand::Rng) -> Option<&'static str> {
     None
 }
 
-/// Sparse attributes: many customers have one or two keys, some none; a French customer's are
-/// in French, with `language`.
-fn attributes(rng: &mut fastrand::Rng, french: bool) -> Option<String> {
-    let mut map = serde_json::Map::new();
-    let pick = |rng: &mut fastrand::Rng, en: &[&'static str], fr: &[&'static str]| {
-        let i = rng.usize(..en.len());
-        if french { fr[i] } else { en[i] }
-    };
-    if rng.u32(..100) < 35 {
-        map.insert(
-            "affinity".into(),
-            pick(rng, &AFFINITIES, &AFFINITIES_FR).into(),
-        );
-    }
-    if rng.u32(..100) < 50 {
-        map.insert(
-            "favourite_product".into(),
-            pick(rng, &PRODUCTS, &PRODUCTS_FR).into(),
-        );
-    }
-    if rng.u32(..100) < 20 {
-        map.insert("pet".into(), pick(rng, &PETS, &PETS_FR).into());
-    }
-    if french {
-        map.insert("language".into(), "fr".into());
-    }
-    if rng.u32(..100) < 25 {
-        map.insert(
-            "birthday".into(),
-            format!("{:02}-{:02}", rng.u8(1..13), rng.u8(1..29)).into(),
-        );
-    }
-    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
-}
-
-/// A 20 KB complaint full of markup and template syntax: it must arrive as inert, trimmed text.
-fn hostile_note() -> String {
-    format!(
-        "<script>alert(1)</script> {{{{ 7*7 }}}} {{% raw %}} <img src=x onerror=alert(2)> {}",
-        "This is unacceptable. ".repeat(950)
-    )
-}
-
 /// ASCII-folds a name for an email address ("Léa" → "lea", "O'Brien" → "obrien").
 fn ascii(name: &str) -> String {
     name.chars()

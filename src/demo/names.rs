@@ -1,4 +1,5 @@
-//! The words the demo log is made of: names, time zones, tastes, and what customers say.
+//! The words the demo log is made of: names, time zones, tastes, what customers say (in English
+//! and French), and the attributes made of them.
 
 pub(super) const FIRST: [&str; 40] = [
     "Ada", "Léa", "Mathis", "Chloé", "Hugo", "Inès", "Lucas", "Zoé", "Noah", "Camille", "Aïcha",
@@ -190,6 +191,49 @@ pub(super) const BAD_REVIEWS_FR: [&str; 3] = [
     "La queue débordait sur le trottoir et personne n’avait l’air de s’en soucier.",
     "Le café était tiède, encore une fois.",
 ];
+
+/// Sparse attributes: many customers have one or two keys, some none; a French customer's are
+/// in French, with `language`.
+pub(super) fn attributes(rng: &mut fastrand::Rng, french: bool) -> Option<String> {
+    let mut map = serde_json::Map::new();
+    let pick = |rng: &mut fastrand::Rng, en: &[&'static str], fr: &[&'static str]| {
+        let i = rng.usize(..en.len());
+        if french { fr[i] } else { en[i] }
+    };
+    if rng.u32(..100) < 35 {
+        map.insert(
+            "affinity".into(),
+            pick(rng, &AFFINITIES, &AFFINITIES_FR).into(),
+        );
+    }
+    if rng.u32(..100) < 50 {
+        map.insert(
+            "favourite_product".into(),
+            pick(rng, &PRODUCTS, &PRODUCTS_FR).into(),
+        );
+    }
+    if rng.u32(..100) < 20 {
+        map.insert("pet".into(), pick(rng, &PETS, &PETS_FR).into());
+    }
+    if french {
+        map.insert("language".into(), "fr".into());
+    }
+    if rng.u32(..100) < 25 {
+        map.insert(
+            "birthday".into(),
+            format!("{:02}-{:02}", rng.u8(1..13), rng.u8(1..29)).into(),
+        );
+    }
+    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
+}
+
+/// A 20 KB complaint full of markup and template syntax: it must arrive as inert, trimmed text.
+pub(super) fn hostile_note() -> String {
+    format!(
+        "<script>alert(1)</script> {{{{ 7*7 }}}} {{% raw %}} <img src=x onerror=alert(2)> {}",
+        "This is unacceptable. ".repeat(950)
+    )
+}
 
 /// Deliberately broken customers (email, name, time zone, opted out): a bad address, no name,
 /// an empty name, a header-injection attempt, an unknown time zone, an opt-out, a hostile note.
