@@ -21,6 +21,10 @@
 //!   over 10 idle seconds, and for 50 complaints the time from the commit to the log to the
 //!   apology's row in the state database.
 //!
+//! - the same, `plan` and `run --once`, for a rule set without daily limits (every matched
+//!   customer gets a note; [`UNLIMITED_RULES`]), beside bare SQLite running its selections, with
+//!   the CPU both used;
+//!
 //! Each child's wall time and peak RSS (VmHWM, sampled every 10 ms). Beside them, bare SQLite
 //! running rekindle's own SQL for a whole evaluation (`rekindle::statements`: each enabled rule's
 //! selection, the seasonal one while a season is open, and the two queries for everyone's
@@ -133,6 +137,7 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
         })
     })?;
     let daemon = with_added_rows(dir, |log| daemon(dir, &config, log))?;
+    let unlimited = unlimited(dir, &log, &config)?;
 
     // rekindle reads the next rules' selections on other threads while one rule takes its
     // turn: its CPU time (all threads) is shown beside the wall-clock time.
@@ -180,6 +185,7 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
         daemon.peak_mib,
         None,
     );
+    unlimited.print(&row);
 
     println!(
         "\na writer inserting an interaction every {} ms (log journal mode: {}):\n  alone, {} s before `plan`: {}\n  during `plan`: {}",
@@ -369,6 +375,130 @@ impl RssWatch {
         let (kib, ticks) = self.thread.join().map_err(|_| "the RSS sampler panicked")?;
         Ok((kib as f64 / 1024.0, ticks as f64 / support::clock_ticks()))
     }
+}
+
+/// The rule set of a business that sets no daily limits (every matched customer gets a note),
+/// unlike the demo's: an apology for a complaint or a sentiment below -0.5 within 14 days, ten
+/// to one over 90 days, and a we-miss-you after 60 quiet days.
+const UNLIMITED_RULES: &str = r#"
+[touchpoints]
+positive = ["purchase", "visit", "review"]
+negative = ["invoice", "complaint", "refund"]
+
+[[rule]]
+name = "unhappy"
+kind = "unhappy"
+schedule = "0 9 * * *"
+template = "unhappy.j2"
+within = "14d"
+kinds = ["complaint"]
+sentiment_below = -0.5
+
+[[rule]]
+name = "ratio"
+kind = "ratio"
+schedule = "0 9 * * *"
+template = "appreciation.j2"
+window = "90d"
+target = 10
+
+[[rule]]
+name = "quiet"
+kind = "quiet"
+schedule = "0 9 * * *"
+template = "quiet.j2"
+quiet_for = "60d"
+min_interactions = 1
+"#;
+
+/// What the no-daily-limit rule set measured, with its own bare baseline (wall and CPU of this
+/// process running the same selections).
+struct Unlimited {
+    plan: (f64, f64, f64),
+    run: (f64, f64, f64),
+    delivery: f64,
+    bare_wall: f64,
+    bare_cpu: f64,
+    planned: String,
+}
+
+impl Unlimited {
+    fn print(&self, row: &dyn Fn(&str, Option<f64>, Option<f64>, f64, Option<f64>)) {
+        let evaluation = self.run.0 - self.delivery;
+        row(
+            "no daily limits: run --once evaluation",
+            Some(evaluation),
+            Some(self.bare_wall),
+            self.run.1,
+            None,
+        );
+        row(
+            "no daily limits: plan",
+            Some(self.plan.0),
+            Some(self.bare_wall),
+            self.plan.1,
+            Some(self.plan.2),
+        );
+        println!(
+            "  no daily limits: {}; bare selections {:.3} s wall, {:.3} s CPU: plan CPU / bare CPU {:.1}x",
+            self.planned,
+            self.bare_wall,
+            self.bare_cpu,
+            self.plan.2 / self.bare_cpu.max(1e-6)
+        );
+    }
+}
+
+/// The demo's config with [`UNLIMITED_RULES`] instead of its own touch points and rules.
+fn unlimited_config(dir: &Path, config: &Path) -> Result<PathBuf> {
+    let text = read(config)?;
+    let rules = text.find("\n[[rule]]").unwrap_or(text.len());
+    let mut head = text[..rules].to_string();
+    if let Some(start) = head.find("\n[touchpoints]") {
+        let end = head[start + 1..]
+            .find("\n[")
+            .map_or(head.len(), |e| start + 1 + e);
+        head.replace_range(start..end, "");
+    }
+    let path = dir.join("rekindle-no-limits.toml");
+    std::fs::write(&path, head + UNLIMITED_RULES).map_err(on(&path))?;
+    Ok(path)
+}
+
+/// The no-daily-limit rule set: its bare selections (timed in this process, wall and CPU), then
+/// `plan` and `run --once`, each on a fresh state.
+fn unlimited(dir: &Path, log: &Path, config: &Path) -> Result<Unlimited> {
+    let config = unlimited_config(dir, config)?;
+    let queries = bare_queries(&config)?;
+    let ticks = cpu_ticks(std::process::id())?;
+    let bare = baselines(log, &queries)?;
+    let bare_cpu = (cpu_ticks(std::process::id())? - ticks) as f64 / support::clock_ticks();
+    let bare_wall = bare.iter().map(|b| b.2 + b.3).sum::<f64>() / 2.0;
+    fresh_state(dir)?;
+    let plan = timed(
+        rekindle(&config, &["plan"]),
+        &dir.join("scale-plan-no-limits.out"),
+    )?;
+    let said = read(&dir.join("scale-plan-no-limits.out"))?;
+    let planned = said
+        .lines()
+        .filter(|l| l.contains("matched"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("; ");
+    fresh_state(dir)?;
+    let out = dir.join("scale-run-no-limits.out");
+    let run = timed(rekindle(&config, &["run", "--once"]), &out)?;
+    let delivery = delivery_secs(&read(&out)?)?;
+    Ok(Unlimited {
+        plan,
+        run,
+        delivery,
+        // Both runs of each query count, as rekindle reads each selection once: their mean.
+        bare_wall,
+        bare_cpu: bare_cpu / 2.0,
+        planned,
+    })
 }
 
 /// The SQL rekindle's own evaluation runs on the log, as it runs it (`rekindle::statements`):
