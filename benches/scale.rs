@@ -411,6 +411,9 @@ quiet_for = "60d"
 min_interactions = 1
 "#;
 
+/// Prints one row of the table: what, rekindle's seconds, bare SQLite's, peak MiB, CPU seconds.
+type Row<'a> = dyn Fn(&str, Option<f64>, Option<f64>, f64, Option<f64>) + 'a;
+
 /// What the no-daily-limit rule set measured, with its own bare baseline (wall and CPU of this
 /// process running the same selections).
 struct Unlimited {
@@ -423,7 +426,7 @@ struct Unlimited {
 }
 
 impl Unlimited {
-    fn print(&self, row: &dyn Fn(&str, Option<f64>, Option<f64>, f64, Option<f64>)) {
+    fn print(&self, row: &Row<'_>) {
         let evaluation = self.run.0 - self.delivery;
         row(
             "no daily limits: run --once evaluation",

@@ -41,8 +41,12 @@ CREATE INDEX IF NOT EXISTS notes_due ON notes(state, due_at);
 CREATE INDEX IF NOT EXISTS notes_ready ON notes(priority DESC, due_at, id)
     WHERE state IN {waiting};
 CREATE INDEX IF NOT EXISTS notes_rule_created ON notes(rule, created_at);
--- One note per address per occasion: who else of a rule's occasion has this address.
-CREATE INDEX IF NOT EXISTS notes_rule_occasion ON notes(rule, occasion);
+-- One note per address per occasion: who else of a rule's occasion has this address. By the
+-- address too: a ratio or seasonal rule's occasion is shared by every note it queues that day
+-- or season, and a look by occasion alone read them all, for each candidate.
+DROP INDEX IF EXISTS notes_rule_occasion;
+CREATE INDEX IF NOT EXISTS notes_rule_occasion_address
+    ON notes(rule, occasion, recipient COLLATE NOCASE);
 CREATE TABLE IF NOT EXISTS note_events (
     id      INTEGER PRIMARY KEY,
     note_id INTEGER NOT NULL REFERENCES notes(id),
@@ -91,7 +95,7 @@ CREATE TEMP TABLE planned (
 );
 CREATE INDEX temp.planned_customer ON planned(customer_id, rule, created_at);
 CREATE INDEX temp.planned_rule ON planned(rule, created_at);
-CREATE INDEX temp.planned_occasion ON planned(rule, occasion);
+CREATE INDEX temp.planned_occasion ON planned(rule, occasion, recipient COLLATE NOCASE);
 CREATE TEMP VIEW all_notes AS
     SELECT rule, customer_id, occasion, state, created_at, recipient FROM main.notes
     UNION ALL SELECT rule, customer_id, occasion, state, created_at, recipient FROM temp.planned;

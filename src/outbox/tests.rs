@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::params;
 
-use super::enqueue::GROUP_TIME;
+use super::enqueue::{GROUP_TIME, same_address_sql};
 use super::history::{history_sql, notes_to_sql};
 use super::*;
 use crate::compose::Letter;
@@ -318,6 +318,41 @@ fn a_candidates_history_is_looked_up_by_customer_not_read_from_the_rules_notes()
             "{line} in {history:#?} {notes_to:#?}"
         );
     }
+}
+
+/// The one-note-per-address look of a rule whose occasion every note shares (a ratio rule's day,
+/// a season): by the address. Before, it read every note of the occasion for each candidate: at
+/// 100,000 customers, a ratio rule without a daily limit queued about 47 notes a second.
+#[test]
+fn the_same_address_look_is_by_address_not_a_read_of_the_occasions_notes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let outbox = Outbox::open(&dir.path().join("state.sqlite")).expect("open");
+    for i in 0..500 {
+        outbox
+            .enqueue(
+                &note("ten-to-one", &i.to_string(), "ratio-2026-12-02"),
+                now(),
+            )
+            .expect("enqueue");
+    }
+    outbox.flush().expect("flush");
+    let sql = format!("EXPLAIN QUERY PLAN {}", same_address_sql());
+    let plan: Vec<String> = outbox
+        .conn
+        .prepare(&sql)
+        .expect("explain")
+        .query_map(
+            params!["ten-to-one", "ratio-2026-12-02", "a@example.com", "7"],
+            |r| r.get::<_, String>(3),
+        )
+        .expect("plan")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert!(
+        plan.iter()
+            .any(|l| l.starts_with("SEARCH") && l.contains("recipient=?")),
+        "{plan:#?}"
+    );
 }
 
 /// A rule that queues a note and then goes on for a while (skipping customers, counting those
