@@ -50,12 +50,10 @@ impl SmtpTransport {
         let tls = match cfg.tls {
             Tls::None => None,
             Tls::Starttls | Tls::Implicit => {
+                // A machine without a trust store is warned about by the loading checks (`check`,
+                // each start and reload), not here a second time.
                 let trust = Trust::for_server(cfg, base_dir)?;
-                if trust.is_bundled() {
-                    tracing::warn!(server = %label, trust = %trust.describe(), "TLS certificates are checked against rekindle's own CAs");
-                } else {
-                    tracing::debug!(server = %label, trust = %trust.describe(), "TLS certificates are checked against these CAs");
-                }
+                tracing::debug!(server = %label, trust = %trust.describe(), "TLS certificates are checked against these CAs");
                 Some(trust.parameters(cfg.certificate_name())?)
             }
         };
