@@ -162,7 +162,8 @@ pub enum SuppressAction {
 pub enum OutboxAction {
     /// List notes, newest first.
     List {
-        /// Only notes in this state: queued, sending, sent, retry, failed, unknown or cancelled.
+        /// Only notes in this state: queued, sending, sent, retry, failed, bounced, unknown or
+        /// cancelled.
         #[arg(long)]
         state: Option<String>,
         /// At most this many.

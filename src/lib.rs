@@ -54,6 +54,7 @@ mod deliver;
 mod demo;
 mod error;
 mod evaluate;
+mod inbound;
 mod inert;
 mod load;
 mod log;

@@ -1,7 +1,8 @@
 //! A note's state: the one place where each state is spelled as it is stored in the state
 //! database's `state` columns, and the sets of states the pipeline asks about.
 //!
-//! A note moves `queued → sending → sent | retry | failed`; `retry` goes back to `sending`; one
+//! A note moves `queued → sending → sent | retry | failed`, and a sent note whose hard bounce
+//! comes back is `bounced`; `retry` goes back to `sending`; one
 //! caught mid-send becomes `unknown` for an operator; `queued`, `retry` and `unknown` may be
 //! `cancelled`. A dry run records its would-be notes as `planned`; `held` only names the event
 //! of a note set aside for quiet hours (the note itself stays waiting).
@@ -23,6 +24,8 @@ pub(crate) enum NoteState {
     Retry,
     /// Never sent: a permanent failure, or retries ran out.
     Failed,
+    /// Sent, and a hard bounce came back for it: it never arrived.
+    Bounced,
     /// The handover broke off (or the process died mid-send): it may have arrived.
     Unknown,
     /// Cancelled before sending (an operator, an opt-out, the suppression list).
@@ -35,12 +38,13 @@ pub(crate) enum NoteState {
 
 impl NoteState {
     /// Every state, in the order `status` lists them.
-    pub(crate) const ALL: [NoteState; 9] = [
+    pub(crate) const ALL: [NoteState; 10] = [
         NoteState::Queued,
         NoteState::Sending,
         NoteState::Sent,
         NoteState::Retry,
         NoteState::Failed,
+        NoteState::Bounced,
         NoteState::Unknown,
         NoteState::Cancelled,
         NoteState::Planned,
@@ -51,7 +55,8 @@ impl NoteState {
     pub(crate) const WAITING: [NoteState; 2] = [NoteState::Queued, NoteState::Retry];
 
     /// Reached no one: they do not count against cooldowns and the cap.
-    pub(crate) const NOT_COUNTING: [NoteState; 2] = [NoteState::Failed, NoteState::Cancelled];
+    pub(crate) const NOT_COUNTING: [NoteState; 3] =
+        [NoteState::Failed, NoteState::Cancelled, NoteState::Bounced];
 
     /// An operator may queue these again.
     pub(crate) const RESENDABLE: [NoteState; 4] = [
@@ -73,6 +78,7 @@ impl NoteState {
             NoteState::Sent => "sent",
             NoteState::Retry => "retry",
             NoteState::Failed => "failed",
+            NoteState::Bounced => "bounced",
             NoteState::Unknown => "unknown",
             NoteState::Cancelled => "cancelled",
             NoteState::Planned => "planned",

@@ -46,6 +46,7 @@ pub(crate) fn explain(path: &Path, customer_id: &str, at: Option<&str>) -> Resul
     };
     print_ledger(&about)?;
     print_standing(&about)?;
+    print_replies(&about)?;
     print_verdicts(&about)?;
     Ok(())
 }
@@ -107,7 +108,7 @@ fn print_ledger(about: &About<'_>) -> Result<(), Error> {
             say!("  {class:<8} {kind:<16} {n}");
         }
         if notes > 0 {
-            say!("  positive rekindle notes  {notes}");
+            say!("  positive rekindle notes and replies  {notes}");
         }
     }
 
@@ -147,6 +148,49 @@ fn print_standing(about: &About<'_>) -> Result<(), Error> {
         }
     );
 
+    Ok(())
+}
+
+/// What the customer wrote back (the last 90 days), and a hold it puts on their notes.
+fn print_replies(about: &About<'_>) -> Result<(), Error> {
+    let config = &about.loaded.config;
+    let since = about.now - jiff::SignedDuration::from_hours(90 * 24);
+    let replies = about
+        .outbox
+        .replies(Some(&about.row.id_text), since.as_second())?;
+    if replies.is_empty() {
+        return Ok(());
+    }
+    say!(
+        "
+replies, last 90 days:"
+    );
+    for r in &replies {
+        let when = super::local_time(config, r.at, "%Y-%m-%d %H:%M");
+        let to = match (&r.rule, r.note_id) {
+            (Some(rule), Some(id)) => format!("to note {id} ({rule})"),
+            _ => String::new(),
+        };
+        let what = if r.automatic {
+            "automatic reply"
+        } else {
+            "reply"
+        };
+        say!(
+            "  {when} {what} {to}: \"{}\"",
+            crate::inert::for_terminal(&r.excerpt)
+        );
+    }
+    if let Some(last) = replies.iter().filter(|r| !r.automatic).map(|r| r.at).max() {
+        let until = jiff::Timestamp::from_second(last).unwrap_or(about.now)
+            + config.inbound.hold_after_reply;
+        if until > about.now {
+            say!(
+                "  their notes other than apologies and follow-ups wait until {} (inbound.hold_after_reply)",
+                super::local_time(config, until.as_second(), "%Y-%m-%d %H:%M %Z")
+            );
+        }
+    }
     Ok(())
 }
 

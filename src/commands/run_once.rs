@@ -33,6 +33,13 @@ pub(crate) fn evaluate_and_deliver(
     let log = Log::open(&config.log_path)?;
     let outbox = Outbox::open(&config.state_path)?;
     deliver::park_interrupted(&outbox, crate::clock::now())?;
+    let runtime = deliver::runtime().map_err(|e| Error::io("start the delivery runtime", "", e))?;
+    // What came back first: a bounce or a reply read now counts in this run's decisions.
+    if !config.inbound.sources.is_empty() {
+        runtime.block_on(crate::inbound::read_all_once(std::sync::Arc::new(
+            config.clone(),
+        )));
+    }
     let rules: Vec<_> = config.rules.iter().collect();
     let reports = evaluate::run(
         config,
@@ -45,7 +52,6 @@ pub(crate) fn evaluate_and_deliver(
         tracing::info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, "{}", r.summary());
     }
     crate::evaluate::digest::queue(config, &loaded.templates, &log, &outbox, now)?;
-    let runtime = deliver::runtime().map_err(|e| Error::io("start the delivery runtime", "", e))?;
     let transport = std::sync::Arc::new(Transport::from_config(config)?);
     let delivery = deliver::deliver_due(
         &outbox,

@@ -46,6 +46,7 @@ pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
     if let Some((id, at, text)) = outbox.last_error()? {
         say!("last error: note {id} at {}: {text}", show(at));
     }
+    inbound(&config, &outbox, now, &show)?;
     // Include everyone: how many active customers felt some love lately.
     let since = now - jiff::SignedDuration::from_hours(24 * i64::from(coverage_days));
     let log = Log::open(&config.log_path)?;
@@ -59,5 +60,76 @@ pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
     say!(
         "coverage: {touched} of {active} active customers ({share:.0}%) had a positive touch point in the last {coverage_days} days"
     );
+    Ok(())
+}
+
+/// What came back over the last 7 and 30 days, the bounce and complaint rates, and how each
+/// mailbox last went. Nothing when no mailbox is read and nothing came back.
+fn inbound(
+    config: &Config,
+    outbox: &Outbox,
+    now: jiff::Timestamp,
+    show: &dyn Fn(i64) -> String,
+) -> Result<(), Error> {
+    let days = |n: i64| now - jiff::SignedDuration::from_hours(24 * n);
+    let (week, month) = (
+        outbox.inbound_counts(days(7).as_second())?,
+        outbox.inbound_counts(days(30).as_second())?,
+    );
+    if config.inbound.sources.is_empty() && month.is_empty() {
+        return Ok(());
+    }
+    say!("came back (last 7 days / 30 days):");
+    let count = |counts: &std::collections::HashMap<String, i64>, kind: &str| {
+        counts.get(kind).copied().unwrap_or(0)
+    };
+    for (kind, label) in [
+        ("hard-bounce", "hard bounces"),
+        ("soft-bounce", "soft bounces"),
+        ("complaint", "spam complaints"),
+        ("reply", "replies"),
+        ("auto-reply", "automatic replies"),
+        ("unsubscribe", "unsubscribes by mail"),
+    ] {
+        say!(
+            "  {label:<21} {:>5} / {}",
+            count(&week, kind),
+            count(&month, kind)
+        );
+    }
+    let (sent_week, sent_month) = (outbox.sent_since(days(7))?, outbox.sent_since(days(30))?);
+    let rate = |n: i64, of: i64| {
+        if of > 0 {
+            format!("{:.1}%", 100.0 * n as f64 / of as f64)
+        } else {
+            "-".to_string()
+        }
+    };
+    say!(
+        "  bounce rate {} / {}, complaint rate {} / {} of the notes sent ({sent_week} / {sent_month})",
+        rate(count(&week, "hard-bounce"), sent_week),
+        rate(count(&month, "hard-bounce"), sent_month),
+        rate(count(&week, "complaint"), sent_week),
+        rate(count(&month, "complaint"), sent_month),
+    );
+    let statuses = outbox.source_statuses()?;
+    for source in &config.inbound.sources {
+        let name = source.name();
+        let status = statuses.iter().find(|s| s.source == name);
+        let line = match status {
+            None => "not read yet".to_string(),
+            Some(s) => match (&s.error, s.ok_at) {
+                (Some((at, why)), ok) if ok.is_none_or(|ok| ok < *at) => format!(
+                    "CANNOT BE READ since {}: {why}{}",
+                    show(*at),
+                    ok.map(|ok| format!(" (last read {})", show(ok)))
+                        .unwrap_or_default()
+                ),
+                (_, Some(ok)) => format!("last read {}", show(ok)),
+                _ => "not read yet".to_string(),
+            },
+        };
+        say!("  mailbox {name}: {line}");
+    }
     Ok(())
 }

@@ -455,7 +455,7 @@ pub(crate) struct DigestContext {
 /// One customer in the digest.
 #[derive(Debug, Clone, Serialize)]
 struct DigestItem {
-    /// "resolved", "anniversary" or "departure".
+    /// "resolved", "anniversary", "departure" or "replied" (an answer to an apology).
     kind: &'static str,
     customer: CustomerContext,
     /// The complaint resolved, or the cancellation.
@@ -526,6 +526,11 @@ impl DigestContext {
                 Some(said("complaint", "The bread was stale.")),
             ),
             ("anniversary", row("2", "Bo Diddley"), None),
+            (
+                "replied",
+                row("4", "Di Fossey"),
+                Some(said("reply", "Thank you. Could I have a refund instead?")),
+            ),
             (
                 "departure",
                 row("3", "Cy Twombly"),

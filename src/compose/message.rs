@@ -64,6 +64,27 @@ pub(crate) fn message_id(rule: &str, customer: &str, occasion: &str, sender: &Se
     format!("<{hex}.rekindle@{}>", sender.email.domain())
 }
 
+/// A note's token: the 32 hex digits of its Message-ID, which name it in a return path
+/// (`bounces+<token>@…`) and in the outbox whatever domain the id was made with.
+pub(crate) fn note_token(message_id: &str) -> Option<&str> {
+    let hex = message_id.trim_start_matches('<').split('.').next()?;
+    (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+}
+
+/// A note's envelope sender (MAIL FROM, where bounces go): `[sender] return_path`, with the
+/// note's token when `verp` is on, else the From address.
+pub(crate) fn return_path(sender: &Sender, message_id: &str) -> lettre::Address {
+    let Some(base) = &sender.return_path else {
+        return sender.email.clone();
+    };
+    let tagged = note_token(message_id)
+        .filter(|_| sender.verp)
+        .and_then(|token| {
+            lettre::Address::new(format!("{}+{token}", base.user()), base.domain()).ok()
+        });
+    tagged.unwrap_or_else(|| base.clone())
+}
+
 /// The customer's signed unsubscribe link, when an unsubscribe page is configured.
 pub(crate) fn unsubscribe_link(sender: &Sender, customer_id: &str) -> Option<String> {
     let base = sender.unsubscribe_url.as_deref()?;
@@ -127,9 +148,11 @@ pub(crate) fn build_message(
                 source,
             })?;
     // Given, so lettre does not parse it back out of the headers it just wrote.
-    let envelope =
-        lettre::address::Envelope::new(Some(sender.email.clone()), vec![to_address.clone()])
-            .map_err(|e| MessageError::Build(e.to_string()))?;
+    let envelope = lettre::address::Envelope::new(
+        Some(return_path(sender, &letter.message_id)),
+        vec![to_address.clone()],
+    )
+    .map_err(|e| MessageError::Build(e.to_string()))?;
     let to = Mailbox::new(letter.display_name.clone(), to_address);
     let from = Mailbox::new(Some(sender.name.clone()), sender.email.clone());
     let mut builder = Message::builder()

@@ -16,7 +16,7 @@ mod unsubscribe;
 pub(crate) use context::{DigestContext, NoteContext, Recipient, recipient};
 pub(crate) use lang::Language;
 pub(crate) use message::{
-    Letter, MessageError, build_message, letter_html, message_id, unsubscribe_link,
+    Letter, MessageError, build_message, letter_html, message_id, note_token, unsubscribe_link,
 };
 pub(crate) use templates::{Templates, describe};
 

@@ -8,6 +8,7 @@
 
 pub(crate) mod calendar;
 pub(crate) mod diag;
+pub(crate) mod inbound;
 mod raw;
 mod read;
 mod rule;
@@ -75,6 +76,8 @@ pub struct Config {
     pub(crate) rules: Vec<Rule>,
     /// The daily staff digest, if configured.
     pub(crate) digest: Option<Digest>,
+    /// What rekindle reads for what comes back (no sources without `[inbound]`).
+    pub(crate) inbound: inbound::Inbound,
 }
 
 /// Who the notes come from.
@@ -90,6 +93,10 @@ pub(crate) struct Sender {
     pub reply_to: Option<lettre::Address>,
     /// Plain-text signature.
     pub signature: Option<String>,
+    /// The envelope sender (MAIL FROM), when bounces go to a mailbox rekindle reads.
+    pub return_path: Option<lettre::Address>,
+    /// Each note's return path carries its token (`local+token@domain`).
+    pub verp: bool,
     /// mailto: target for List-Unsubscribe.
     pub unsubscribe_mailto: Option<lettre::Address>,
     /// The https page for unsubscribing (links to it are signed per customer).

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::inbound::ImapConfig;
 use super::smtp::SmtpConfig;
 
 /// The whole configuration file, as written (see `config/rekindle.toml` for documentation).
@@ -35,6 +36,8 @@ pub(super) struct RawConfig {
     pub(super) touchpoints: RawTouchpoints,
     /// The daily staff digest (optional).
     pub(super) digest: Option<RawDigest>,
+    /// The mailboxes read for bounces, replies and unsubscribe requests (optional).
+    pub(super) inbound: Option<RawInbound>,
     /// The outreach rules.
     #[serde(default)]
     pub(super) rule: Vec<RawRule>,
@@ -89,6 +92,11 @@ pub(super) struct RawSender {
     pub(super) signature: Option<String>,
     /// Optional address customers can write to in order to unsubscribe (List-Unsubscribe).
     pub(super) unsubscribe_mailto: Option<Spanned<String>>,
+    /// Optional envelope sender (MAIL FROM) for bounces: a mailbox rekindle reads.
+    pub(super) return_path: Option<Spanned<String>>,
+    /// Give each note its own return path, `local+token@domain` (VERP), so a bounce names it.
+    #[serde(default = "yes")]
+    pub(super) verp: bool,
     /// Optional https page where customers unsubscribe; each note links to it with a signed token.
     pub(super) unsubscribe_url: Option<Spanned<String>>,
     /// A file holding the secret that signs unsubscribe links (shared with that page).
@@ -344,4 +352,49 @@ pub(crate) struct RawRule {
 
 pub(super) fn yes() -> bool {
     true
+}
+
+/// `[inbound]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawInbound {
+    /// How long other notes to a customer wait after their reply.
+    pub(super) hold_after_reply: Spanned<String>,
+    /// Soft bounces (a full mailbox, a server down) of one address within `soft_bounce_window`
+    /// that suppress it.
+    pub(super) soft_bounce_limit: Spanned<u32>,
+    /// The window soft bounces are counted in.
+    pub(super) soft_bounce_window: Spanned<String>,
+    /// How often a mailbox without IMAP IDLE, and a maildir, is read.
+    pub(super) poll: Spanned<String>,
+    /// A larger message is classified by its headers alone.
+    pub(super) max_message_bytes: u64,
+    /// IMAP mailboxes.
+    pub(super) imap: Vec<ImapConfig>,
+    /// Local maildirs.
+    pub(super) maildir: Vec<RawInboundMaildir>,
+}
+
+impl Default for RawInbound {
+    fn default() -> Self {
+        RawInbound {
+            hold_after_reply: Spanned::new(0..0, "3d".into()),
+            soft_bounce_limit: Spanned::new(0..0, 3),
+            soft_bounce_window: Spanned::new(0..0, "30d".into()),
+            poll: Spanned::new(0..0, "5m".into()),
+            max_message_bytes: 10 * 1024 * 1024,
+            imap: Vec::new(),
+            maildir: Vec::new(),
+        }
+    }
+}
+
+/// `[[inbound.maildir]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInboundMaildir {
+    /// The maildir (with `new/` and `cur/`); relative to the config file.
+    pub(super) dir: PathBuf,
+    /// Its name in `status` and the log (default: "maildir <dir>").
+    pub(super) name: Option<String>,
 }

@@ -113,7 +113,8 @@ impl SmtpConfig {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` is this machine (plaintext to it stays on the machine).
+pub(crate) fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
             .trim_matches(['[', ']'])
@@ -175,7 +176,7 @@ impl SmtpConfig {
     /// A warning when the password file can be read by every user on the machine.
     pub(crate) fn password_file_warning(&self, base_dir: &Path) -> Option<String> {
         use std::os::unix::fs::PermissionsExt;
-        let path = password_path(self, base_dir)?;
+        let path = password_path(self.password_file.as_ref(), base_dir)?;
         let mode = std::fs::metadata(&path).ok()?.permissions().mode();
         (mode & 0o004 != 0).then(|| {
             format!(
@@ -186,11 +187,11 @@ impl SmtpConfig {
     }
 }
 
-/// Where the password file is: a relative name is looked up in systemd's
-/// `$CREDENTIALS_DIRECTORY` first (LoadCredential=), then next to the config (`base_dir`, the
-/// config file's directory). The name is kept as written until here, so it is resolved once.
-fn password_path(cfg: &SmtpConfig, base_dir: &Path) -> Option<PathBuf> {
-    let file = cfg.password_file.as_ref()?;
+/// Where a password file is: a relative name is looked up in systemd's `$CREDENTIALS_DIRECTORY`
+/// first (LoadCredential=), then next to the config (`base_dir`, the config file's directory).
+/// The name is kept as written until here, so it is resolved once.
+pub(crate) fn password_path(file: Option<&PathBuf>, base_dir: &Path) -> Option<PathBuf> {
+    let file = file?;
     let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
         .filter(|_| file.is_relative())
         .map(|dir| PathBuf::from(dir).join(file))
@@ -198,20 +199,47 @@ fn password_path(cfg: &SmtpConfig, base_dir: &Path) -> Option<PathBuf> {
     Some(credential.unwrap_or_else(|| base_dir.join(file)))
 }
 
-/// The password from `password_file` or `password_env`, trailing newline trimmed.
-pub(crate) fn password(
-    cfg: &SmtpConfig,
+/// Why a password could not be read (never the password itself).
+#[derive(Debug)]
+pub(crate) enum PasswordError {
+    /// The file could not be read.
+    File(PathBuf, std::io::Error),
+    /// The variable is not set.
+    Env(String),
+}
+
+/// A password from a file (see [`password_path`]) or an environment variable, trailing newline
+/// trimmed; the SMTP servers and the inbound IMAP mailboxes read theirs alike.
+pub(crate) fn read_password(
+    file: Option<&PathBuf>,
+    env: Option<&String>,
     base_dir: &Path,
-) -> Result<Option<String>, SmtpSetupError> {
-    if let Some(var) = &cfg.password_env {
+) -> Result<Option<String>, PasswordError> {
+    if let Some(var) = env {
         return std::env::var(var)
             .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))
-            .map_err(|_| SmtpSetupError::PasswordEnv(var.clone()));
+            .map_err(|_| PasswordError::Env(var.clone()));
     }
-    let Some(path) = password_path(cfg, base_dir) else {
+    let Some(path) = password_path(file, base_dir) else {
         return Ok(None);
     };
     std::fs::read_to_string(&path)
         .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))
-        .map_err(|source| SmtpSetupError::PasswordFile { path, source })
+        .map_err(|source| PasswordError::File(path, source))
+}
+
+/// The SMTP password from `password_file` or `password_env`.
+pub(crate) fn password(
+    cfg: &SmtpConfig,
+    base_dir: &Path,
+) -> Result<Option<String>, SmtpSetupError> {
+    read_password(
+        cfg.password_file.as_ref(),
+        cfg.password_env.as_ref(),
+        base_dir,
+    )
+    .map_err(|e| match e {
+        PasswordError::File(path, source) => SmtpSetupError::PasswordFile { path, source },
+        PasswordError::Env(var) => SmtpSetupError::PasswordEnv(var),
+    })
 }

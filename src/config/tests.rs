@@ -240,3 +240,75 @@ fn event_triggers_are_checked() {
         }
     );
 }
+
+#[test]
+fn inbound_mailboxes_get_documented_defaults_and_a_return_path() {
+    let config = parse(&format!(
+        "{HEAD}[inbound]\n[[inbound.imap]]\nhost = \"imap.bakery.example\"\nusername = \"bounces@bakery.example\"\npassword_env = \"P\"\n[[inbound.maildir]]\ndir = \"/var/mail/b\"\n{RULE}"
+    ));
+    let inbound = &config.inbound;
+    assert_eq!(inbound.hold_after_reply, SignedDuration::from_hours(72));
+    assert_eq!(
+        (inbound.soft_bounce_limit, inbound.soft_bounce_window),
+        (3, SignedDuration::from_hours(720))
+    );
+    assert_eq!(inbound.poll, SignedDuration::from_mins(5));
+    assert_eq!(inbound.max_message_bytes, 10 * 1024 * 1024);
+    let [
+        inbound::Source::Imap(imap),
+        inbound::Source::Maildir { name, dir },
+    ] = inbound.sources.as_slice()
+    else {
+        panic!("{:?}", inbound.sources);
+    };
+    assert_eq!(
+        (imap.port(), imap.tls, imap.idle),
+        (993, smtp::Tls::Implicit, true)
+    );
+    assert_eq!(imap.folders, ["INBOX"]);
+    assert_eq!(imap.name(), "bounces@bakery.example@imap.bakery.example");
+    assert_eq!(
+        (name.as_str(), dir.as_path()),
+        ("maildir /var/mail/b", Path::new("/var/mail/b"))
+    );
+    let config = parse(&format!("{HEAD}{RULE}"));
+    assert!(config.inbound.sources.is_empty());
+}
+
+#[test]
+fn inbound_settings_that_cannot_work_are_refused_with_the_way_out() {
+    let text = format!(
+        "{HEAD}[inbound]\nsoft_bounce_limit = 0\nhold_after_reply = \"3 dayz\"\n[[inbound.imap]]\nhost = \"imap.example.com\"\ntls = \"none\"\nusername = \"u\"\nfolders = [\"INBOX\", \"Done\"]\nmove_to = \"Done\"\n[[inbound.imap]]\nhost = \"imap.example.com\"\nusername = \"u\"\npassword_file = \"p\"\n{RULE}"
+    );
+    let problems = problems(&text).join("\n");
+    for expected in [
+        "soft_bounce_limit = 0 would suppress an address before its first soft bounce",
+        "invalid duration \"3 dayz\" for `inbound.hold_after_reply`",
+        "tls = \"none\" would send the mailbox's password in plaintext to imap.example.com",
+        "no password source; set password_file or password_env",
+        "move_to \"Done\" is also read (folders)",
+        "two sources are named \"u@imap.example.com\"; give each a `name` of its own",
+    ] {
+        assert!(problems.contains(expected), "{expected:?} in\n{problems}");
+    }
+}
+
+#[test]
+fn a_return_path_with_its_own_plus_is_refused_while_verp_adds_one() {
+    let head = HEAD.replace(
+        "business = \"Rosemary's Bakery\"\n",
+        "business = \"Rosemary's Bakery\"\nreturn_path = \"bounces+x@bakery.example\"\n",
+    );
+    let problems = problems(&format!("{head}{RULE}")).join("\n");
+    assert!(
+        problems.contains("return_path \"bounces+x@bakery.example\" already holds a '+'"),
+        "{problems}"
+    );
+    let head = head.replace("bounces+x@", "bounces@");
+    let config = parse(&format!("{head}{RULE}"));
+    assert_eq!(
+        config.sender.return_path.map(|a| a.to_string()).as_deref(),
+        Some("bounces@bakery.example")
+    );
+    assert!(config.sender.verp);
+}

@@ -7,6 +7,7 @@ use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use toml::Spanned;
 
+use super::inbound::{Inbound, Source};
 use super::raw::*;
 use super::{
     Config, Daemon, Delivery, Diagnostic, Digest, Policy, SecretSource, Sender, Touchpoints,
@@ -113,6 +114,7 @@ impl Validator<'_> {
         let touchpoints = self.touchpoints(raw.touchpoints);
         let default_cooldown = self.duration("policy.cooldown", &raw.policy.cooldown);
         let digest = raw.digest.and_then(|d| self.digest(d));
+        let inbound = self.inbound(raw.inbound);
         if let Err(why) = crate::compose::Language::new(raw.defaults.language.get_ref()) {
             self.error(
                 raw.defaults.language.span(),
@@ -154,6 +156,7 @@ impl Validator<'_> {
             touchpoints,
             rules,
             digest,
+            inbound: inbound?,
         })
     }
 
@@ -194,12 +197,27 @@ impl Validator<'_> {
             .unsubscribe_mailto
             .as_ref()
             .map(|r| self.address("sender.unsubscribe_mailto", r));
+        let return_path = raw
+            .return_path
+            .as_ref()
+            .map(|r| self.address("sender.return_path", r));
+        if let (Some(r), Some(Some(address))) = (&raw.return_path, &return_path)
+            && raw.verp
+            && address.user().contains('+')
+        {
+            let message = format!(
+                "return_path \"{address}\" already holds a '+': with verp = true rekindle adds \"+token\" to it itself; write the mailbox without it, or set verp = false"
+            );
+            self.error(r.span(), message);
+        }
         Some(Sender {
             name: raw.name.into_inner(),
             email: email?,
             business: raw.business,
             reply_to: reply_to.unwrap_or(None),
             signature: raw.signature,
+            return_path: return_path.unwrap_or(None),
+            verp: raw.verp,
             unsubscribe_mailto: mailto.unwrap_or(None),
             unsubscribe_url: url.map(Spanned::into_inner),
             unsubscribe_secret_source: secret,
@@ -398,5 +416,57 @@ impl Validator<'_> {
             negative_sentiment: self
                 .sentiment("touchpoints.negative_sentiment", &raw.negative_sentiment),
         }
+    }
+}
+
+impl Validator<'_> {
+    /// `[inbound]`, checked; `None` when something is wrong (each problem is recorded).
+    pub(super) fn inbound(&mut self, raw: Option<RawInbound>) -> Option<Inbound> {
+        let Some(raw) = raw else {
+            return Some(Inbound::default());
+        };
+        let hold = self.duration("inbound.hold_after_reply", &raw.hold_after_reply);
+        let window = self.duration("inbound.soft_bounce_window", &raw.soft_bounce_window);
+        let poll = self.duration("inbound.poll", &raw.poll);
+        if *raw.soft_bounce_limit.get_ref() == 0 {
+            let message = "soft_bounce_limit = 0 would suppress an address before its first soft bounce; use 1 or more (3 is the default)".to_string();
+            self.error(raw.soft_bounce_limit.span(), message);
+        }
+        let mut sources = Vec::new();
+        for (i, imap) in raw.imap.into_iter().enumerate() {
+            for problem in imap.problems() {
+                let message = format!("[[inbound.imap]] #{} ({}): {problem}", i + 1, imap.host);
+                self.diagnostics
+                    .push(Diagnostic::error_in(self.file, message));
+            }
+            let mut imap = imap;
+            imap.ca_file = imap.ca_file.map(|f| self.base.join(f));
+            sources.push(Source::Imap(imap));
+        }
+        for maildir in raw.maildir {
+            let dir = self.base.join(&maildir.dir);
+            let name = maildir
+                .name
+                .unwrap_or_else(|| format!("maildir {}", dir.display()));
+            sources.push(Source::Maildir { name, dir });
+        }
+        let mut names: Vec<String> = sources.iter().map(Source::name).collect();
+        names.sort();
+        for pair in names.windows(2).filter(|w| w[0] == w[1]) {
+            let message = format!(
+                "[inbound]: two sources are named {:?}; give each a `name` of its own (rekindle remembers what it read by name)",
+                pair[0]
+            );
+            self.diagnostics
+                .push(Diagnostic::error_in(self.file, message));
+        }
+        Some(Inbound {
+            sources,
+            hold_after_reply: hold?,
+            soft_bounce_limit: (*raw.soft_bounce_limit.get_ref()).max(1),
+            soft_bounce_window: window?,
+            poll: poll?.max(SignedDuration::from_secs(1)),
+            max_message_bytes: raw.max_message_bytes.max(64 * 1024),
+        })
     }
 }

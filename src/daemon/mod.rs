@@ -11,6 +11,7 @@
 
 mod delivery;
 mod events;
+mod inbound;
 mod log_changes;
 mod schedule;
 mod shutdown;
@@ -143,6 +144,7 @@ async fn serve(
     tokio::spawn(schedule::tick(shared.clone(), crate::clock::now()));
     tokio::spawn(events::watch(shared.clone(), shutdown.clone()));
     tokio::spawn(watchdog::watchdog(shared.clone(), shutdown.clone()));
+    tokio::spawn(inbound::follow(shared.clone(), shutdown.clone()));
     let delivering = tokio::spawn(delivery::run(shared.clone(), shutdown.clone()));
     notify(&[
         NotifyState::Ready,

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::config::{Config, DIGEST_RULE};
+use crate::config::{Config, DIGEST_RULE, RuleKind};
 use crate::log::Standing;
 
 /// What the last look decides for a due note.
@@ -42,6 +42,9 @@ pub(crate) struct SendFacts {
     pub suppressed: Option<HashSet<String>>,
     /// Standings by customer id (opt-outs, unsubscribes, customers gone from the log).
     pub standings: Option<HashMap<String, Standing>>,
+    /// When each of the batch's customers who replied within `inbound.hold_after_reply` last
+    /// replied (a person's reply, not an automatic one), in Unix seconds.
+    pub replied: HashMap<String, i64>,
     /// Why one of the two could not be read.
     pub unreadable: String,
 }
@@ -59,6 +62,9 @@ pub(crate) fn before_sending(
     {
         return gate;
     }
+    if let Some(gate) = reply_hold(note, facts, config, now) {
+        return gate;
+    }
     let tz = note
         .timezone
         .and_then(|name| TimeZone::get(name).ok())
@@ -72,6 +78,27 @@ pub(crate) fn before_sending(
         ),
         None => Gate::Go,
     }
+}
+
+/// After a customer's reply, their other notes wait `inbound.hold_after_reply`: a person may be
+/// answering them, and a seasonal card the morning after an angry reply reads as not listening.
+/// Apologies and follow-ups go: they answer what the customer said.
+fn reply_hold(note: &Due<'_>, facts: &SendFacts, config: &Config, now: Timestamp) -> Option<Gate> {
+    let replied = Timestamp::from_second(*facts.replied.get(note.customer_id)?).ok()?;
+    let kind = &config.rule(note.rule)?.kind;
+    if matches!(kind, RuleKind::Unhappy { .. } | RuleKind::Followup { .. }) {
+        return None;
+    }
+    let until = replied + config.inbound.hold_after_reply;
+    (until > now).then(|| {
+        Gate::Hold(
+            until,
+            format!(
+                "held until {until}: the customer replied at {replied}, and their other notes wait inbound.hold_after_reply ({})",
+                crate::config::format_duration(config.inbound.hold_after_reply)
+            ),
+        )
+    })
 }
 
 /// What the customer's wishes say of `note`, if anything holds or cancels it.

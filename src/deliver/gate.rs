@@ -69,6 +69,14 @@ fn send_facts(
         }
     }
     let ids: Vec<String> = to_customers.iter().map(|n| n.customer_id.clone()).collect();
+    let since = now - config.inbound.hold_after_reply;
+    match outbox.last_replies(&ids, since.as_second()) {
+        Ok(replied) => facts.replied = replied,
+        // The hold after a reply is courtesy, not a promise: a failed read lets the note go.
+        Err(err) => {
+            warn!(error = %err, "cannot read the customers' replies; the notes go without the hold after a reply")
+        }
+    }
     match log.map(|log| log.opt_outs(&ids, &config.policy, now)) {
         None => facts.standings = Some(Default::default()),
         Some(Ok(standings)) => facts.standings = Some(standings),

@@ -16,6 +16,7 @@ pub(crate) mod smtp;
 mod smtp_client;
 mod transport;
 pub(crate) mod trust;
+pub(crate) use trust::{Trust, tls_failure};
 
 use jiff::Timestamp;
 use tracing::{info, warn};

@@ -62,12 +62,34 @@ pub(super) fn settle(
                     )
                 }
             };
+            let refused = matches!(err, SendError::Permanent(_)) && refuses_the_address(&why);
             error!(note_id = id, rule = %rule, customer_id = %customer, server = %server, attempts = note.attempts, reply = %why, "note failed");
+            if refused {
+                warn!(note_id = id, customer_id = %customer, reply = %why, "the server says the address does not exist: it is suppressed, no rule writes to it again");
+            }
             report.failed += 1;
             report.per_rule.entry(rule.clone()).or_default().1 += 1;
-            Update::new(id, NoteState::Failed, why, None)
+            let mut update = Update::new(id, NoteState::Failed, why, None);
+            update.suppress_address = refused;
+            update
         }
     }
+}
+
+/// Whether a permanent refusal says the address itself is bad: an enhanced status 5.1.x
+/// (RFC 3463: no such mailbox 5.1.1, no such domain 5.1.2, bad syntax 5.1.3, moved 5.1.6;
+/// Microsoft's 5.1.10), not a refusal of this one message.
+pub(crate) fn refuses_the_address(reply: &str) -> bool {
+    reply
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .any(|word| {
+            let mut parts = word.split('.');
+            matches!(
+                (parts.next(), parts.next(), parts.next(), parts.next()),
+                (Some("5"), Some("1"), Some(detail), None)
+                    if !detail.is_empty() && detail.len() <= 3 && detail.bytes().all(|b| b.is_ascii_digit())
+            )
+        })
 }
 
 /// Exponential backoff with jitter: base × 2^(attempt-1), at most `retry_max`, ±25 %.
@@ -82,6 +104,26 @@ fn retry_delay(delivery: &Delivery, attempt: u32) -> SignedDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_5_1_x_refusal_says_the_address_is_bad() {
+        for bad in [
+            "permanent error (550): 5.1.1 <ann@example.com>: Recipient address rejected: User unknown",
+            "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found",
+            "550-5.1.2 The domain example.invalid does not exist",
+        ] {
+            assert!(refuses_the_address(bad), "{bad}");
+        }
+        for other in [
+            "554 5.7.1 Message rejected as spam",
+            "552 5.2.2 Mailbox full",
+            "550 Relay not permitted",
+            "550 15.1.1 not a code",
+            "550 5.1 incomplete",
+        ] {
+            assert!(!refuses_the_address(other), "{other}");
+        }
+    }
 
     #[test]
     fn retry_delay_grows_and_is_capped() {

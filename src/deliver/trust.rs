@@ -37,11 +37,15 @@ impl Trust {
     /// The trust for `cfg`: its `ca_file` when set (read now), else the system's store, else
     /// the bundled CAs.
     pub(crate) fn for_server(cfg: &SmtpConfig, base_dir: &Path) -> Result<Trust, SmtpSetupError> {
-        if let Some(path) = cfg.ca_path(base_dir) {
-            let roots = read_ca_file(&path).map_err(|why| SmtpSetupError::CaFile {
-                path: path.clone(),
-                why,
-            })?;
+        Trust::with_ca_file(cfg.ca_path(base_dir))
+            .map_err(|(path, why)| SmtpSetupError::CaFile { path, why })
+    }
+
+    /// The trust for a server with this `ca_file`, if any (read now); the error names the file
+    /// and what is wrong with it.
+    pub(crate) fn with_ca_file(ca_file: Option<PathBuf>) -> Result<Trust, (PathBuf, String)> {
+        if let Some(path) = ca_file {
+            let roots = read_ca_file(&path).map_err(|why| (path.clone(), why))?;
             return Ok(Trust {
                 source: Source::CaFile(path),
                 roots,
@@ -74,6 +78,24 @@ impl Trust {
     /// Whether only the bundled CAs are trusted (worth a warning).
     pub(crate) fn is_bundled(&self) -> bool {
         matches!(self.source, Source::Bundled)
+    }
+
+    /// rustls's client settings, for the IMAP mailboxes (lettre builds its own for SMTP).
+    pub(crate) fn client_config(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+        let mut store = RootCertStore::empty();
+        match self.source {
+            Source::Bundled => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            Source::System | Source::CaFile(_) => {
+                store.add_parsable_certificates(self.roots.iter().cloned());
+            }
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(store)
+            .with_no_client_auth();
+        Ok(std::sync::Arc::new(config))
     }
 
     /// lettre's TLS settings for a server whose certificate must carry `name`.

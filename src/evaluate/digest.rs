@@ -131,6 +131,41 @@ pub(crate) fn build(
     Ok(Some((note, ctx.customers())))
 }
 
+/// The last day's replies to an apology (a note of an unhappy rule), each with the customer's
+/// words: a person answers them. Automatic replies are left out.
+fn answers_to_apologies(
+    config: &Config,
+    log: &Log,
+    outbox: &Outbox,
+    now: Timestamp,
+) -> Result<Vec<Row>, EvaluateError> {
+    let since = now - SignedDuration::from_hours(24);
+    let apology = |rule: &str| {
+        config
+            .rule(rule)
+            .is_some_and(|r| matches!(r.kind, RuleKind::Unhappy { .. }))
+    };
+    let mut rows = Vec::new();
+    for reply in outbox.replies(None, since.as_second())? {
+        if reply.automatic || !reply.rule.as_deref().is_some_and(apology) {
+            continue;
+        }
+        let Some((customer, _)) = log.customer(&reply.customer_id)? else {
+            continue;
+        };
+        let words = InteractionRow {
+            id: 0,
+            at: reply.at,
+            kind: "reply".into(),
+            sentiment: None,
+            channel: Some("email".into()),
+            note: Some(reply.excerpt),
+        };
+        rows.push(("replied", customer, Some(words)));
+    }
+    Ok(rows)
+}
+
 /// The customers who deserve a card today: the last day's follow-ups and departures, selected as
 /// the rules of those kinds select, and today's anniversaries; never one who opted out or is
 /// suppressed.
@@ -181,6 +216,7 @@ fn worth_a_card(
     for customer in log.anniversaries(today, digest.anniversary_years)? {
         rows.push(("anniversary", customer, None));
     }
+    rows.extend(answers_to_apologies(config, log, outbox, now)?);
     let mut keep = Vec::with_capacity(rows.len());
     for row in rows {
         let email = row.1.email.clone().unwrap_or_default();

@@ -197,6 +197,15 @@ impl Outbox {
                 }
                 tx.prepare_cached("DELETE FROM handed_over WHERE note_id = ?1")?
                     .execute([u.id])?;
+                if u.suppress_address {
+                    tx.prepare_cached(
+                        "INSERT INTO suppressions (key, reason, at)
+                         SELECT recipient, 'refused at delivery (note ' || id || '): ' || ?2, ?3
+                         FROM notes WHERE id = ?1
+                         ON CONFLICT (key) DO NOTHING",
+                    )?
+                    .execute(params![u.id, u.detail, now.as_second()])?;
+                }
             }
             tx.commit()?;
             self.set_sync(Sync::Full)
@@ -246,6 +255,8 @@ pub(crate) struct Update {
     pub detail: String,
     /// For a retry: when to try again.
     pub due_at: Option<Timestamp>,
+    /// The server refused the address itself (5.1.x): it goes on the suppression list.
+    pub suppress_address: bool,
 }
 
 impl Update {
@@ -261,6 +272,7 @@ impl Update {
             state,
             detail,
             due_at,
+            suppress_address: false,
         }
     }
 }

@@ -66,8 +66,8 @@ impl Outbox {
         q().map_err(|e| self.err(e))
     }
 
-    /// rekindle's own notes to `customer` since `since` that reached (or will reach) them: each
-    /// is a positive touch point.
+    /// rekindle's own notes to `customer` since `since` that reached (or will reach) them, and
+    /// the customer's replies to them (not the automatic ones): each is a positive touch point.
     pub(crate) fn notes_to(&self, customer: &str, since: Timestamp) -> Result<i64, OutboxError> {
         self.conn
             .prepare_cached(&notes_to_sql())
@@ -101,7 +101,9 @@ pub(super) fn history_sql() -> String {
 /// A customer's notes that count (see [`Outbox::notes_to`]): ?1 customer, ?2 since.
 pub(super) fn notes_to_sql() -> String {
     format!(
-        "SELECT count(*) FROM all_notes WHERE customer_id = ?1 AND created_at >= ?2 AND state {counting}",
+        "SELECT (SELECT count(*) FROM all_notes
+                 WHERE customer_id = ?1 AND created_at >= ?2 AND state {counting})
+              + (SELECT count(*) FROM inbound WHERE customer_id = ?1 AND kind = 'reply' AND dated >= ?2)",
         counting = counting()
     )
 }

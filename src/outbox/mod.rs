@@ -11,6 +11,7 @@
 mod delivery;
 mod enqueue;
 mod history;
+pub(crate) mod inbound;
 mod operator;
 mod schema;
 mod settings;
@@ -130,6 +131,7 @@ impl Outbox {
             conn
         };
         conn.execute_batch(OVERLAY).map_err(err)?;
+        schema::inbound_stand_in(&conn).map_err(err)?;
         Ok(Outbox {
             conn,
             path: path.display().to_string(),

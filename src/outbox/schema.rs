@@ -47,6 +47,8 @@ CREATE INDEX IF NOT EXISTS notes_rule_created ON notes(rule, created_at);
 DROP INDEX IF EXISTS notes_rule_occasion;
 CREATE INDEX IF NOT EXISTS notes_rule_occasion_address
     ON notes(rule, occasion, recipient COLLATE NOCASE);
+-- A bounce or a reply names its note by the Message-ID's token (see `outbox::inbound`).
+CREATE INDEX IF NOT EXISTS notes_message_id ON notes(message_id);
 CREATE TABLE IF NOT EXISTS note_events (
     id      INTEGER PRIMARY KEY,
     note_id INTEGER NOT NULL REFERENCES notes(id),
@@ -81,9 +83,72 @@ CREATE TABLE IF NOT EXISTS rule_waiting (
 ) WITHOUT ROWID;
 ";
 
+/// What came back (see `outbox::inbound`).
+const INBOUND: &str = "
+-- What came back, each message once (by its Message-ID, else a hash): bounces, complaints,
+-- replies, mailed unsubscribes. `dated` is when it was written, `at` when rekindle read it.
+CREATE TABLE IF NOT EXISTS inbound (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT NOT NULL UNIQUE,
+    source      TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    dated       INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    note_id     INTEGER,
+    rule        TEXT,
+    customer_id TEXT,
+    address     TEXT COLLATE NOCASE,
+    status      TEXT,
+    detail      TEXT
+);
+CREATE INDEX IF NOT EXISTS inbound_customer ON inbound(customer_id, kind, dated);
+CREATE INDEX IF NOT EXISTS inbound_address ON inbound(address, kind, dated);
+CREATE INDEX IF NOT EXISTS inbound_at ON inbound(at);
+-- Where each IMAP folder was read up to (UIDVALIDITY, the last UID handled), and which maildir
+-- files were handled (by the unique part of the name).
+CREATE TABLE IF NOT EXISTS inbound_marks (
+    source      TEXT NOT NULL,
+    folder      TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid         INTEGER NOT NULL,
+    PRIMARY KEY (source, folder)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inbound_seen (
+    source TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    PRIMARY KEY (source, name)
+) WITHOUT ROWID;
+-- How each mailbox last went, for `status`.
+CREATE TABLE IF NOT EXISTS inbound_sources (
+    source   TEXT PRIMARY KEY,
+    ok_at    INTEGER,
+    error_at INTEGER,
+    error    TEXT
+);
+";
+
 /// The tables and indexes of a state database.
 pub(super) fn schema() -> String {
-    TABLES.replace("{waiting}", &NoteState::sql_list(&NoteState::WAITING))
+    TABLES.replace("{waiting}", &NoteState::sql_list(&NoteState::WAITING)) + INBOUND
+}
+
+/// For a dry run on a state database an older rekindle wrote: the inbound tables, empty and
+/// temporary, so every query reads as it would on a new one.
+pub(super) fn inbound_stand_in(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM main.sqlite_master WHERE name = 'inbound')",
+        [],
+        |r| r.get(0),
+    )?;
+    if has {
+        return Ok(());
+    }
+    let tables: String = INBOUND
+        .split(';')
+        .filter(|s| s.contains("CREATE TABLE"))
+        .map(|s| s.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE") + ";")
+        .collect();
+    conn.execute_batch(&tables)
 }
 
 /// The plan's scratch table and the view every query reads.

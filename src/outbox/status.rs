@@ -18,12 +18,12 @@ impl Outbox {
         q().map_err(|e| self.err(e))
     }
 
-    /// Notes sent since `since`.
+    /// Notes sent since `since` (those that bounced since included).
     pub(crate) fn sent_since(&self, since: Timestamp) -> Result<i64, OutboxError> {
         self.conn
             .query_row(
-                "SELECT count(*) FROM notes WHERE state = ?2 AND sent_at >= ?1",
-                rusqlite::params![since.as_second(), NoteState::Sent],
+                "SELECT count(*) FROM notes WHERE state IN (?2, ?3) AND sent_at >= ?1",
+                rusqlite::params![since.as_second(), NoteState::Sent, NoteState::Bounced],
                 |r| r.get(0),
             )
             .map_err(|e| self.err(e))

@@ -3,6 +3,7 @@ pub mod config;
 pub mod cut_proxy;
 pub mod daemon;
 pub mod defects;
+pub mod dovecot;
 pub mod fixture;
 pub mod scripted_smtp;
 pub mod smtp_server;

@@ -1,0 +1,297 @@
+//! What comes back, end to end: notes sent through a real SMTP server, then bounces, replies, an
+//! automatic reply, a mailed unsubscribe and the owner's own mail put into a real IMAP mailbox
+//! (Dovecot, by IMAP APPEND) or a maildir, and the real binary reading them.
+
+mod support;
+
+use std::time::Duration;
+
+use support::config::smtp;
+use support::dovecot::Dovecot;
+use support::fixture::{Fixture, ago, text};
+use support::smtp_server::{Received, TestSmtpServer};
+
+/// Four customers with a complaint each (an apology is due to each), and one more.
+fn four_unhappy_customers() -> Fixture {
+    let f = Fixture::new();
+    let people = [
+        (1, "ann@example.com", "Ann Archer", "The bread was stale."),
+        (2, "ben@example.com", "Ben Brook", "My order came late."),
+        (3, "cy@example.com", "Cy Court", "The cake was dry."),
+        (4, "di@example.com", "Di Dale", "Wrong change at the till."),
+    ];
+    for (id, email, name, words) in people {
+        f.customer(id, email, Some(name), None, None).interaction(
+            id,
+            &ago(1.0),
+            "complaint",
+            Some(-0.7),
+            Some(words),
+        );
+    }
+    f
+}
+
+const SORRY: &str = "[[rule]]\nname = \"sorry\"\nkind = \"unhappy\"\nschedule = \"*/5 * * * *\"\ntemplate = \"unhappy.j2\"\n";
+
+/// A winter card open today, for everyone (the apology does not hold it back).
+fn winter_rule() -> String {
+    let today = jiff::ZonedDateTime::now().strftime("%m-%d").to_string();
+    format!(
+        "[[rule]]\nname = \"winter\"\nkind = \"seasonal\"\nschedule = \"*/5 * * * *\"\ntemplate = \"gratitude.j2\"\nseason = \"winter\"\ntitle = \"winter\"\nstart = \"{today}\"\nend = \"{today}\"\nhold_while_unhappy = false\n"
+    )
+}
+
+/// `[inbound]` reading `dovecot`'s INBOX (plaintext on 127.0.0.1), with `extra` lines for the
+/// source, then a relaxed cap and the staff digest.
+fn reading(f: &Fixture, dovecot: &Dovecot, extra: &str) -> String {
+    std::fs::write(f.path("imap-password"), dovecot.password()).expect("password file");
+    format!(
+        "[policy]\ncap = 10\n\n[digest]\nto = \"rosemary@bakery.example\"\nschedule = \"0 8 * * *\"\n\n[inbound]\npoll = \"1s\"\n\n[[inbound.imap]]\nname = \"shop mailbox\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"{}\"\npassword_file = \"imap-password\"\ntimeout = \"10s\"\n{extra}\n",
+        dovecot.port(),
+        dovecot.user()
+    )
+}
+
+fn note_to<'a>(received: &'a [Received], to: &str) -> &'a Received {
+    received
+        .iter()
+        .find(|m| m.to == [to])
+        .unwrap_or_else(|| panic!("no note to {to}"))
+}
+
+fn token(message_id: &str) -> String {
+    message_id
+        .trim_start_matches('<')
+        .split('.')
+        .next()
+        .expect("token")
+        .to_string()
+}
+
+/// A fixture bounce, about the note with `message_id` instead of the fixture's own.
+fn bounce_fixture(name: &str, message_id: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/inbound")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    let token = token(message_id);
+    text.replace("5f2c8e1a9b3d4c7e8f0a1b2c3d4e5f60", &token)
+        .replace("9d4b7a2e6c1f4e8a0b3d5c7e9f1a2b4c", &token)
+        .into_bytes()
+}
+
+/// A customer's mail: `from`, answering `message_id` (if any), with `headers` and `body`.
+fn mail(
+    from: &str,
+    to: &str,
+    subject: &str,
+    in_reply_to: Option<&str>,
+    headers: &str,
+    body: &str,
+) -> Vec<u8> {
+    let date = jiff::ZonedDateTime::now().strftime("%a, %d %b %Y %H:%M:%S %z");
+    let reply = in_reply_to
+        .map(|id| format!("In-Reply-To: {id}\r\nReferences: {id}\r\n"))
+        .unwrap_or_default();
+    let id = fastrand_id();
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{id}@mail.example>\r\n{reply}{headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+fn fastrand_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}.{}.{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        jiff::Timestamp::now().as_nanosecond()
+    )
+}
+
+/// `text` with every run of whitespace one space.
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn rekindle_ok(f: &Fixture, args: &[&str]) -> (String, String) {
+    let out = f.rekindle(args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{args:?}\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn bounces_replies_and_unsubscribes_come_back_and_change_what_goes_next() {
+    let server = TestSmtpServer::start();
+    let dovecot = Dovecot::start();
+    let f = four_unhappy_customers();
+    let transport = smtp(server.port(), &["timeout = \"5s\""]);
+    let inbound = reading(&f, &dovecot, "move_to = \"rekindle\"");
+    f.config(&transport, &format!("{inbound}{SORRY}"));
+
+    // 1. The apologies go.
+    rekindle_ok(&f, &["run", "--once"]);
+    let sent = server.wait_for(4, Duration::from_secs(10));
+    let id_of = |to: &str| note_to(&sent, to).message_id().expect("message id");
+    let (ann, ben, cy) = (
+        id_of("ann@example.com"),
+        id_of("ben@example.com"),
+        id_of("cy@example.com"),
+    );
+
+    // 2. What comes back, and the owner's own unread mail beside it.
+    let owner = dovecot.append(
+        "INBOX",
+        &mail(
+            "flour@mill.example",
+            "rosemary@bakery.example",
+            "Your flour order",
+            None,
+            "",
+            "Delivery on Friday.",
+        ),
+        &[],
+    );
+    dovecot.append(
+        "INBOX",
+        &bounce_fixture("postfix-user-unknown.eml", &ann),
+        &[],
+    );
+    dovecot.append(
+        "INBOX",
+        &mail("Ben Brook <ben@example.com>", "rosemary@bakery.example", "Re: sorry", Some(&ben), "", "Thank you for writing. Could I have a refund instead?\r\n\r\nOn Monday Rosemary wrote:\r\n> I'm sorry"),
+        &[],
+    );
+    dovecot.append(
+        "INBOX",
+        &mail(
+            "cy@example.com",
+            "rosemary@bakery.example",
+            "Out of office",
+            Some(&cy),
+            "Auto-Submitted: auto-replied\r\n",
+            "I am away until Monday.",
+        ),
+        &[],
+    );
+    dovecot.append(
+        "INBOX",
+        &mail(
+            "di@example.com",
+            "unsubscribe@bakery.example",
+            "unsubscribe",
+            None,
+            "",
+            "",
+        ),
+        &[],
+    );
+    let forged = dovecot.append(
+        "INBOX",
+        &mail(
+            "mallory@evil.example",
+            "rosemary@bakery.example",
+            "Re: sorry",
+            Some(&cy),
+            "",
+            "Please stop writing to Cy.",
+        ),
+        &[],
+    );
+
+    // 3. The next run reads them first, then writes a winter card to whoever may have one.
+    f.config(&transport, &format!("{inbound}{SORRY}{}", winter_rule()));
+    let (_, stderr) = rekindle_ok(&f, &["run", "--once"]);
+    assert_eq!(
+        stderr.matches("inbound message handled").count(),
+        4,
+        "{stderr}"
+    );
+    assert!(stderr.contains("comes from another address"), "{stderr}");
+    let sent = server.wait_for(4 + 2, Duration::from_secs(10));
+    let later: Vec<&Received> = sent[4..].iter().collect();
+    let to: Vec<&str> = later.iter().map(|m| m.to[0].as_str()).collect();
+    // Cy's automatic reply holds nothing; Ann bounced, Di unsubscribed, Ben replied: waits.
+    assert!(to.contains(&"cy@example.com"), "{to:?}");
+    assert!(
+        !to.iter()
+            .any(|t| ["ann@example.com", "di@example.com", "ben@example.com"].contains(t)),
+        "{to:?}"
+    );
+    // The digest names Ben's answer to his apology, with his words.
+    let digest = later
+        .iter()
+        .find(|m| m.to == ["rosemary@bakery.example"])
+        .expect("the digest");
+    let body = digest.text_body();
+    assert!(
+        body.contains("Ben Brook") && body.contains("Could I have a refund instead?"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("I'm sorry"),
+        "the quoted note is not his words: {body}"
+    );
+
+    let (list, _) = rekindle_ok(&f, &["suppress", "list"]);
+    assert!(
+        list.contains("ann@example.com") && list.contains("hard bounce 5.1.1"),
+        "{list}"
+    );
+    assert!(
+        list.contains("di@example.com") && list.contains("asked by mail to unsubscribe"),
+        "{list}"
+    );
+    assert!(!list.contains("cy@example.com"), "{list}");
+    let (bounced, _) = rekindle_ok(&f, &["outbox", "list", "--state", "bounced"]);
+    assert!(bounced.contains("ann@example.com"), "{bounced}");
+    let (explain, _) = rekindle_ok(&f, &["explain", "--customer", "2"]);
+    assert!(
+        explain.contains("reply to note") && explain.contains("Could I have a refund"),
+        "{explain}"
+    );
+    assert!(explain.contains("wait until"), "{explain}");
+    let (queued, _) = rekindle_ok(&f, &["outbox", "list", "--state", "queued"]);
+    assert!(
+        queued.contains("ben@example.com"),
+        "Ben's winter card waits: {queued}"
+    );
+    let status = words(&rekindle_ok(&f, &["status"]).0);
+    for line in [
+        "hard bounces 1 / 1",
+        "spam complaints 0 / 0",
+        "replies 1 / 1",
+        "automatic replies 1 / 1",
+        "unsubscribes by mail 1 / 1",
+        "mailbox shop mailbox: last read",
+    ] {
+        assert!(status.contains(line), "{line:?} in\n{status}");
+    }
+
+    // The owner's mail and the forged reply are where they were, unread; what rekindle
+    // handled moved, still unread.
+    assert_eq!(dovecot.uids("INBOX"), vec![owner, forged]);
+    assert!(
+        dovecot.flags("INBOX", owner).is_empty(),
+        "{:?}",
+        dovecot.flags("INBOX", owner)
+    );
+    let moved = dovecot.uids("rekindle");
+    assert_eq!(moved.len(), 4, "{moved:?}");
+    for uid in moved {
+        assert!(!dovecot.flags("rekindle", uid).iter().any(|f| f == "\\Seen"));
+    }
+
+    // 4. A run after that handles nothing twice, and the bounced address gets nothing.
+    let (_, stderr) = rekindle_ok(&f, &["run", "--once"]);
+    assert!(!stderr.contains("inbound message handled"), "{stderr}");
+    let again = words(&rekindle_ok(&f, &["status"]).0);
+    assert!(
+        again.contains("hard bounces 1 / 1") && again.contains("replies 1 / 1"),
+        "{again}"
+    );
+}
