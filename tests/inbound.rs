@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::config::smtp;
+use support::config::{SORRY_ON_EVENT, smtp};
 use support::dovecot::Dovecot;
 use support::fixture::{Fixture, ago, text};
 use support::smtp_server::{Received, TestSmtpServer};
@@ -293,5 +293,269 @@ fn bounces_replies_and_unsubscribes_come_back_and_change_what_goes_next() {
     assert!(
         again.contains("hard bounces 1 / 1") && again.contains("replies 1 / 1"),
         "{again}"
+    );
+}
+
+/// One customer with a complaint, an apology due.
+fn ann() -> Fixture {
+    let f = Fixture::new();
+    f.customer(1, "ann@example.com", Some("Ann Archer"), None, None);
+    complains(&f);
+    f
+}
+
+/// Ann's complaint (again).
+fn complains(f: &Fixture) {
+    f.interaction(
+        1,
+        &ago(0.01),
+        "complaint",
+        Some(-0.7),
+        Some("The bread was stale."),
+    );
+}
+
+/// The daemon on `f`, with Ann's complaint coming in once it has started.
+fn daemon_after_a_complaint(f: &Fixture) -> support::daemon::Daemon {
+    f.sql("DELETE FROM interactions");
+    let mut daemon = support::daemon::Daemon::start(f);
+    daemon.wait_for("rekindle started");
+    complains(f);
+    daemon
+}
+
+fn suppressions(f: &Fixture) -> String {
+    rekindle_ok(f, &["suppress", "list"]).0
+}
+
+#[test]
+fn the_daemon_hears_a_bounce_as_it_arrives_through_idle_not_at_the_next_poll() {
+    let server = TestSmtpServer::start();
+    let dovecot = Dovecot::start();
+    let f = ann();
+    let inbound = reading(&f, &dovecot, "").replace("poll = \"1s\"", "poll = \"1h\"");
+    f.config(
+        &smtp(server.port(), &["timeout = \"5s\""]),
+        &format!("{inbound}{SORRY_ON_EVENT}"),
+    );
+    let mut daemon = daemon_after_a_complaint(&f);
+    // Logged in and idling (the first read found nothing); the note goes; its bounce comes in.
+    daemon.wait_for("waiting for new mail");
+    let sent = server.wait_for(1, Duration::from_secs(10));
+    let id = sent[0].message_id().expect("message id");
+    dovecot.append("INBOX", &bounce_fixture("gmail-no-such-user.eml", &id), &[]);
+    let line = daemon.wait_for("inbound message handled");
+    assert!(
+        line.contains("hard-bounce") && line.contains("note_id=1"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("Address not found") && !line.contains("Subject"),
+        "the log never holds the message: {line}"
+    );
+    assert!(suppressions(&f).contains("ann@example.com"));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+}
+
+#[test]
+fn a_mailbox_that_is_down_is_reported_once_delivery_goes_on_and_it_is_read_when_back() {
+    let server = TestSmtpServer::start();
+    let mut dovecot = Dovecot::start();
+    dovecot.stop();
+    let f = ann();
+    let inbound = reading(&f, &dovecot, "");
+    f.config(
+        &smtp(server.port(), &["timeout = \"5s\""]),
+        &format!("{inbound}{SORRY_ON_EVENT}"),
+    );
+    let mut daemon = daemon_after_a_complaint(&f);
+    daemon.wait_for("cannot read the mailbox");
+    daemon.wait_for("note sent");
+    let status = words(&rekindle_ok(&f, &["status"]).0);
+    assert!(
+        status.contains("mailbox shop mailbox: CANNOT BE READ since"),
+        "{status}"
+    );
+    assert!(status.contains("cannot connect to 127.0.0.1"), "{status}");
+    dovecot.restart();
+    daemon.wait_for("the mailbox can be read again");
+    let reported = daemon
+        .seen()
+        .iter()
+        .filter(|l| l.contains("cannot read the mailbox"))
+        .count();
+    assert_eq!(reported, 1, "said once: {:?}", daemon.seen());
+    let status = words(&rekindle_ok(&f, &["status"]).0);
+    assert!(
+        status.contains("mailbox shop mailbox: last read"),
+        "{status}"
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+}
+
+#[test]
+fn a_maildir_is_read_without_moving_renaming_or_reading_twice() {
+    let server = TestSmtpServer::start();
+    let f = ann();
+    f.customer(2, "ben@example.com", Some("Ben Brook"), None, None)
+        .interaction(2, &ago(1.0), "complaint", Some(-0.7), Some("Late again."));
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(f.path("bounces").join(sub)).expect("maildir");
+    }
+    let inbound = "[inbound]\n[[inbound.maildir]]\ndir = \"bounces\"\nname = \"bounces\"\n";
+    f.config(
+        &smtp(server.port(), &["timeout = \"5s\""]),
+        &format!("{inbound}{SORRY}"),
+    );
+    rekindle_ok(&f, &["run", "--once"]);
+    let sent = server.wait_for(2, Duration::from_secs(10));
+    let id_of = |to: &str| note_to(&sent, to).message_id().expect("message id");
+    let files = [
+        (
+            "new/1764662400.M1P1.mx",
+            bounce_fixture("exim-plain.eml", &id_of("ann@example.com")),
+        ),
+        (
+            "cur/1764662401.M2P2.mx:2,S",
+            mail(
+                "ben@example.com",
+                "rosemary@bakery.example",
+                "Re: sorry",
+                Some(&id_of("ben@example.com")),
+                "",
+                "No harm done.",
+            ),
+        ),
+        (
+            "new/1764662402.M3P3.mx",
+            mail(
+                "flour@mill.example",
+                "rosemary@bakery.example",
+                "Invoice",
+                None,
+                "",
+                "Attached.",
+            ),
+        ),
+    ];
+    for (name, raw) in &files {
+        std::fs::write(f.path("bounces").join(name), raw).expect("write");
+    }
+    let (_, stderr) = rekindle_ok(&f, &["run", "--once"]);
+    assert_eq!(
+        stderr.matches("inbound message handled").count(),
+        2,
+        "{stderr}"
+    );
+    assert!(suppressions(&f).contains("ann@example.com"));
+    for (name, raw) in &files {
+        let now = std::fs::read(f.path("bounces").join(name)).expect("still there, same name");
+        assert_eq!(&now, raw);
+    }
+    let (_, stderr) = rekindle_ok(&f, &["run", "--once"]);
+    assert!(!stderr.contains("inbound message handled"), "{stderr}");
+    assert!(
+        !stderr.contains("left alone"),
+        "not even read again: {stderr}"
+    );
+}
+
+#[test]
+fn a_mailbox_over_tls_is_read_with_its_private_ca_and_refused_with_another() {
+    let server = TestSmtpServer::start();
+    let ca = support::certs::Ca::new("shop CA");
+    let (cert, key) = ca.server_pem(&["127.0.0.1"]);
+    let dovecot = Dovecot::start_tls(&cert, &key);
+    let f = ann();
+    let tls_port = dovecot.tls_port().expect("imaps");
+    let with_ca = |pem: &str| {
+        std::fs::write(f.path("imap-ca.pem"), pem).expect("ca file");
+        let inbound = reading(&f, &dovecot, "ca_file = \"imap-ca.pem\"")
+            .replace("tls = \"none\"", "tls = \"implicit\"")
+            .replace(
+                &format!("port = {}", dovecot.port()),
+                &format!("port = {tls_port}"),
+            );
+        f.config(
+            &smtp(server.port(), &["timeout = \"5s\""]),
+            &format!("{inbound}{SORRY}"),
+        );
+    };
+    with_ca(support::certs::Ca::new("someone else").pem());
+    let (stdout, stderr) = rekindle_ok(&f, &["run", "--once"]);
+    assert!(
+        stdout.contains("delivery: sent 1"),
+        "delivery goes on: {stdout}"
+    );
+    assert!(stderr.contains("TLS with 127.0.0.1"), "{stderr}");
+    let status = words(&rekindle_ok(&f, &["status"]).0);
+    assert!(status.contains("CANNOT BE READ"), "{status}");
+    with_ca(ca.pem());
+    let id = server.wait_for(1, Duration::from_secs(10))[0]
+        .message_id()
+        .expect("id");
+    dovecot.append("INBOX", &bounce_fixture("m365-not-found.eml", &id), &[]);
+    let (_, stderr) = rekindle_ok(&f, &["run", "--once"]);
+    assert!(stderr.contains("inbound message handled"), "{stderr}");
+    let status = words(&rekindle_ok(&f, &["status"]).0);
+    assert!(
+        status.contains("mailbox shop mailbox: last read") && status.contains("hard bounces 1 / 1"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_folder_recreated_under_a_new_uidvalidity_is_read_again_and_counts_each_message_once() {
+    let server = TestSmtpServer::start();
+    let dovecot = Dovecot::start();
+    let f = ann();
+    let inbound = reading(&f, &dovecot, "");
+    f.config(
+        &smtp(server.port(), &["timeout = \"5s\""]),
+        &format!("{inbound}{SORRY}"),
+    );
+    rekindle_ok(&f, &["run", "--once"]);
+    let id = server.wait_for(1, Duration::from_secs(10))[0]
+        .message_id()
+        .expect("id");
+    let bounce = bounce_fixture("postfix-user-unknown.eml", &id);
+    dovecot.append("INBOX", &bounce, &[]);
+    let (_, stderr) = rekindle_ok(&f, &["run", "--once"]);
+    assert_eq!(
+        stderr.matches("inbound message handled").count(),
+        1,
+        "{stderr}"
+    );
+    let before = dovecot.uidvalidity("INBOX");
+    dovecot.recreate("INBOX");
+    assert_ne!(dovecot.uidvalidity("INBOX"), before);
+    dovecot.append("INBOX", &bounce, &[]);
+    let (_, stderr) = rekindle_ok(&f, &["run", "--once"]);
+    assert!(!stderr.contains("inbound message handled"), "{stderr}");
+    let status = words(&rekindle_ok(&f, &["status"]).0);
+    assert!(status.contains("hard bounces 1 / 1"), "{status}");
+}
+
+#[test]
+fn an_address_refused_with_5_1_1_during_delivery_is_suppressed_at_once() {
+    let server = TestSmtpServer::start();
+    let f = Fixture::new();
+    f.customer(1, "refused@example.com", Some("Ray"), None, None)
+        .interaction(1, &ago(1.0), "complaint", Some(-0.7), Some("Cold coffee."));
+    f.config(&smtp(server.port(), &["timeout = \"5s\""]), SORRY);
+    let (stdout, stderr) = rekindle_ok(&f, &["run", "--once"]);
+    assert!(stdout.contains("failed 1"), "{stdout}");
+    assert!(
+        stderr.contains("the server says the address does not exist"),
+        "{stderr}"
+    );
+    let list = suppressions(&f);
+    assert!(
+        list.contains("refused@example.com")
+            && list.contains("refused at delivery (note 1)")
+            && list.contains("5.1.1"),
+        "{list}"
     );
 }

@@ -319,3 +319,162 @@ fn reply(
     };
     Ok(Ok((record, Effects::default())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::Letter;
+    use crate::note::NoteState;
+    use crate::outbox::NewNote;
+    use crate::test_config;
+
+    const TOKEN: &str = "5f2c8e1a9b3d4c7e8f0a1b2c3d4e5f60";
+
+    fn config(inbound: &str) -> Config {
+        let text = test_config::config(
+            &test_config::SCRATCH,
+            &test_config::maildir("m"),
+            None,
+            inbound,
+        );
+        let (config, d) = Config::parse(std::path::Path::new("c.toml"), text);
+        assert!(!d.iter().any(|d| d.is_error()), "{d:?}");
+        config.expect("config")
+    }
+
+    /// A state database with one note to ann@example.com, in `state`.
+    fn outbox(dir: &tempfile::TempDir, state: NoteState) -> Outbox {
+        let outbox = Outbox::open(&dir.path().join("state.sqlite")).expect("open");
+        let note = NewNote {
+            rule: "sorry".into(),
+            customer_id: "7".into(),
+            occasion: "interaction-1".into(),
+            priority: 0,
+            due_at: now(),
+            timezone: "UTC".into(),
+            letter: Letter {
+                recipient: "ann@example.com".into(),
+                display_name: None,
+                subject: "Sorry".into(),
+                body_text: "Hi".into(),
+                body_html: None,
+                message_id: format!("<{TOKEN}.rekindle@bakery.example>"),
+            },
+        };
+        let id = outbox.enqueue(&note, now()).expect("enqueue").expect("new");
+        outbox.flush().expect("flush");
+        outbox
+            .transition(id, state, now(), None, None)
+            .expect("state");
+        outbox
+    }
+
+    fn now() -> Timestamp {
+        "2026-12-02T09:00:00Z".parse().expect("time")
+    }
+
+    /// The fixture `name`, about the note above, as message number `n` (its own Message-Id).
+    fn fixture(name: &str, n: u32) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/inbound")
+            .join(name);
+        let text = std::fs::read_to_string(path).expect("fixture");
+        text.replace("9d4b7a2e6c1f4e8a0b3d5c7e9f1a2b4c", TOKEN)
+            .replacen("Message-Id: <", &format!("Message-Id: <{n}."), 1)
+            .into_bytes()
+    }
+
+    fn read(raw: &[u8], outbox: &Outbox, config: &Config, uid: u32) -> Handled {
+        let origin = Origin {
+            source: "test",
+            position: Position::Imap {
+                folder: "INBOX".into(),
+                uidvalidity: 1,
+                uid,
+            },
+        };
+        handle(raw, false, &origin, outbox, config, now()).expect("handle")
+    }
+
+    fn suppressed(outbox: &Outbox) -> Vec<String> {
+        let list = outbox.suppressions().expect("list");
+        list.into_iter()
+            .map(|(key, reason, _)| format!("{key}: {reason}"))
+            .collect()
+    }
+
+    #[test]
+    fn soft_bounces_suppress_only_past_the_limit_and_a_message_counts_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let outbox = outbox(&dir, NoteState::Sent);
+        let config = config("[inbound]\nsoft_bounce_limit = 2\n");
+        let first = fixture("postfix-mailbox-full-4xx.eml", 1);
+        assert_eq!(
+            read(&first, &outbox, &config, 1),
+            Handled::Recorded("soft-bounce")
+        );
+        assert!(suppressed(&outbox).is_empty());
+        // The same message again (another folder, a recreated one) changes nothing.
+        assert_eq!(read(&first, &outbox, &config, 2), Handled::Again);
+        assert!(suppressed(&outbox).is_empty());
+        let second = fixture("postfix-mailbox-full-4xx.eml", 2);
+        assert_eq!(
+            read(&second, &outbox, &config, 3),
+            Handled::Recorded("soft-bounce")
+        );
+        let list = suppressed(&outbox);
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert!(
+            list[0].starts_with(
+                "ann@example.com: 2 soft bounces within 30 days, the last 4.2.2 (note 1)"
+            ),
+            "{list:?}"
+        );
+        assert_eq!(
+            outbox.imap_mark("test", "INBOX").expect("mark"),
+            Some((1, 3))
+        );
+    }
+
+    #[test]
+    fn a_hard_bounce_for_a_note_never_sent_or_never_made_changes_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = config("");
+        let queued = outbox(&dir, NoteState::Queued);
+        let bounce = fixture("postfix-user-unknown.eml", 1);
+        assert_eq!(read(&bounce, &queued, &config, 1), Handled::LeftAlone);
+        let unknown = fixture("dsn-unknown-id.eml", 2);
+        assert_eq!(read(&unknown, &queued, &config, 2), Handled::LeftAlone);
+        assert!(suppressed(&queued).is_empty());
+        assert_eq!(queued.counts().expect("counts"), [(NoteState::Queued, 1)]);
+        // Read past all the same: the next read starts after them.
+        assert_eq!(
+            queued.imap_mark("test", "INBOX").expect("mark"),
+            Some((1, 2))
+        );
+    }
+
+    #[test]
+    fn a_reply_counts_only_from_the_address_the_note_went_to() {
+        let dir = tempfile::tempdir().expect("dir");
+        let outbox = outbox(&dir, NoteState::Sent);
+        let config = config("");
+        let reply = |from: &str, id: &str| {
+            format!(
+                "From: {from}\r\nTo: rosemary@bakery.example\r\nSubject: Re: Sorry\r\nMessage-ID: <{id}@mail.example>\r\nIn-Reply-To: <{TOKEN}.rekindle@bakery.example>\r\n\r\nThat is kind, thank you.\r\n"
+            )
+            .into_bytes()
+        };
+        let forged = reply("Mallory <mallory@evil.example>", "f");
+        assert_eq!(read(&forged, &outbox, &config, 1), Handled::LeftAlone);
+        assert!(outbox.replies(None, 0).expect("replies").is_empty());
+        let real = reply("Ann <ANN@example.com>", "r");
+        assert_eq!(read(&real, &outbox, &config, 2), Handled::Recorded("reply"));
+        let replies = outbox.replies(Some("7"), 0).expect("replies");
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].excerpt, "That is kind, thank you.");
+        assert_eq!(replies[0].rule.as_deref(), Some("sorry"));
+        assert!(!replies[0].automatic);
+        assert!(suppressed(&outbox).is_empty(), "a reply suppresses nothing");
+    }
+}

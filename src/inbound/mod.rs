@@ -152,9 +152,18 @@ async fn follow_imap(
 ) -> Result<(), String> {
     let poll = config.inbound.poll.unsigned_abs();
     let mut mailbox = imap::connect(cfg, config).await?;
+    let mut first = true;
     loop {
-        read_imap(&mut mailbox, cfg, config).await?;
+        let read = read_imap(&mut mailbox, cfg, config).await?;
         recovered(config, name, failing).await;
+        if std::mem::take(&mut first) {
+            let waits = if mailbox.can_idle() {
+                "IDLE"
+            } else {
+                "polling"
+            };
+            info!(source = %name, messages = read, waits, "mailbox read; waiting for new mail");
+        }
         if mailbox.can_idle() {
             mailbox = mailbox.idle(&cfg.folders[0], poll).await?;
         } else {

@@ -52,6 +52,27 @@ impl Ca {
     /// A TLS server configuration with a certificate this CA signed for `names` (host names or
     /// IP addresses), sending the chain up to the CA.
     pub fn server(&self, names: &[&str], validity: Validity) -> Arc<rustls::ServerConfig> {
+        let (cert, key) = self.issue(names, validity);
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone(), self.der.clone()], key)
+            .expect("server TLS config");
+        Arc::new(config)
+    }
+
+    /// A current server certificate for `names`, as PEM (the certificate, then the CA's) and
+    /// its key as PEM: for a server that reads files (Dovecot).
+    pub fn server_pem(&self, names: &[&str]) -> (String, String) {
+        let (cert, key) = self.issue(names, Validity::Current);
+        (format!("{}{}", cert.pem(), self.pem), key.serialize_pem())
+    }
+
+    /// A certificate this CA signed for `names`, and its key.
+    fn issue(&self, names: &[&str], validity: Validity) -> (rcgen::Certificate, KeyPair) {
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .expect("server params");
@@ -71,14 +92,6 @@ impl Ca {
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("server certificate");
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone(), self.der.clone()], key)
-            .expect("server TLS config");
-        Arc::new(config)
+        (cert, key)
     }
 }
