@@ -133,7 +133,43 @@ fn environment_problems(config: &Config) -> Result<Vec<Diagnostic>, LogError> {
             Ok(_) => {}
         }
     }
+    problems.extend(inbound_problems(config));
     Ok(problems)
+}
+
+/// What `[inbound]`'s sources need from this machine: an IMAP password that can be read, a CA
+/// file that holds certificates, a maildir that is there.
+fn inbound_problems(config: &Config) -> Vec<Diagnostic> {
+    use crate::config::inbound::Source;
+    let mut problems = Vec::new();
+    for source in &config.inbound.sources {
+        match source {
+            Source::Imap(imap) => {
+                if let Err(why) = imap.password(config.base_dir()) {
+                    problems.push(Diagnostic::error_in(&config.file, why));
+                }
+                if imap.tls != Tls::None
+                    && let Err((path, why)) = Trust::with_ca_file(imap.ca_file.clone())
+                {
+                    let message = format!(
+                        "[[inbound.imap]] {}: cannot use the ca_file {}: {why}",
+                        imap.name(),
+                        path.display()
+                    );
+                    problems.push(Diagnostic::error_in(&config.file, message));
+                }
+            }
+            Source::Maildir { name, dir } if !dir.join("new").is_dir() => {
+                let message = format!(
+                    "[[inbound.maildir]] {name}: {} has no new/ directory yet; it is read once your mail server delivers there (check `dir` and that rekindle's user may read it)",
+                    dir.display()
+                );
+                problems.push(Diagnostic::error_in(&config.file, message).warning());
+            }
+            Source::Maildir { .. } => {}
+        }
+    }
+    problems
 }
 
 /// Timestamps rekindle cannot read in a sample of the log: an error when they are a large share

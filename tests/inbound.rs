@@ -370,8 +370,15 @@ fn a_mailbox_that_is_down_is_reported_once_delivery_goes_on_and_it_is_read_when_
         &format!("{inbound}{SORRY_ON_EVENT}"),
     );
     let mut daemon = daemon_after_a_complaint(&f);
-    daemon.wait_for("cannot read the mailbox");
     daemon.wait_for("note sent");
+    assert!(
+        daemon
+            .seen()
+            .iter()
+            .any(|l| l.contains("cannot read the mailbox")),
+        "{:?}",
+        daemon.seen()
+    );
     let status = words(&rekindle_ok(&f, &["status"]).0);
     assert!(
         status.contains("mailbox shop mailbox: CANNOT BE READ since"),
@@ -558,4 +565,27 @@ fn an_address_refused_with_5_1_1_during_delivery_is_suppressed_at_once() {
             && list.contains("5.1.1"),
         "{list}"
     );
+}
+
+#[test]
+fn check_says_what_an_inbound_source_lacks_on_this_machine() {
+    let f = ann();
+    let inbound = "[inbound]\n[[inbound.imap]]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"owner\"\npassword_file = \"imap-password\"\n[[inbound.maildir]]\ndir = \"nowhere\"\n";
+    f.config(
+        &support::config::maildir("maildir"),
+        &format!("{inbound}{SORRY}"),
+    );
+    let out = f.rekindle(&["check"]);
+    let (stdout, stderr) = text(&out);
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{all}");
+    assert!(
+        all.contains("cannot read the IMAP password file")
+            && all.contains("imap-password of owner@127.0.0.1"),
+        "{all}"
+    );
+    assert!(all.contains("has no new/ directory yet"), "{all}");
+    std::fs::write(f.path("imap-password"), "secret\n").expect("password");
+    let out = f.rekindle(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }

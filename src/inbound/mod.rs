@@ -124,8 +124,9 @@ pub(crate) async fn follow(source: Source, config: Arc<Config>) {
             }
             Err(why) => {
                 if failing.as_deref() != Some(why.as_str()) {
-                    warn!(source = %name, error = %why, retry_in = %humantime::format_duration(backoff), "cannot read the mailbox; delivery goes on, the mailbox is tried again");
+                    // Recorded first: whoever reads the log line finds it in `status` too.
                     report(&config, &name, Some(&why)).await;
+                    warn!(source = %name, error = %why, retry_in = %humantime::format_duration(backoff), "cannot read the mailbox; delivery goes on, the mailbox is tried again");
                 } else {
                     debug!(source = %name, error = %why, "the mailbox still cannot be read");
                 }
@@ -196,10 +197,10 @@ async fn read_imap(
 
 /// After a complete read: the status says so, and the log once after a failure.
 async fn recovered(config: &Arc<Config>, name: &str, failing: &mut Option<String>) {
+    report(config, name, None).await;
     if failing.take().is_some() {
         info!(source = %name, "the mailbox can be read again");
     }
-    report(config, name, None).await;
 }
 
 /// Records how a read of a mailbox went, for `status` (best effort: it is only a report).
