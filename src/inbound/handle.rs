@@ -82,29 +82,7 @@ pub(crate) fn handle(
             None => Err("a complaint names no note rekindle sent".to_string()),
         },
         Inbound::Reply(r) => reply(r, kind, headers_only, outbox, now)?,
-        Inbound::Unsubscribe(u) => {
-            let mut keys = outbox.customers_at(&u.from)?;
-            keys.push(u.from.clone());
-            let record = Record {
-                kind,
-                dated: dated(u.date, now),
-                address: Some(u.from.clone()),
-                customer_id: keys.first().filter(|_| keys.len() > 1).cloned(),
-                ..Record::default()
-            };
-            let reason = format!(
-                "asked by mail to unsubscribe ({})",
-                Timestamp::from_second(record.dated).unwrap_or(now)
-            );
-            Ok((
-                record,
-                Effects {
-                    suppress: keys,
-                    reason,
-                    ..Effects::default()
-                },
-            ))
-        }
+        Inbound::Unsubscribe(u) => Ok(unsubscribed(u.from, u.date, outbox, now)?),
         Inbound::Unrelated(why) => Err(why),
     };
     let (record, effects) = match decided {
@@ -259,6 +237,34 @@ fn bounce(
         ..Record::default()
     };
     Ok(Ok((record, effects)))
+}
+
+/// A mailed unsubscribe request: its sender's address and every customer rekindle wrote to
+/// there are suppressed; no reply is sent.
+fn unsubscribed(
+    from: String,
+    date: Option<i64>,
+    outbox: &Outbox,
+    now: Timestamp,
+) -> Result<(Record, Effects), OutboxError> {
+    let customers = outbox.customers_at(&from)?;
+    let dated = dated(date, now);
+    let effects = Effects {
+        reason: format!(
+            "asked by mail to unsubscribe ({})",
+            Timestamp::from_second(dated).unwrap_or(now)
+        ),
+        suppress: customers.iter().cloned().chain([from.clone()]).collect(),
+        ..Effects::default()
+    };
+    let record = Record {
+        kind: "unsubscribe",
+        dated,
+        address: Some(from),
+        customer_id: customers.into_iter().next(),
+        ..Record::default()
+    };
+    Ok((record, effects))
 }
 
 /// A spam complaint (ARF): the address is suppressed at once.

@@ -120,22 +120,33 @@ impl Mailbox {
         self.idle
     }
 
-    /// Reads `folder`'s messages after `mark` (its UIDVALIDITY and the last UID handled), [`CHUNK`] at a time, and gives each chunk to
-    /// the state database (see [`super::record`]). Returns the count read.
+    /// EXAMINE (read-only: nothing the server could mark changes), or SELECT when handled mail
+    /// is moved.
+    async fn open(
+        &mut self,
+        folder: &str,
+        write: bool,
+    ) -> Result<async_imap::types::Mailbox, String> {
+        let opened = if write {
+            self.session.select(folder).await
+        } else {
+            self.session.examine(folder).await
+        };
+        opened.map_err(|e| format!("cannot open folder {folder:?}: {e}"))
+    }
+
+    /// Reads `folder`'s messages after `mark` (its UIDVALIDITY and the last UID handled),
+    /// [`CHUNK`] at a time, and gives each chunk to the state database (see [`super::record`]).
+    /// Returns the count read and the UID the next message will have.
     pub(crate) async fn read_folder(
         &mut self,
         folder: &str,
         mark: Option<(u32, u32)>,
         cfg: &ImapConfig,
         config: &Arc<Config>,
-    ) -> Result<usize, String> {
+    ) -> Result<(usize, u32), String> {
         let timeout = cfg.timeout();
-        let selected = within(
-            timeout,
-            self.session
-                .examine_or_select(folder, cfg.move_to.is_some()),
-        )
-        .await?;
+        let selected = within(timeout, self.open(folder, cfg.move_to.is_some())).await?;
         let validity = selected.uid_validity.unwrap_or(0);
         let query = match mark {
             Some((v, uid)) if v == validity => format!("UID {}:*", uid.saturating_add(1)),
@@ -158,6 +169,10 @@ impl Mailbox {
         .await?;
         let mut uids: Vec<u32> = found.into_iter().filter(|u| *u > after).collect();
         uids.sort_unstable();
+        let next = uids
+            .last()
+            .map_or(after + 1, |u| u + 1)
+            .max(selected.uid_next.unwrap_or(0));
         let mut read = 0;
         for chunk in uids.chunks(CHUNK) {
             let messages =
@@ -173,7 +188,7 @@ impl Mailbox {
                 within(timeout, self.move_to(&to_move, to)).await?;
             }
         }
-        Ok(read)
+        Ok((read, next))
     }
 
     /// The messages of `uids`: whole when at most `max_bytes`, else their headers only.
@@ -240,24 +255,38 @@ impl Mailbox {
             .map_err(|e| format!("cannot move handled mail to {to}: {e}"))
     }
 
-    /// Waits on `folder` with IDLE until something changes there or `most` passes.
-    pub(crate) async fn idle(self, folder: &str, most: Duration) -> Result<Mailbox, String> {
-        let Mailbox { mut session, idle } = self;
-        session
-            .select(folder)
-            .await
-            .map_err(|e| format!("cannot select {folder}: {e}"))?;
+    /// Waits on `folder` with IDLE until something changes there or `most` passes; at once
+    /// when a message came in since it was read (its next UID is past `next`).
+    pub(crate) async fn idle(
+        mut self,
+        folder: &str,
+        next: u32,
+        most: Duration,
+        timeout: Duration,
+    ) -> Result<Mailbox, String> {
+        let opened = within(timeout, self.open(folder, false)).await?;
+        if opened.uid_next.is_some_and(|n| n > next) {
+            return Ok(self);
+        }
+        let Mailbox { session, idle } = self;
         let mut handle = session.idle();
-        handle
-            .init()
-            .await
-            .map_err(|e| format!("IDLE refused: {e}"))?;
+        within(timeout, async {
+            handle
+                .init()
+                .await
+                .map_err(|e| format!("IDLE refused: {e}"))
+        })
+        .await?;
+        // The stop handle lives until the wait ends: dropping it would interrupt the wait.
         let (wait, _stop) = handle.wait_with_timeout(most);
         let waited = wait.await.map_err(|e| format!("IDLE broke off: {e}"));
-        let session = handle
-            .done()
-            .await
-            .map_err(|e| format!("IDLE did not end cleanly: {e}"))?;
+        let session = within(timeout, async {
+            handle
+                .done()
+                .await
+                .map_err(|e| format!("IDLE did not end cleanly: {e}"))
+        })
+        .await?;
         waited?;
         while session.unsolicited_responses.try_recv().is_ok() {}
         Ok(Mailbox { session, idle })
@@ -266,30 +295,6 @@ impl Mailbox {
     /// Logs out (best effort).
     pub(crate) async fn logout(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.session.logout()).await;
-    }
-}
-
-/// EXAMINE (read-only: nothing the server could mark changes) unless handled mail is moved.
-trait Open {
-    async fn examine_or_select(
-        &mut self,
-        folder: &str,
-        write: bool,
-    ) -> Result<async_imap::types::Mailbox, String>;
-}
-
-impl Open for Session<Box<dyn Stream>> {
-    async fn examine_or_select(
-        &mut self,
-        folder: &str,
-        write: bool,
-    ) -> Result<async_imap::types::Mailbox, String> {
-        let opened = if write {
-            self.select(folder).await
-        } else {
-            self.examine(folder).await
-        };
-        opened.map_err(|e| format!("cannot open folder {folder:?}: {e}"))
     }
 }
 

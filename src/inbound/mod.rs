@@ -85,7 +85,7 @@ pub(crate) async fn read_all_once(config: Arc<Config>) {
         let outcome = match source {
             Source::Imap(cfg) => match imap::connect(cfg, &config).await {
                 Ok(mut mailbox) => {
-                    let read = read_imap(&mut mailbox, cfg, &config).await;
+                    let read = read_imap(&mut mailbox, cfg, &config).await.map(|(n, _)| n);
                     mailbox.logout().await;
                     read
                 }
@@ -155,7 +155,7 @@ async fn follow_imap(
     let mut mailbox = imap::connect(cfg, config).await?;
     let mut first = true;
     loop {
-        let read = read_imap(&mut mailbox, cfg, config).await?;
+        let (read, next) = read_imap(&mut mailbox, cfg, config).await?;
         recovered(config, name, failing).await;
         if std::mem::take(&mut first) {
             let waits = if mailbox.can_idle() {
@@ -166,20 +166,23 @@ async fn follow_imap(
             info!(source = %name, messages = read, waits, "mailbox read; waiting for new mail");
         }
         if mailbox.can_idle() {
-            mailbox = mailbox.idle(&cfg.folders[0], poll).await?;
+            mailbox = mailbox
+                .idle(&cfg.folders[0], next, poll, cfg.timeout())
+                .await?;
         } else {
             tokio::time::sleep(poll).await;
         }
     }
 }
 
-/// Reads every folder of an IMAP mailbox once.
+/// Reads every folder of an IMAP mailbox once: how many messages, and the first folder's next
+/// UID (where IDLE waits).
 async fn read_imap(
     mailbox: &mut imap::Mailbox,
     cfg: &ImapConfig,
     config: &Arc<Config>,
-) -> Result<usize, String> {
-    let mut read = 0;
+) -> Result<(usize, u32), String> {
+    let (mut read, mut first_next) = (0, None);
     for folder in &cfg.folders {
         let mark = {
             let (config, name, folder) = (config.clone(), cfg.name(), folder.clone());
@@ -190,9 +193,11 @@ async fn read_imap(
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?
         };
-        read += mailbox.read_folder(folder, mark, cfg, config).await?;
+        let (n, next) = mailbox.read_folder(folder, mark, cfg, config).await?;
+        read += n;
+        first_next.get_or_insert(next);
     }
-    Ok(read)
+    Ok((read, first_next.unwrap_or(0)))
 }
 
 /// After a complete read: the status says so, and the log once after a failure.
