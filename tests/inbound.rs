@@ -586,3 +586,54 @@ fn check_says_what_an_inbound_source_lacks_on_this_machine() {
     let out = f.rekindle(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }
+
+#[test]
+fn a_bounce_written_by_a_real_postfix_comes_back_by_the_notes_own_return_path() {
+    // Postfix takes the note, the customer's server refuses the address, Postfix writes the
+    // bounce to the note's return path, bounces+<token>@bakery.example, into a maildir.
+    let far = TestSmtpServer::start();
+    let postfix = support::postfix::Postfix::start(far.port());
+    let f = Fixture::new();
+    f.customer(1, "refused@customer.example", Some("Ray Reed"), None, None)
+        .interaction(1, &ago(1.0), "complaint", Some(-0.7), Some("Cold coffee."));
+    let inbound = format!(
+        "[inbound]\n[[inbound.maildir]]\ndir = \"{}\"\nname = \"bounces\"\n",
+        postfix.bounces().display()
+    );
+    let path = f.config(
+        &smtp(postfix.port(), &["timeout = \"10s\""]),
+        &format!("{inbound}{SORRY}"),
+    );
+    let text = std::fs::read_to_string(&path).expect("config");
+    let text = text.replace(
+        "unsubscribe_mailto =",
+        "return_path = \"bounces@bakery.example\"\nunsubscribe_mailto =",
+    );
+    std::fs::write(&path, text).expect("config");
+    let (stdout, _) = rekindle_ok(&f, &["run", "--once"]);
+    assert!(
+        stdout.contains("delivery: sent 1"),
+        "Postfix took it: {stdout}"
+    );
+    let bounce = postfix.wait_for_bounces(1).remove(0);
+    assert!(
+        bounce.contains("Undelivered Mail Returned to Sender"),
+        "{bounce}"
+    );
+    let id = f.states_by_message_id()[0].0.clone();
+    assert!(
+        bounce.contains(&format!("To: bounces+{}@bakery.example", token(&id))),
+        "{bounce}"
+    );
+    let (_, stderr) = rekindle_ok(&f, &["run", "--once"]);
+    assert!(
+        stderr.contains("inbound message handled") && stderr.contains("hard-bounce"),
+        "{stderr}"
+    );
+    let list = suppressions(&f);
+    assert!(
+        list.contains("refused@customer.example") && list.contains("hard bounce 5.1.1"),
+        "{list}"
+    );
+    assert_eq!(f.states_by_message_id()[0].1, "bounced");
+}

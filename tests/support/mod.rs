@@ -5,5 +5,6 @@ pub mod daemon;
 pub mod defects;
 pub mod dovecot;
 pub mod fixture;
+pub mod postfix;
 pub mod scripted_smtp;
 pub mod smtp_server;
