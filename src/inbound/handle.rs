@@ -132,8 +132,12 @@ fn log_handled(source: &str, record: &Record, effects: &Effects) {
 /// A message's key: its Message-ID, else a hash of its bytes (the same message read twice,
 /// from two folders or after a folder was recreated, is one message).
 fn message_key(raw: &[u8]) -> String {
-    let parsed = mail_parser::MessageParser::new().parse_headers(raw);
-    match parsed.as_ref().and_then(|m| m.message_id()) {
+    // As in `classify`: the parser's assertions on malformed input never reach the caller.
+    let id = std::panic::catch_unwind(|| {
+        let parsed = mail_parser::MessageParser::new().parse_headers(raw);
+        parsed.and_then(|m| m.message_id().map(str::to_string))
+    });
+    match id.ok().flatten() {
         Some(id) if !id.is_empty() && id.len() <= 250 => format!("id:{id}"),
         _ => {
             let digest = Sha256::digest(raw);
