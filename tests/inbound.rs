@@ -637,3 +637,26 @@ fn a_bounce_written_by_a_real_postfix_comes_back_by_the_notes_own_return_path() 
     );
     assert_eq!(f.states_by_message_id()[0].1, "bounced");
 }
+
+#[test]
+fn a_reload_follows_the_mailboxes_of_the_new_configuration() {
+    let dovecot = Dovecot::start();
+    let f = ann();
+    f.config(&support::config::maildir("maildir"), SORRY);
+    let mut daemon = support::daemon::Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    let inbound = reading(&f, &dovecot, "");
+    f.config(
+        &support::config::maildir("maildir"),
+        &format!("{inbound}{SORRY}"),
+    );
+    daemon.signal("HUP");
+    daemon.wait_for("configuration reloaded");
+    let line = daemon.wait_for("waiting for new mail");
+    assert!(
+        line.contains("shop mailbox") && line.contains("IDLE"),
+        "{line}"
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+}
