@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use jiff::SignedDuration;
 use serde::Deserialize;
 
-use super::smtp::{PasswordError, Tls, is_loopback, read_password};
+use super::smtp::{
+    PasswordError, Tls, certificate_name, is_loopback, read_password, server_name_problem,
+};
 
 /// `[[inbound.imap]]`: one IMAP mailbox.
 #[derive(Debug, Clone, Deserialize)]
@@ -143,9 +145,7 @@ impl ImapConfig {
 
     /// The name the server's certificate must carry.
     pub(crate) fn certificate_name(&self) -> &str {
-        self.tls_server_name
-            .as_deref()
-            .unwrap_or(self.host.trim_matches(['[', ']']))
+        certificate_name(self.tls_server_name.as_deref(), &self.host)
     }
 
     /// The password, from `password_file` or `password_env`; the error says which and what to do.
@@ -216,13 +216,7 @@ impl ImapConfig {
                 "move_to {to:?} is also read (folders); move handled mail to a folder rekindle does not read"
             ));
         }
-        if let Some(name) = &self.tls_server_name
-            && rustls::pki_types::ServerName::try_from(name.as_str()).is_err()
-        {
-            problems.push(format!(
-                "tls_server_name {name:?} is not a host name; write the name on the server's certificate"
-            ));
-        }
+        problems.extend(server_name_problem(self.tls_server_name.as_deref()));
         problems
     }
 }

@@ -86,13 +86,7 @@ impl SmtpConfig {
                 ));
             }
         }
-        if let Some(name) = &self.tls_server_name
-            && rustls::pki_types::ServerName::try_from(name.as_str()).is_err()
-        {
-            problems.push(format!(
-                "tls_server_name {name:?} is not a host name; write the name on the server's certificate, e.g. \"smtp.example.com\""
-            ));
-        }
+        problems.extend(server_name_problem(self.tls_server_name.as_deref()));
         if self.tls == Tls::None && (self.ca_file.is_some() || self.tls_server_name.is_some()) {
             problems.push(
                 "ca_file and tls_server_name are for TLS, but tls = \"none\"; set tls = \"starttls\" or \"implicit\", or remove them".to_string(),
@@ -111,6 +105,22 @@ impl SmtpConfig {
             Tls::None => 25,
         })
     }
+}
+
+/// The name a server's certificate must carry: `tls_server_name`, or else `host` (an IPv6
+/// address without its brackets). SMTP servers and IMAP mailboxes alike.
+pub(crate) fn certificate_name<'a>(tls_server_name: Option<&'a str>, host: &'a str) -> &'a str {
+    tls_server_name.unwrap_or(host.trim_matches(['[', ']']))
+}
+
+/// What is wrong with a `tls_server_name`, if it is not a name a certificate can carry.
+pub(crate) fn server_name_problem(tls_server_name: Option<&str>) -> Option<String> {
+    let name = tls_server_name?;
+    rustls::pki_types::ServerName::try_from(name).is_err().then(|| {
+        format!(
+            "tls_server_name {name:?} is not a host name; write the name on the server's certificate, e.g. \"mail.example.com\""
+        )
+    })
 }
 
 /// Whether `host` is this machine (plaintext to it stays on the machine).
@@ -163,9 +173,7 @@ impl SmtpConfig {
 
     /// The name the server's certificate must carry: `tls_server_name`, or else `host`.
     pub(crate) fn certificate_name(&self) -> &str {
-        self.tls_server_name
-            .as_deref()
-            .unwrap_or(self.host.trim_matches(['[', ']']))
+        certificate_name(self.tls_server_name.as_deref(), &self.host)
     }
 
     /// "host:port", for logs and messages.
