@@ -58,9 +58,11 @@ mod inbound;
 mod inert;
 mod load;
 mod log;
+mod metrics;
 mod note;
 mod outbox;
 mod select;
+mod web;
 
 /// Test configurations, shared with the integration tests.
 #[cfg(test)]

@@ -275,7 +275,7 @@ fn each_note_carries_its_own_signed_one_click_unsubscribe_link() {
     let f = two_unhappy_customers();
     std::fs::write(f.path("unsubscribe-secret"), "a shared secret\n").expect("write");
     let transport = smtp(server.port(), &["timeout = \"5s\""]);
-    let sender = "unsubscribe_url = \"https://bakery.example/unsubscribe\"\nunsubscribe_secret_file = \"unsubscribe-secret\"";
+    let sender = "unsubscribe_url = \"https://bakery.example/unsubscribe\"\nunsubscribe_one_click = true\nunsubscribe_secret_file = \"unsubscribe-secret\"";
     f.config(&transport, SORRY_RULE);
     let config = std::fs::read_to_string(f.path("rekindle.toml")).expect("read");
     let config = config.replace(

@@ -133,7 +133,9 @@ fn print_standing(about: &About<'_>) -> Result<(), Error> {
     if standing.unsubscribed {
         flags.push("unsubscribed");
     }
-    if suppressed {
+    if outbox.stopped(&row.id_text)? {
+        flags.push("stopped every note themselves (one-click or the preferences page)");
+    } else if suppressed {
         flags.push("on the suppression list");
     }
     if standing.open_complaint {
@@ -147,6 +149,13 @@ fn print_standing(about: &About<'_>) -> Result<(), Error> {
             flags.join(", ")
         }
     );
+    let preference = outbox.preference(&row.id_text)?;
+    if !preference.is_default() {
+        say!(
+            "preferences (chosen on the preferences page): {}",
+            preference.describe()
+        );
+    }
 
     Ok(())
 }

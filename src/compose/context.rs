@@ -46,6 +46,13 @@ pub(crate) struct CustomerContext {
     attributes: serde_json::Map<String, serde_json::Value>,
 }
 
+impl CustomerContext {
+    /// The customer's first name, when the log gave a usable name.
+    pub(crate) fn first_name(&self) -> Option<&str> {
+        self.named.then_some(self.first_name.as_str())
+    }
+}
+
 /// The name to write to, trimmed. One with line breaks or other control characters (a header
 /// injection attempt), or with bidi controls (which would turn the Subject and the To line
 /// around), is unsafe: it is not used, and the note goes with the fallback greeting.

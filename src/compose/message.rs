@@ -178,7 +178,7 @@ pub(crate) fn build_message(
         let name = HeaderName::new_from_ascii_str("List-Unsubscribe");
         builder = builder.raw_header(HeaderValue::new(name, unsubscribe.join(", ")));
     }
-    if link.is_some() {
+    if link.is_some() && sender.one_click {
         // RFC 8058: mail clients may unsubscribe with one POST to the https link.
         let name = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
         builder = builder.raw_header(HeaderValue::new(name, "List-Unsubscribe=One-Click".into()));

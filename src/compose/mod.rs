@@ -11,7 +11,7 @@ mod lang;
 mod message;
 mod quote;
 mod templates;
-mod unsubscribe;
+pub(crate) mod unsubscribe;
 
 pub(crate) use context::{DigestContext, NoteContext, Recipient, recipient};
 pub(crate) use lang::Language;

@@ -7,14 +7,34 @@ use sha2::Sha256;
 
 use crate::config::Secret;
 
-/// The token for `customer_id`: 32 hex digits of HMAC-SHA256("unsubscribe:" + id).
-pub(crate) fn token(secret: &Secret, customer_id: &str) -> String {
+/// The HMAC of `customer_id`'s token, before it is finalised.
+fn mac(secret: &Secret, customer_id: &str) -> Hmac<Sha256> {
     // HMAC takes keys of any length; this cannot fail.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.bytes())
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(b"unsubscribe:");
     mac.update(customer_id.as_bytes());
-    mac.finalize()
+    mac
+}
+
+/// Whether `token` is `customer_id`'s under `secret`, compared in constant time (hmac's own
+/// check of a truncated tag): how long the answer takes says nothing of how much of a guess
+/// was right.
+pub(crate) fn verify(secret: &Secret, customer_id: &str, token: &str) -> bool {
+    let bytes: Option<Vec<u8>> = (token.len() == 32)
+        .then(|| {
+            (0..16)
+                .map(|i| u8::from_str_radix(token.get(2 * i..2 * i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten();
+    bytes.is_some_and(|b| mac(secret, customer_id).verify_truncated_left(&b).is_ok())
+}
+
+/// The token for `customer_id`: 32 hex digits of HMAC-SHA256("unsubscribe:" + id).
+pub(crate) fn token(secret: &Secret, customer_id: &str) -> String {
+    mac(secret, customer_id)
+        .finalize()
         .into_bytes()
         .iter()
         .take(16)
@@ -61,5 +81,17 @@ mod tests {
                 .starts_with("https://b.example/u?list=1&c=a%20b&t=")
         );
         assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+        let t = token(&secret, "42");
+        assert!(verify(&secret, "42", &t));
+        assert!(
+            verify(&secret, "42", &t.to_uppercase()),
+            "hex in either case"
+        );
+        assert!(!verify(&secret, "43", &t), "another customer's token");
+        assert!(!verify(&Secret::new("other"), "42", &t), "another secret");
+        assert!(!verify(&secret, "42", &t[..31]));
+        assert!(!verify(&secret, "42", &format!("{}zz", &t[..30])));
+        assert!(!verify(&secret, "42", ""));
+        assert!(!verify(&secret, "42", "é".repeat(16).as_str()));
     }
 }

@@ -8,6 +8,7 @@
 
 pub(crate) mod calendar;
 pub(crate) mod diag;
+pub(crate) mod http;
 pub(crate) mod inbound;
 mod raw;
 mod read;
@@ -78,6 +79,8 @@ pub struct Config {
     pub(crate) digest: Option<Digest>,
     /// What rekindle reads for what comes back (no sources without `[inbound]`).
     pub(crate) inbound: inbound::Inbound,
+    /// The web face, if `[http]` is set.
+    pub(crate) http: Option<http::Http>,
 }
 
 /// Who the notes come from.
@@ -101,6 +104,8 @@ pub(crate) struct Sender {
     pub unsubscribe_mailto: Option<lettre::Address>,
     /// The https page for unsubscribing (links to it are signed per customer).
     pub unsubscribe_url: Option<String>,
+    /// That page takes RFC 8058's one-click POST: List-Unsubscribe-Post is sent.
+    pub one_click: bool,
     /// Where the link-signing secret comes from.
     pub unsubscribe_secret_source: Option<SecretSource>,
     /// The link-signing secret, once read (see [`Config::read_secrets`]).
@@ -114,6 +119,27 @@ pub(crate) enum SecretSource {
     File(PathBuf),
     /// An environment variable.
     Env(String),
+}
+
+impl SecretSource {
+    /// Reads the secret `key` of `[section]` (for the error's words), refusing an empty one.
+    fn read(&self, section: &str, key: &str) -> Result<Secret, String> {
+        let text = match self {
+            SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "[{section}]: cannot read {key}_file {}: {e}",
+                    path.display()
+                )
+            })?,
+            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                format!("[{section}]: the environment variable {var} ({key}_env) is not set")
+            })?,
+        };
+        match text.trim().is_empty() {
+            true => Err(format!("[{section}]: the {key} is empty")),
+            false => Ok(Secret::new(&text)),
+        }
+    }
 }
 
 /// How notes leave.
@@ -280,36 +306,26 @@ impl Config {
         }
     }
 
-    /// Reads the secrets the config points at (the unsubscribe link secret). The SMTP password is
-    /// read by the transport itself.
+    /// Reads the secrets the config points at (the unsubscribe link secret, and the previous
+    /// one after a rotation). The SMTP password is read by the transport itself.
     pub(crate) fn read_secrets(&mut self) -> Result<(), Diagnostic> {
-        let Some(source) = &self.sender.unsubscribe_secret_source else {
-            return Ok(());
+        let file = self.file.clone();
+        let read = |source: &Option<SecretSource>, section: &str, key: &str| {
+            source
+                .as_ref()
+                .map(|s| s.read(section, key))
+                .transpose()
+                .map_err(|message| Diagnostic::error_in(&file, message))
         };
-        let text = match source {
-            SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
-                format!(
-                    "[sender]: cannot read unsubscribe_secret_file {}: {e}",
-                    path.display()
-                )
-            }),
-            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
-                format!(
-                    "[sender]: the environment variable {var} (unsubscribe_secret_env) is not set"
-                )
-            }),
-        };
-        match text {
-            Ok(text) if !text.trim().is_empty() => {
-                self.sender.unsubscribe_secret = Some(Secret::new(&text));
-                Ok(())
-            }
-            Ok(_) => Err(Diagnostic::error_in(
-                &self.file,
-                "[sender]: the unsubscribe secret is empty".to_string(),
-            )),
-            Err(message) => Err(Diagnostic::error_in(&self.file, message)),
+        self.sender.unsubscribe_secret = read(
+            &self.sender.unsubscribe_secret_source,
+            "sender",
+            "unsubscribe_secret",
+        )?;
+        if let Some(http) = &mut self.http {
+            http.previous_secret = read(&http.previous_secret_source, "http", "previous_secret")?;
         }
+        Ok(())
     }
 
     /// The directory relative paths in the config are resolved against.

@@ -38,6 +38,8 @@ pub(super) struct RawConfig {
     pub(super) digest: Option<RawDigest>,
     /// The mailboxes read for bounces, replies and unsubscribe requests (optional).
     pub(super) inbound: Option<RawInbound>,
+    /// The web face: one-click unsubscribe, preferences, health and metrics (optional).
+    pub(super) http: Option<super::http::RawHttp>,
     /// The outreach rules.
     #[serde(default)]
     pub(super) rule: Vec<RawRule>,
@@ -99,6 +101,9 @@ pub(super) struct RawSender {
     pub(super) verp: bool,
     /// Optional https page where customers unsubscribe; each note links to it with a signed token.
     pub(super) unsubscribe_url: Option<Spanned<String>>,
+    /// That page also takes RFC 8058's one-click POST (List-Unsubscribe-Post is sent).
+    #[serde(default)]
+    pub(super) unsubscribe_one_click: bool,
     /// A file holding the secret that signs unsubscribe links (shared with that page).
     pub(super) unsubscribe_secret_file: Option<PathBuf>,
     /// An environment variable holding that secret.

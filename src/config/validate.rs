@@ -86,7 +86,7 @@ impl Validator<'_> {
     }
 
     /// Makes a path from the config absolute, relative to the config file's directory.
-    fn path(&self, p: &Path) -> PathBuf {
+    pub(super) fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
         } else {
@@ -106,7 +106,8 @@ impl Validator<'_> {
                 None
             }
         };
-        let sender = self.sender(raw.sender);
+        let mut sender = self.sender(raw.sender);
+        let http = self.http(raw.http, sender.as_mut());
         let transport = self.transport(raw.transport);
         let policy = self.policy(&raw.policy);
         let delivery = self.delivery(&raw.delivery);
@@ -157,6 +158,7 @@ impl Validator<'_> {
             rules,
             digest,
             inbound: inbound?,
+            http: http?,
         })
     }
 
@@ -167,17 +169,12 @@ impl Validator<'_> {
             .reply_to
             .as_ref()
             .map(|r| self.address("sender.reply_to", r));
-        let secret = match (raw.unsubscribe_secret_file, raw.unsubscribe_secret_env) {
-            (Some(file), None) => Some(SecretSource::File(self.path(&file))),
-            (None, Some(env)) => Some(SecretSource::Env(env)),
-            (None, None) => None,
-            (Some(_), Some(_)) => {
-                let message = "[sender]: both unsubscribe_secret_file and unsubscribe_secret_env are set; keep one".to_string();
-                self.diagnostics
-                    .push(Diagnostic::error_in(self.file, message));
-                None
-            }
-        };
+        let secret = self.secret_source(
+            "sender",
+            "unsubscribe_secret",
+            raw.unsubscribe_secret_file,
+            raw.unsubscribe_secret_env,
+        );
         let url = raw.unsubscribe_url;
         if let Some(url) = &url
             && self.header_text("sender.unsubscribe_url", url)
@@ -220,9 +217,33 @@ impl Validator<'_> {
             verp: raw.verp,
             unsubscribe_mailto: mailto.unwrap_or(None),
             unsubscribe_url: url.map(Spanned::into_inner),
+            one_click: raw.unsubscribe_one_click,
             unsubscribe_secret_source: secret,
             unsubscribe_secret: None,
         })
+    }
+
+    /// Where the secret `key` of `[section]` (`key_file` or `key_env` in the file) is read
+    /// from, if it is set.
+    pub(super) fn secret_source(
+        &mut self,
+        section: &str,
+        key: &str,
+        file: Option<PathBuf>,
+        env: Option<String>,
+    ) -> Option<SecretSource> {
+        match (file, env) {
+            (Some(file), None) => Some(SecretSource::File(self.path(&file))),
+            (None, Some(env)) => Some(SecretSource::Env(env)),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                let message =
+                    format!("[{section}]: both {key}_file and {key}_env are set; keep one");
+                self.diagnostics
+                    .push(Diagnostic::error_in(self.file, message));
+                None
+            }
+        }
     }
 
     /// Whether `value` of `key` can go into a mail header as it is; an error at its place if not

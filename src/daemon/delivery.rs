@@ -11,6 +11,7 @@ use super::{Shared, blocking};
 use crate::deliver::{self, Pace, Steering};
 use crate::error::Error;
 use crate::log::Log;
+use crate::metrics::{METRICS, RuleLabel};
 use crate::outbox::Outbox;
 
 /// Delivers due notes whenever notes are queued or the poll interval passes, until the stop.
@@ -87,6 +88,9 @@ async fn pass(shared: Arc<Shared>) {
 /// Logs what a pass did, per rule and in all.
 fn log_report(report: &deliver::DeliveryReport) {
     for (rule, (sent, failed)) in &report.per_rule {
+        let label = RuleLabel { rule: rule.clone() };
+        METRICS.sent.get_or_create(&label).inc_by(*sent);
+        METRICS.failed.get_or_create(&label).inc_by(*failed);
         info!(rule = %rule, sent, failed, "delivered for rule {rule}: sent {sent}, failed {failed}");
     }
     if report.sent + report.retried + report.failed + report.unknown > 0 {

@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::evaluate::{self, Pass};
 use crate::load::Loaded;
 use crate::log::Log;
+use crate::metrics::METRICS;
 use crate::outbox::{Outbox, Setting};
 
 /// After a look the log's notification asked for, the next look comes this soon.
@@ -76,6 +77,7 @@ impl Watcher {
     /// committed while an earlier chunk was being handled is stamped later than that, and a
     /// rule's window (complaints up to now) would pass it over while the watermark moved on.
     fn poll(&mut self, loaded: &Loaded) -> Result<u64, Error> {
+        let noticed = std::time::Instant::now();
         let config = &loaded.config;
         let rules: Vec<&Rule> = config
             .rules
@@ -111,10 +113,19 @@ impl Watcher {
                 ..Pass::new(&rules, crate::clock::now())
             };
             let reports = evaluate::run(config, &loaded.templates, &self.log, &outbox, &pass)?;
+            for r in &reports {
+                METRICS.evaluated(&r.rule, r.elapsed);
+            }
             for r in reports.iter().filter(|r| r.matched > 0) {
                 info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, trigger = "interaction", "{}", r.summary());
             }
-            queued += reports.iter().map(|r| r.queued).sum::<u64>();
+            let chunk_queued = reports.iter().map(|r| r.queued).sum::<u64>();
+            if chunk_queued > 0 {
+                METRICS
+                    .event_to_queued
+                    .observe(noticed.elapsed().as_secs_f64());
+            }
+            queued += chunk_queued;
             debug!(
                 rows = new.count,
                 customers = new.customers.len(),

@@ -145,6 +145,10 @@ async fn serve(
     tokio::spawn(events::watch(shared.clone(), shutdown.clone()));
     tokio::spawn(watchdog::watchdog(shared.clone(), shutdown.clone()));
     tokio::spawn(inbound::follow(shared.clone(), shutdown.clone()));
+    if let Some(http) = running.loaded.config.http.clone() {
+        let listener = crate::web::bind(&http).await?;
+        tokio::spawn(web_face(listener, http, shared.clone(), shutdown.clone()));
+    }
     let delivering = tokio::spawn(delivery::run(shared.clone(), shutdown.clone()));
     notify(&[
         NotifyState::Ready,
@@ -188,6 +192,29 @@ async fn serve(
     .await?;
     info!("stopped");
     Ok(())
+}
+
+/// Serves the web face (`[http]`) until the stop. It follows reloads for everything but the
+/// address it listens on, which a restart changes.
+async fn web_face(
+    listener: tokio::net::TcpListener,
+    http: crate::config::http::Http,
+    shared: Arc<Shared>,
+    mut shutdown: Shutdown,
+) {
+    let (loaded, stuck, beats) = (shared.clone(), shared.clone(), shared.clone());
+    let context = crate::web::Context {
+        loaded: Box::new(move || loaded.running().loaded.clone()),
+        stuck: Box::new(move || watchdog::stuck(&stuck)),
+        beats: Box::new(move || beats.beats.ages()),
+    };
+    crate::web::serve(
+        listener,
+        &http,
+        context,
+        async move { shutdown.recv().await },
+    )
+    .await;
 }
 
 /// At start, in the state database: the notes a previous run left `sending` are parked, a
@@ -267,7 +294,7 @@ const LAST_WORD: Duration = Duration::from_secs(2);
 
 /// A configuration in force, with the transport built from it.
 struct Running {
-    loaded: Loaded,
+    loaded: Arc<Loaded>,
     transport: Arc<Transport>,
     /// Runs the sends (and owns the SMTP connections the transport keeps open).
     delivery: Option<tokio::runtime::Runtime>,
@@ -280,7 +307,7 @@ impl Running {
         let delivery =
             deliver::runtime().map_err(|e| Error::io("start the delivery runtime", "", e))?;
         Ok(Running {
-            loaded,
+            loaded: Arc::new(loaded),
             transport,
             delivery: Some(delivery),
         })
@@ -317,6 +344,15 @@ async fn reload(path: &Path, current: Arc<Running>) -> Arc<Running> {
             return current;
         }
     };
+    let (was, is) = (
+        current.loaded.config.http.as_ref().map(|h| h.listen),
+        loaded.config.http.as_ref().map(|h| h.listen),
+    );
+    if was != is {
+        warn!(
+            "[http] listen changed: the web face keeps its address until the next restart (systemctl restart rekindle)"
+        );
+    }
     match Running::new(loaded) {
         Ok(running) => {
             info!(

@@ -124,6 +124,7 @@ pub(super) async fn tick(shared: Arc<Shared>, at: Timestamp) {
         let pass = evaluate::Pass::new(&rules, crate::clock::now());
         let reports = evaluate::run(config, &running.loaded.templates, &log, &outbox, &pass)?;
         for r in &reports {
+            crate::metrics::METRICS.evaluated(&r.rule, r.elapsed);
             info!(rule = %r.rule, elapsed_ms = r.elapsed.as_millis() as u64, matched = r.matched, queued = r.queued, "{}", r.summary());
         }
         let digest = match names.iter().any(|n| n == DIGEST_RULE) {

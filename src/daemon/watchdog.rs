@@ -37,6 +37,24 @@ impl Beats {
         }
     }
 
+    /// How long ago each loop last showed progress, in seconds.
+    pub(super) fn ages(&self) -> Vec<(&'static str, f64)> {
+        let now = Self::now();
+        [
+            ("scheduler", &self.scheduler),
+            ("event watcher", &self.events),
+            ("delivery loop", &self.delivery),
+        ]
+        .into_iter()
+        .map(|(name, beat)| {
+            (
+                name,
+                (now - beat.load(Ordering::Relaxed)).max(0) as f64 / 1000.0,
+            )
+        })
+        .collect()
+    }
+
     /// The loops that have shown no progress for longer than `limit`.
     fn stale(&self, limit: Duration, events_expected: bool) -> Vec<&'static str> {
         let age = |b: &AtomicI64| Self::now() - b.load(Ordering::Relaxed);
@@ -56,6 +74,22 @@ impl Beats {
     }
 }
 
+/// How long a loop may show no progress without systemd's watchdog: `/healthz` still judges.
+const WITHOUT_WATCHDOG: Duration = Duration::from_secs(120);
+
+/// The loops that show no progress, by name (none: all is well): what the watchdog and
+/// `/healthz` go by. A loop may legitimately rest for its own interval; beyond half the
+/// watchdog's timeout on top of that (or [`WITHOUT_WATCHDOG`]), it is stuck.
+pub(super) fn stuck(shared: &Shared) -> Vec<&'static str> {
+    let running = shared.running();
+    let config = &running.loaded.config;
+    let margin = sd_notify::watchdog_enabled().map_or(WITHOUT_WATCHDOG, |t| t / 2);
+    let limit = margin + config.delivery.poll.unsigned_abs();
+    shared
+        .beats
+        .stale(limit, config.rules.iter().any(|r| r.on_interaction))
+}
+
 /// Pings systemd's watchdog (when it is on) while every loop shows progress, until the stop.
 pub(super) async fn watchdog(shared: Arc<Shared>, mut shutdown: Shutdown) {
     let Some(timeout) = sd_notify::watchdog_enabled() else {
@@ -68,14 +102,7 @@ pub(super) async fn watchdog(shared: Arc<Shared>, mut shutdown: Shutdown) {
             _ = every.tick() => {}
             _ = shutdown.recv() => return,
         }
-        let running = shared.running();
-        let config = &running.loaded.config;
-        // A loop may legitimately rest for its own interval; beyond half the watchdog's
-        // timeout on top of that, it is stuck.
-        let limit = timeout / 2 + config.delivery.poll.unsigned_abs();
-        let stale = shared
-            .beats
-            .stale(limit, config.rules.iter().any(|r| r.on_interaction));
+        let stale = stuck(&shared);
         if stale.is_empty() {
             warned = false;
             notify(&[NotifyState::Watchdog]);

@@ -9,6 +9,7 @@
 //! customer's cap.
 
 mod limits;
+mod preference;
 mod send;
 mod skip;
 
@@ -20,6 +21,7 @@ use crate::note::NoteState;
 use crate::select::Ledger;
 
 pub(crate) use limits::{Lookback, daily_limit_reached};
+pub(crate) use preference::{Category, EVERY_DAYS, Preference};
 pub(crate) use send::{Due, Gate, SendFacts, before_sending};
 pub(crate) use skip::Skip;
 
@@ -46,6 +48,9 @@ pub(crate) struct Facts {
     pub suppressed: bool,
     /// Where the customer stands in the log.
     pub standing: Standing,
+    /// What the customer chose on the preferences page, with when the last note that reached
+    /// them was queued (for a personal cap), if they chose anything.
+    pub preference: Option<(Preference, Option<Timestamp>)>,
     /// The interaction behind the note is a complaint.
     pub complaint: bool,
     /// For a ratio rule: the customer's touch points, rekindle's own notes included.
@@ -74,6 +79,13 @@ pub(crate) fn decide(
     }
     if facts.standing.unsubscribed {
         return Err(Skip::Unsubscribed);
+    }
+    if let Some(why) = facts
+        .preference
+        .as_ref()
+        .and_then(|(p, last)| p.keeps_out(&rule.kind, *last, now))
+    {
+        return Err(Skip::Preference(why));
     }
     if facts.standing.open_complaint && rule.hold_while_unhappy {
         return Err(Skip::OpenComplaint);

@@ -42,10 +42,13 @@ pub(crate) struct SendFacts {
     pub suppressed: Option<HashSet<String>>,
     /// Standings by customer id (opt-outs, unsubscribes, customers gone from the log).
     pub standings: Option<HashMap<String, Standing>>,
+    /// What the batch's customers chose on the preferences page, with when each of those with a
+    /// personal cap was last sent a note (None: it could not be read, see `unreadable`).
+    pub preferences: Option<HashMap<String, (crate::decide::Preference, Option<Timestamp>)>>,
     /// When each of the batch's customers who replied within `inbound.hold_after_reply` last
     /// replied (a person's reply, not an automatic one), in Unix seconds.
     pub replied: HashMap<String, i64>,
-    /// Why one of the two could not be read.
+    /// Why one of them could not be read.
     pub unreadable: String,
 }
 
@@ -58,7 +61,7 @@ pub(crate) fn before_sending(
 ) -> Gate {
     // The staff digest goes to the staff, not to a customer: only the calendar applies.
     if note.rule != DIGEST_RULE
-        && let Some(gate) = customer_gate(note, facts, now)
+        && let Some(gate) = customer_gate(note, facts, config, now)
     {
         return gate;
     }
@@ -102,7 +105,12 @@ fn reply_hold(note: &Due<'_>, facts: &SendFacts, config: &Config, now: Timestamp
 }
 
 /// What the customer's wishes say of `note`, if anything holds or cancels it.
-fn customer_gate(note: &Due<'_>, facts: &SendFacts, now: Timestamp) -> Option<Gate> {
+fn customer_gate(
+    note: &Due<'_>,
+    facts: &SendFacts,
+    config: &Config,
+    now: Timestamp,
+) -> Option<Gate> {
     let retry_soon = now + SignedDuration::from_mins(1);
     let cancel = |why: &str| Some(Gate::Cancel(why.to_string()));
     let Some(suppressed) = &facts.suppressed else {
@@ -110,6 +118,15 @@ fn customer_gate(note: &Due<'_>, facts: &SendFacts, now: Timestamp) -> Option<Ga
     };
     if suppressed.contains(note.customer_id) || suppressed.contains(note.recipient) {
         return cancel("the customer is on the suppression list");
+    }
+    let Some(preferences) = &facts.preferences else {
+        return Some(Gate::Hold(retry_soon, facts.unreadable.clone()));
+    };
+    if let (Some((preference, last_sent)), Some(rule)) =
+        (preferences.get(note.customer_id), config.rule(note.rule))
+        && let Some(why) = preference.keeps_out(&rule.kind, *last_sent, now)
+    {
+        return cancel(&why);
     }
     let Some(standings) = &facts.standings else {
         return Some(Gate::Hold(retry_soon, facts.unreadable.clone()));

@@ -15,6 +15,9 @@ pub(crate) enum Skip {
     Unsubscribed,
     /// The customer is on the suppression list.
     Suppressed,
+    /// The customer's choice on the preferences page keeps this note from them (the words say
+    /// which choice).
+    Preference(String),
     /// A complaint is still open, and this rule waits until it is resolved.
     OpenComplaint,
     /// The complaint was resolved before an apology went: a follow-up fits better.
@@ -71,6 +74,7 @@ impl Skip {
                 | Skip::DailyLimit(_)
                 | Skip::OpenComplaint
                 | Skip::Suppressed
+                | Skip::Preference(_)
                 | Skip::Render(_)
                 | Skip::RatioMet { .. }
         )
@@ -82,6 +86,7 @@ impl Skip {
             Skip::OptedOut => "opted-out",
             Skip::Unsubscribed => "unsubscribed",
             Skip::Suppressed => "suppressed",
+            Skip::Preference(_) => "preference",
             Skip::OpenComplaint => "open-complaint",
             Skip::Resolved => "resolved",
             Skip::RatioMet { .. } => "ratio-met",
@@ -104,6 +109,7 @@ impl fmt::Display for Skip {
             Skip::OptedOut => write!(f, "opted out"),
             Skip::Unsubscribed => write!(f, "unsubscribed (an unsubscribe interaction)"),
             Skip::Suppressed => write!(f, "on the suppression list"),
+            Skip::Preference(why) => write!(f, "{why}"),
             Skip::OpenComplaint => write!(
                 f,
                 "a complaint is still open; this rule waits until it is resolved"

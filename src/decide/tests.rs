@@ -36,6 +36,7 @@ fn facts(opted_out: bool, history: &History, queued_today: u32) -> Facts {
         opted_out,
         suppressed: false,
         standing: Standing::default(),
+        preference: None,
         complaint: false,
         ledger: None,
         history: history.clone(),

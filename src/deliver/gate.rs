@@ -5,9 +5,11 @@ use jiff::Timestamp;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::decide::{self, Due, Gate, SendFacts};
+use std::collections::HashMap;
+
+use crate::decide::{self, Due, Gate, Preference, SendFacts};
 use crate::log::Log;
-use crate::outbox::{Outbox, StoredNote};
+use crate::outbox::{Outbox, OutboxError, StoredNote};
 
 /// The last look before the notes of a batch go (see [`decide::before_sending`]): the
 /// suppression list and the log are read once for the whole batch.
@@ -44,6 +46,26 @@ pub(super) fn gate(
         .collect()
 }
 
+/// What the customers among `ids` chose on the preferences page, with the last note sent to
+/// each who asked for a personal cap.
+fn preferences(
+    outbox: &Outbox,
+    ids: &[String],
+) -> Result<HashMap<String, (Preference, Option<Timestamp>)>, OutboxError> {
+    let mut all = outbox.preferences()?;
+    let mut chosen = HashMap::new();
+    for id in ids {
+        if let Some(preference) = all.remove(id) {
+            let last_sent = match preference.every_days {
+                Some(_) => outbox.last_sent_to(id)?,
+                None => None,
+            };
+            chosen.insert(id.clone(), (preference, last_sent));
+        }
+    }
+    Ok(chosen)
+}
+
 /// What the last look needs of the customers of `notes` (the staff digest aside).
 fn send_facts(
     notes: &[StoredNote],
@@ -69,6 +91,13 @@ fn send_facts(
         }
     }
     let ids: Vec<String> = to_customers.iter().map(|n| n.customer_id.clone()).collect();
+    match preferences(outbox, &ids) {
+        Ok(chosen) => facts.preferences = Some(chosen),
+        Err(err) => {
+            warn!(error = %err, "cannot read the customers' preferences; holding the notes");
+            facts.unreadable = err.to_string();
+        }
+    }
     let since = now - config.inbound.hold_after_reply;
     match outbox.last_replies(&ids, since.as_second()) {
         Ok(replied) => facts.replied = replied,

@@ -72,11 +72,19 @@ fn facts(
         },
     };
     let lookback = Lookback::at(rule, &config.policy, now);
+    let preference = match shared.preferences.get(&customer.id_text) {
+        Some(p) if p.every_days.is_some() => {
+            Some((p.clone(), outbox.last_note_to(&customer.id_text)?))
+        }
+        Some(p) => Some((p.clone(), None)),
+        None => None,
+    };
     Ok(Facts {
         unusable: recipient.as_ref().err().cloned(),
         opted_out: customer.opted_out,
         suppressed: outbox.suppressed(&customer.id_text, &address)?,
         standing,
+        preference,
         complaint: candidate
             .trigger()
             .is_some_and(|t| config.policy.complaint_kinds.contains(&t.kind)),

@@ -76,6 +76,8 @@ struct Shared<'a> {
     /// when the first rule reading its whole selection meets its first candidate; among a few
     /// customers, each candidate's own standing is read instead.
     standings: OnceCell<Standings>,
+    /// What customers chose on the preferences page (a few customers, read once).
+    preferences: std::collections::HashMap<String, crate::decide::Preference>,
 }
 
 impl Shared<'_> {
@@ -151,6 +153,7 @@ pub(crate) fn run(
         outbox,
         pass,
         standings: OnceCell::new(),
+        preferences: outbox.preferences()?,
     };
     std::thread::scope(|threads| {
         let mut rules = ordered.into_iter();

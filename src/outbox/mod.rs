@@ -13,6 +13,7 @@ mod enqueue;
 mod history;
 pub(crate) mod inbound;
 mod operator;
+mod preferences;
 mod schema;
 mod settings;
 mod status;
@@ -29,6 +30,7 @@ pub(crate) use delivery::{StoredNote, Update};
 pub(crate) use enqueue::NewNote;
 use enqueue::{Group, Queued};
 pub(crate) use operator::OperatorAction;
+pub(crate) use preferences::Stop;
 use schema::{OVERLAY, migrate, schema};
 pub(crate) use settings::Setting;
 

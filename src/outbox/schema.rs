@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS rule_waiting (
 ) WITHOUT ROWID;
 ";
 
-/// What came back (see `outbox::inbound`).
+/// What came back: by mail (see `outbox::inbound`) and from the preferences page (see
+/// `outbox::preferences`).
 const INBOUND: &str = "
 -- What came back, each message once (by its Message-ID, else a hash): bounces, complaints,
 -- replies, mailed unsubscribes. `dated` is when it was written, `at` when rekindle read it.
@@ -125,6 +126,15 @@ CREATE TABLE IF NOT EXISTS inbound_sources (
     error_at INTEGER,
     error    TEXT
 );
+-- What each customer chose on the preferences page: the kinds of notes they refused (a JSON
+-- list of category keys) and a personal cap (one note every `every_days`). A customer who
+-- stops everything is on the suppression list instead.
+CREATE TABLE IF NOT EXISTS preferences (
+    customer_id TEXT PRIMARY KEY,
+    refused     TEXT NOT NULL,
+    every_days  INTEGER,
+    at          INTEGER NOT NULL
+);
 ";
 
 /// The tables and indexes of a state database.
@@ -132,23 +142,27 @@ pub(super) fn schema() -> String {
     TABLES.replace("{waiting}", &NoteState::sql_list(&NoteState::WAITING)) + INBOUND
 }
 
-/// For a dry run on a state database an older rekindle wrote: the inbound tables, empty and
-/// temporary, so every query reads as it would on a new one.
+/// For a dry run on a state database an older rekindle wrote: each of the inbound tables it
+/// lacks, empty and temporary, so every query reads as it would on a new one.
 pub(super) fn inbound_stand_in(conn: &Connection) -> rusqlite::Result<()> {
-    let has: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM main.sqlite_master WHERE name = 'inbound')",
-        [],
-        |r| r.get(0),
-    )?;
-    if has {
-        return Ok(());
+    for table in INBOUND.split(';').filter(|s| s.contains("CREATE TABLE")) {
+        let name = table
+            .split("IF NOT EXISTS")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_default();
+        let has: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM main.sqlite_master WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(
+                &(table.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE") + ";"),
+            )?;
+        }
     }
-    let tables: String = INBOUND
-        .split(';')
-        .filter(|s| s.contains("CREATE TABLE"))
-        .map(|s| s.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE") + ";")
-        .collect();
-    conn.execute_batch(&tables)
+    Ok(())
 }
 
 /// The plan's scratch table and the view every query reads.

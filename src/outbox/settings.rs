@@ -23,6 +23,9 @@ pub(crate) enum Setting<'a> {
     DeliveryBoot,
     /// The scheduled wall-clock time a rule (or the digest) last ran for.
     ScheduledRun(&'a str),
+    /// The link-signing secret in force (a hash of it) and when it was first seen: the previous
+    /// one is accepted for `[http] previous_secret_for` from then.
+    LinkSecret,
 }
 
 impl Setting<'_> {
@@ -36,6 +39,7 @@ impl Setting<'_> {
             Setting::DeliveryPause => "delivery_pause".into(),
             Setting::DeliveryBoot => "delivery_boot".into(),
             Setting::ScheduledRun(rule) => format!("scheduled_run:{rule}"),
+            Setting::LinkSecret => "link_secret".into(),
         }
     }
 }

@@ -18,6 +18,17 @@ impl Outbox {
         q().map_err(|e| self.err(e))
     }
 
+    /// The notes that bounced, by rule.
+    pub(crate) fn bounced_by_rule(&self) -> Result<Vec<(String, i64)>, OutboxError> {
+        self.conn
+            .prepare("SELECT rule, count(*) FROM notes WHERE state = ?1 GROUP BY rule")
+            .and_then(|mut s| {
+                s.query_map([NoteState::Bounced], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.err(e))
+    }
+
     /// Notes sent since `since` (those that bounced since included).
     pub(crate) fn sent_since(&self, since: Timestamp) -> Result<i64, OutboxError> {
         self.conn
