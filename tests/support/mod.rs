@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod defects;
 pub mod dovecot;
 pub mod fixture;
+pub mod http;
 pub mod postfix;
 pub mod scripted_smtp;
 pub mod smtp_server;
