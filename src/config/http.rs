@@ -3,49 +3,11 @@
 //! `public_url` is the address customers see, and the links in notes are built on it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use jiff::SignedDuration;
-use serde::Deserialize;
-use toml::Spanned;
-
+use super::raw::RawHttp;
 use super::validate::Validator;
 use super::{Secret, SecretSource, Sender};
-
-/// `[http]` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawHttp {
-    /// The address and port the listener binds, e.g. "127.0.0.1:8026".
-    listen: Spanned<String>,
-    /// The https address customers see (the reverse proxy's), e.g. "https://bakery.example/rekindle".
-    public_url: Spanned<String>,
-    /// A file holding the previous link-signing secret, still accepted after a rotation.
-    previous_secret_file: Option<PathBuf>,
-    /// An environment variable holding it.
-    previous_secret_env: Option<String>,
-    /// How long after the rotation links signed with the previous secret still work.
-    #[serde(default = "ninety_days")]
-    previous_secret_for: Spanned<String>,
-    /// Requests a minute from one client address.
-    #[serde(default = "thirty")]
-    rate_limit: u32,
-    /// The longest a request may take to arrive (headers and body).
-    #[serde(default = "ten_seconds")]
-    request_timeout: Spanned<String>,
-}
-
-fn ninety_days() -> Spanned<String> {
-    Spanned::new(0..0, "90d".to_string())
-}
-
-fn thirty() -> u32 {
-    30
-}
-
-fn ten_seconds() -> Spanned<String> {
-    Spanned::new(0..0, "10s".to_string())
-}
 
 /// `[http]`, checked.
 #[derive(Debug, Clone)]

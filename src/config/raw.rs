@@ -39,7 +39,7 @@ pub(super) struct RawConfig {
     /// The mailboxes read for bounces, replies and unsubscribe requests (optional).
     pub(super) inbound: Option<RawInbound>,
     /// The web face: one-click unsubscribe, preferences, health and metrics (optional).
-    pub(super) http: Option<super::http::RawHttp>,
+    pub(super) http: Option<RawHttp>,
     /// The outreach rules.
     #[serde(default)]
     pub(super) rule: Vec<RawRule>,
@@ -402,4 +402,39 @@ pub(super) struct RawInboundMaildir {
     pub(super) dir: PathBuf,
     /// Its name in `status` and the log (default: "maildir <dir>").
     pub(super) name: Option<String>,
+}
+
+/// `[http]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    /// The address and port the listener binds, e.g. "127.0.0.1:8026".
+    pub(super) listen: Spanned<String>,
+    /// The https address customers see (the reverse proxy's), e.g. "https://bakery.example/rekindle".
+    pub(super) public_url: Spanned<String>,
+    /// A file holding the previous link-signing secret, still accepted after a rotation.
+    pub(super) previous_secret_file: Option<PathBuf>,
+    /// An environment variable holding it.
+    pub(super) previous_secret_env: Option<String>,
+    /// How long after the rotation links signed with the previous secret still work.
+    #[serde(default = "ninety_days")]
+    pub(super) previous_secret_for: Spanned<String>,
+    /// Requests a minute from one client address.
+    #[serde(default = "thirty")]
+    pub(super) rate_limit: u32,
+    /// The longest a request may take to arrive (headers and body).
+    #[serde(default = "ten_seconds")]
+    pub(super) request_timeout: Spanned<String>,
+}
+
+fn ninety_days() -> Spanned<String> {
+    Spanned::new(0..0, "90d".to_string())
+}
+
+fn thirty() -> u32 {
+    30
+}
+
+fn ten_seconds() -> Spanned<String> {
+    Spanned::new(0..0, "10s".to_string())
 }

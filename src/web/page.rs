@@ -122,7 +122,9 @@ const EN: Words = Words {
 };
 
 const FR: Words = Words {
-    title: "Vos messages de {business}",
+    // French elides "de" and "que" before a vowel ("d'Amélie"): no sentence puts either right
+    // before the business's name.
+    title: "Les messages que vous envoie {business}",
     hello: "Bonjour,",
     hello_name: "Bonjour {name},",
     intro: "De temps en temps, {business} vous écrit : pour vous remercier, pour s’excuser quand quelque chose s’est mal passé, ou simplement pour prendre de vos nouvelles. Choisissez ce que vous souhaitez recevoir.",
@@ -136,21 +138,21 @@ const FR: Words = Words {
     ],
     how_often: "À quelle fréquence ?",
     every: [
-        "Aussi souvent que {business} écrit",
+        "Aussi souvent que nous vous écrivons",
         "Un message par mois au plus",
         "Un message tous les trois mois au plus",
     ],
     save: "Enregistrer mes choix",
-    stop_intro: "Vous préférez ne plus rien recevoir de {business} ?",
+    stop_intro: "Vous préférez ne plus recevoir aucun message de notre part ?",
     stop: "Ne plus rien recevoir",
     paused: "Vous avez tout arrêté : rien ne vous est envoyé tant que vous ne reprenez pas.",
     resume_intro: "Vous avez changé d’avis ? Vos choix ci-dessus s’appliquent de nouveau dès que vous reprenez.",
     resume: "Reprendre",
     saved: "Merci, vos choix sont enregistrés.",
-    stopped: "C’est fait : vous ne recevrez plus de messages de {business}.",
+    stopped: "C’est fait : {business} ne vous enverra plus aucun message.",
     resumed: "Content de vous retrouver : vos messages reprennent.",
     invalid_title: "Ce lien ne fonctionne pas",
-    invalid: "Ce lien n’est plus valable. Pour changer les messages que vous recevez, répondez à n’importe quel message de {business}.",
+    invalid: "Ce lien n’est plus valable. Pour changer les messages que vous recevez, répondez simplement à l’un de nos messages.",
     unsubscribed_title: "Vous êtes désinscrit",
     unsubscribed: "{business} ne vous enverra plus de messages.",
     too_many_title: "Trop de demandes",
