@@ -4,10 +4,10 @@
 
 use std::net::SocketAddr;
 
-use jiff::SignedDuration;
 use super::raw::RawHttp;
 use super::validate::Validator;
 use super::{Secret, SecretSource, Sender};
+use jiff::SignedDuration;
 
 /// `[http]`, checked.
 #[derive(Debug, Clone)]

@@ -298,12 +298,13 @@ fn visit(
     Ok(html(status, page::preferences(&page)))
 }
 
-/// The kinds of notes this business sends (its enabled rules'), in the page's order.
+/// The kinds of notes this business sends, in the page's order: its rules', the ones switched off
+/// for now included (a customer may refuse a card before its season opens).
 fn categories(config: &Config) -> Vec<Category> {
     let mut sent: Vec<Category> = config
         .rules
         .iter()
-        .filter(|r| r.enabled && r.name != DIGEST_RULE)
+        .filter(|r| r.name != DIGEST_RULE)
         .map(|r| Category::of(&r.kind))
         .collect();
     sent.sort();

@@ -6,6 +6,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use super::fixture::Fixture;
+use super::smtp_server::TestSmtpServer;
+
 /// An answer: the status code, the headers (names in lower case) and the body.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -91,4 +94,39 @@ pub fn path_of(link: &str) -> String {
     let rest = link.split_once("://").map_or(link, |(_, r)| r);
     rest.find('/')
         .map_or("/".to_string(), |i| rest[i..].to_string())
+}
+
+/// Writes the config: `transport`, `rest`, and `[http]` on a free port with `http_extra`; the
+/// link secret in `secret`. Returns the port.
+pub fn configure(f: &Fixture, transport: &str, rest: &str, http_extra: &str, secret: &str) -> u16 {
+    let port = TestSmtpServer::free_port();
+    std::fs::write(f.path("link-secret"), secret).expect("write the secret");
+    let http = format!(
+        "[http]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n{http_extra}\n"
+    );
+    f.config(transport, &format!("{http}\n{rest}"));
+    let config = std::fs::read_to_string(f.path("rekindle.toml")).expect("read");
+    let config = config.replace(
+        "unsubscribe_mailto = ",
+        "unsubscribe_secret_file = \"link-secret\"\nunsubscribe_mailto = ",
+    );
+    std::fs::write(f.path("rekindle.toml"), config).expect("write");
+    port
+}
+
+/// The customer's link in the note `to` received.
+pub fn link_in(server: &TestSmtpServer, to: &str) -> String {
+    let got = server.wait_for(1, Duration::from_secs(10));
+    let note = got.iter().find(|m| m.to == [to]).expect("a note");
+    assert_eq!(
+        note.header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click"),
+        "rekindle serves the link, so it offers one-click"
+    );
+    let header = note.header("List-Unsubscribe").expect("List-Unsubscribe");
+    let link = header
+        .split(['<', '>'])
+        .find(|p| p.starts_with("http"))
+        .expect("an http link");
+    link.to_string()
 }

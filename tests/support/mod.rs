@@ -1,3 +1,4 @@
+pub mod browser;
 pub mod certs;
 pub mod config;
 pub mod cut_proxy;
