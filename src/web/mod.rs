@@ -64,7 +64,7 @@ pub(crate) async fn bind(http: &Http) -> Result<TcpListener, crate::error::Error
     TcpListener::bind(http.listen).await.map_err(|e| {
         crate::error::Error::io(
             "listen on [http] listen",
-            &format!(
+            format!(
                 "{} (is another program on that port? choose another in [http] listen)",
                 http.listen
             ),

@@ -369,7 +369,7 @@ mod tests {
         assert!(en.contains("role=\"status\">Thank you, your choices are saved."));
         assert!(en.contains("<label for=\"want_apologies\">"));
         let fr = preferences(&page("fr-CA", &kinds, true));
-        assert!(fr.contains("<html lang=\"fr\">") && fr.contains("Ne plus rien") == false);
+        assert!(fr.contains("<html lang=\"fr\">") && !fr.contains("Ne plus rien"));
         assert!(
             fr.contains("id=\"resume\"") && fr.contains("Reprendre"),
             "{fr}"
