@@ -312,3 +312,73 @@ fn a_return_path_with_its_own_plus_is_refused_while_verp_adds_one() {
     );
     assert!(config.sender.verp);
 }
+
+#[test]
+fn the_web_face_gets_documented_defaults_and_builds_the_links() {
+    let with_secret = HEAD.replace(
+        "business = \"Rosemary's Bakery\"\n",
+        "business = \"Rosemary's Bakery\"\nunsubscribe_secret_env = \"LINK_SECRET\"\n",
+    );
+    let config = parse(&format!(
+        "{with_secret}[http]\nlisten = \"127.0.0.1:8026\"\npublic_url = \"https://bakery.example/rekindle/\"\n{RULE}"
+    ));
+    let http = config.http.expect("[http]");
+    assert_eq!(http.listen.to_string(), "127.0.0.1:8026");
+    assert_eq!(http.rate_limit, 30);
+    assert_eq!(http.request_timeout, SignedDuration::from_secs(10));
+    assert_eq!(
+        http.previous_secret_for,
+        SignedDuration::from_hours(90 * 24)
+    );
+    assert_eq!(
+        config.sender.unsubscribe_url.as_deref(),
+        Some("https://bakery.example/rekindle/unsubscribe")
+    );
+    assert!(
+        config.sender.one_click,
+        "rekindle serves the link: one-click is offered"
+    );
+    let own_page = parse(
+        &(with_secret.replace(
+            "unsubscribe_secret_env",
+            "unsubscribe_url = \"https://bakery.example/u\"\nunsubscribe_secret_env",
+        ) + RULE),
+    );
+    assert!(
+        !own_page.sender.one_click,
+        "only when the operator says their page takes it"
+    );
+    assert!(parse(&format!("{HEAD}{RULE}")).http.is_none());
+}
+
+#[test]
+fn web_face_settings_that_cannot_work_are_refused_with_the_way_out() {
+    let problems = problems(&format!(
+        "{HEAD}[http]\nlisten = \"localhost\"\npublic_url = \"http://bakery.example\"\nrate_limit = 0\nrequest_timeout = \"10ms\"\n{RULE}"
+    ));
+    let all = problems.join("\n");
+    for expected in [
+        "http.listen \"localhost\" is not an address and port",
+        "http.public_url \"http://bakery.example\": it must be an https:// address (plain http:// only to localhost)",
+        "[http] needs [sender] unsubscribe_secret_file or unsubscribe_secret_env",
+        "http.rate_limit must be at least 1",
+        "http.request_timeout must be at least 1s",
+    ] {
+        assert!(all.contains(expected), "{expected:?} not in:\n{all}");
+    }
+    let both = problems_of_both();
+    assert!(
+        both.contains("remove [sender] unsubscribe_url (or [http])"),
+        "{both}"
+    );
+}
+
+/// The problems of a file with both its own unsubscribe page and `[http]`.
+fn problems_of_both() -> String {
+    let text = HEAD.replace(
+        "business = \"Rosemary's Bakery\"\n",
+        "business = \"Rosemary's Bakery\"\nunsubscribe_url = \"https://bakery.example/u\"\nunsubscribe_secret_env = \"S\"\n",
+    ) + "[http]\nlisten = \"127.0.0.1:8026\"\npublic_url = \"https://bakery.example\"\n"
+        + RULE;
+    problems(&text).join("\n")
+}

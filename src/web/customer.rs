@@ -362,6 +362,27 @@ fn secrets(
     })
 }
 
+/// Notes when the link-signing secret in force was first seen, at start and within a minute of
+/// a reload, so the previous one's period counts from the rotation, not from the first visit
+/// after it. Only when a previous secret is configured.
+pub(super) fn note_rotation(web: &Web) {
+    let loaded = (web.context.loaded)();
+    let config = &loaded.config;
+    if config
+        .http
+        .as_ref()
+        .is_none_or(|h| h.previous_secret.is_none())
+    {
+        return;
+    }
+    let noted = Outbox::open(&config.state_path)
+        .map_err(Error::from)
+        .and_then(|outbox| secrets(web, &loaded, &outbox, crate::clock::now()));
+    if let Err(err) = noted {
+        error!(error = %err, "web face: cannot note when the link-signing secret changed; it is noted at the next visit");
+    }
+}
+
 /// When `secret` was first seen in force (now, if it is new), kept in the state database.
 fn first_seen(outbox: &Outbox, secret: &Secret, now: Timestamp) -> Result<Timestamp, Error> {
     let hash: String = Sha256::digest(secret.bytes())

@@ -106,6 +106,8 @@ pub(crate) async fn serve(
             },
             _ = forget.tick() => {
                 web.limiter.retain_recent();
+                let web = web.clone();
+                tokio::task::spawn_blocking(move || customer::note_rotation(&web));
                 continue;
             }
             _ = &mut stop => return,
