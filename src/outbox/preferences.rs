@@ -30,8 +30,14 @@ impl Stop {
     }
 }
 
-/// The reasons of the suppressions a customer may lift themselves.
-const OWN_STOPS: [Stop; 2] = [Stop::OneClick, Stop::Page];
+/// The reasons of the suppressions a customer may lift themselves, as a JSON list for SQL.
+fn own_stops() -> String {
+    let reasons: Vec<String> = [Stop::OneClick, Stop::Page]
+        .iter()
+        .map(|s| s.reason().to_string())
+        .collect();
+    crate::log::json_list(&reasons)
+}
 
 /// A preference as stored: refused categories as a JSON list of keys (unknown keys, from a
 /// newer version, are left out).
@@ -134,15 +140,12 @@ impl Outbox {
 
     /// Whether `customer` stopped every note themselves.
     pub(crate) fn stopped(&self, customer: &str) -> Result<bool, OutboxError> {
-        let reasons: Vec<String> = OWN_STOPS.iter().map(|s| s.reason().to_string()).collect();
         self.conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM suppressions WHERE key = ?1 AND reason IN (SELECT value FROM json_each(?2)))",
             )
             .and_then(|mut s| {
-                s.query_row(params![customer, crate::log::json_list(&reasons)], |r| {
-                    r.get(0)
-                })
+                s.query_row(params![customer, own_stops()], |r| r.get(0))
             })
             .map_err(|e| self.err(e))
     }
@@ -150,11 +153,10 @@ impl Outbox {
     /// Undoes a stop the customer made themselves; true when there was one. Any other
     /// suppression of theirs stays.
     pub(crate) fn resume(&self, customer: &str) -> Result<bool, OutboxError> {
-        let reasons: Vec<String> = OWN_STOPS.iter().map(|s| s.reason().to_string()).collect();
         self.conn
             .execute(
                 "DELETE FROM suppressions WHERE key = ?1 AND reason IN (SELECT value FROM json_each(?2))",
-                params![customer, crate::log::json_list(&reasons)],
+                params![customer, own_stops()],
             )
             .map(|n| n > 0)
             .map_err(|e| self.err(e))

@@ -65,6 +65,18 @@ fn snapshot(state: &std::path::Path) -> Result<Snapshot, crate::error::Error> {
     })
 }
 
+/// A counter per label of counts read from the state database.
+fn counted<L>(rows: Vec<(String, i64)>, label: impl Fn(String) -> L) -> Family<L, Counter>
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    let family = Family::<L, Counter>::default();
+    for (key, n) in rows {
+        family.get_or_create(&label(key)).inc_by(n.max(0) as u64);
+    }
+    family
+}
+
 /// `GET /metrics`.
 pub(super) async fn scrape(State(web): State<Arc<Web>>) -> Response {
     let loaded = (web.context.loaded)();
@@ -95,23 +107,13 @@ pub(super) async fn scrape(State(web): State<Arc<Web>>) -> Response {
         "Notes in the state database, by state",
         notes,
     );
-    let bounced = Family::<RuleLabel, Counter>::default();
-    for (rule, n) in snapshot.bounced {
-        bounced
-            .get_or_create(&RuleLabel { rule })
-            .inc_by(n.max(0) as u64);
-    }
+    let bounced = counted(snapshot.bounced, |rule| RuleLabel { rule });
     registry.register(
         "rekindle_notes_bounced",
         "Notes a hard bounce came back for, by rule",
         bounced,
     );
-    let inbound = Family::<Kind, Counter>::default();
-    for (kind, n) in snapshot.inbound {
-        inbound
-            .get_or_create(&Kind { kind })
-            .inc_by(n.max(0) as u64);
-    }
+    let inbound = counted(snapshot.inbound, |kind| Kind { kind });
     registry.register("rekindle_inbound_messages", "Messages that came back (bounces, replies, automatic replies, complaints, unsubscribes), by kind", inbound);
     let now = crate::clock::now().as_second();
     let oldest = Gauge::<i64>::default();
