@@ -131,6 +131,9 @@ fn one_click_unsubscribes_a_get_changes_nothing_and_strange_tokens_get_one_answe
         vec![("1".to_string(), "one-click".to_string())]
     );
     daemon.wait_for("one-click unsubscribe");
+    let status = f.rekindle(&["status"]);
+    let (said, _) = text(&status);
+    assert!(said.contains("one-click unsubscribes     1 / 1"), "{said}");
     assert!(
         !daemon
             .seen()

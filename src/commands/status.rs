@@ -47,6 +47,7 @@ pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
         say!("last error: note {id} at {}: {text}", show(at));
     }
     inbound(&config, &outbox, now, &show)?;
+    web_choices(&config, &outbox, now)?;
     // Include everyone: how many active customers felt some love lately.
     let since = now - jiff::SignedDuration::from_hours(24 * i64::from(coverage_days));
     let log = Log::open(&config.log_path)?;
@@ -60,6 +61,25 @@ pub(crate) fn status(path: &Path, coverage_days: u32) -> Result<(), Error> {
     say!(
         "coverage: {touched} of {active} active customers ({share:.0}%) had a positive touch point in the last {coverage_days} days"
     );
+    Ok(())
+}
+
+/// What customers chose through the web face over the last 7 and 30 days. Nothing without
+/// `[http]` unless something was chosen.
+fn web_choices(config: &Config, outbox: &Outbox, now: jiff::Timestamp) -> Result<(), Error> {
+    let days = |n: i64| now - jiff::SignedDuration::from_hours(24 * n);
+    let (week, month) = (outbox.web_choices(days(7))?, outbox.web_choices(days(30))?);
+    if config.http.is_none() && month == (0, 0, 0) {
+        return Ok(());
+    }
+    say!("chosen on the web face (last 7 days / 30 days):");
+    for (label, w, m) in [
+        ("one-click unsubscribes", week.0, month.0),
+        ("stopped on the page", week.1, month.1),
+        ("preferences saved", week.2, month.2),
+    ] {
+        say!("  {label:<22} {w:>5} / {m}");
+    }
     Ok(())
 }
 

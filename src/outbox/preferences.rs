@@ -118,6 +118,24 @@ impl Outbox {
             .map_err(|e| self.err(e))
     }
 
+    /// What customers chose through the web face since `since`: (one-click unsubscribes, stops
+    /// on the page, preferences saved), each customer counted once, by the latest choice.
+    pub(crate) fn web_choices(&self, since: Timestamp) -> Result<(i64, i64, i64), OutboxError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM suppressions WHERE reason = ?2 AND at >= ?1),
+                        (SELECT count(*) FROM suppressions WHERE reason = ?3 AND at >= ?1),
+                        (SELECT count(*) FROM preferences WHERE at >= ?1)",
+                params![
+                    since.as_second(),
+                    Stop::OneClick.reason(),
+                    Stop::Page.reason()
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// When a note was last sent to `customer`, from any rule.
     pub(crate) fn last_sent_to(&self, customer: &str) -> Result<Option<Timestamp>, OutboxError> {
         self.conn

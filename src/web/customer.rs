@@ -250,6 +250,7 @@ fn visit(
         Some(None) => (StatusCode::BAD_REQUEST, None),
         Some(Some(Ask::OneClick)) => (StatusCode::OK, None),
         Some(Some(Ask::Save { kept, every_days })) => {
+            let before = preference.clone();
             for category in &shown {
                 match kept.contains(category) {
                     true => preference.refused.remove(category),
@@ -257,8 +258,10 @@ fn visit(
                 };
             }
             preference.every_days = every_days;
-            outbox.set_preference(customer, &preference, now)?;
-            info!(customer_id = %customer, preference = %preference.describe(), "preferences saved");
+            if preference != before {
+                outbox.set_preference(customer, &preference, now)?;
+                info!(customer_id = %customer, preference = %preference.describe(), "preferences saved");
+            }
             (StatusCode::OK, Some(Notice::Saved))
         }
         Some(Some(Ask::Stop)) => {
