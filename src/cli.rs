@@ -48,7 +48,8 @@ pub enum Command {
     /// Run the daemon: evaluate each rule on its schedule (and, with trigger = "interaction",
     /// within a second of a new row in the log) and deliver queued notes. SIGTERM/SIGINT stop it
     /// (notes in flight get [daemon] grace); SIGHUP reloads the configuration (kept if the new one
-    /// is invalid).
+    /// is invalid). With [inbound], reads what comes back; with [http], serves each note's
+    /// unsubscribe and preferences link, /healthz and /metrics.
     Run {
         /// Evaluate every rule once now, deliver what is due, print a summary and exit.
         #[arg(long)]
@@ -81,8 +82,9 @@ pub enum Command {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Explain one customer: their touch-point ledger, where they stand (opt-outs, an open
-    /// complaint), and for every rule whether they would get a note now, and why not.
+    /// Explain one customer: their touch-point ledger, where they stand (opt-outs, their own
+    /// preferences, an open complaint), and for every rule whether they would get a note now,
+    /// and why not.
     Explain {
         /// The customer's id.
         #[arg(long)]
@@ -92,8 +94,9 @@ pub enum Command {
         at: Option<String>,
     },
     /// Show the outbox: notes per state, the oldest waiting note, notes waiting for their time
-    /// and when the first goes, a delivery pause, notes sent lately, the last error, and
-    /// coverage: the share of active customers with a positive touch point lately.
+    /// and when the first goes, a delivery pause, notes sent lately, the last error, what came
+    /// back and what customers chose on the web face, and coverage: the share of active
+    /// customers with a positive touch point lately.
     Status {
         /// The coverage window, in days.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3660))]
