@@ -300,3 +300,45 @@ fn healthz_names_the_stuck_loop_and_recovers() {
     daemon.signal("TERM");
     let _ = daemon.wait_exit();
 }
+
+#[test]
+fn a_note_queued_before_the_customer_chose_is_cancelled_at_the_last_look() {
+    let server = TestSmtpServer::start();
+    let f = Fixture::new();
+    f.customer(1, "ann@example.com", Some("Ann Archer"), None, None)
+        .interaction(1, &ago(0.0), "complaint", Some(-0.8), Some("Stale bread."));
+    // The apology waits two hours before it goes.
+    let delayed = SORRY.replace("trigger = \"interaction\"\n", "delay = \"2h\"\n");
+    let transport = smtp(server.port(), &["timeout = \"5s\""]);
+    let port = configure(&f, &transport, &delayed, "", "s3cret");
+    let out = f.rekindle(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(
+        server.received().is_empty(),
+        "the apology waits for its delay"
+    );
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("web face listening");
+    // She unticks apologies, the only kind this business sends, and saves.
+    let link = format!("/unsubscribe?c=1&t={}", token("s3cret", "1"));
+    let saved = post(port, &link, "every=0&do=save");
+    assert_eq!(saved.status, 200, "{saved:?}");
+    assert!(
+        saved.body.contains("your choices are saved"),
+        "{}",
+        saved.body
+    );
+    assert!(
+        !saved
+            .body
+            .contains("id=\"want_apologies\" name=\"want_apologies\" value=\"on\" checked")
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    let out = f.rekindle(&["--clock-offset", "3h", "run", "--once"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("note cancelled before sending"), "{stderr}");
+    assert!(stderr.contains("preference: no apologies"), "{stderr}");
+    assert!(server.received().is_empty(), "the apology went after all");
+}
