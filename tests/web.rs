@@ -142,6 +142,22 @@ fn one_click_unsubscribes_a_get_changes_nothing_and_strange_tokens_get_one_answe
         "a token was logged"
     );
 
+    // The page now offers to start again, and that undoes her own stop (only hers).
+    let stopped = get(port, &path);
+    assert!(
+        stopped.body.contains("id=\"resume\"") && !stopped.body.contains("id=\"stop\""),
+        "{}",
+        stopped.body
+    );
+    let resumed = post(port, &path, "do=resume");
+    assert!(resumed.body.contains("Welcome back"), "{}", resumed.body);
+    assert!(suppressions(&f).is_empty(), "{:?}", suppressions(&f));
+    assert_eq!(post(port, &path, "do=stop").status, 200);
+    assert_eq!(
+        suppressions(&f),
+        vec![("1".to_string(), "preferences page".to_string())]
+    );
+
     // A new complaint: the apology rule skips her now.
     f.interaction(1, &ago(0.0), "complaint", Some(-0.9), Some("Cold coffee."));
     let plan = f.rekindle(&["plan"]);

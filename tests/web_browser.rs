@@ -1,5 +1,6 @@
 //! The preferences page in a real browser (Debian's headless Chromium through ChromeDriver): a
-//! customer opens the link in a note rekindle delivered, refuses seasonal cards and saves; the
+//! customer opens the link in a note rekindle delivered, refuses seasonal cards (a click on the
+//! words) and saves by keyboard alone (Tab to the button, Enter); the
 //! next seasonal run skips her with the reason "preference" while her apology still goes.
 //! Screenshots at 375 and 1024 px wide land in `target/screenshots/`.
 
@@ -67,13 +68,29 @@ async fn a_customer_refuses_seasonal_cards_in_a_browser_and_the_next_card_skips_
         .click()
         .await
         .expect("click the label");
+    // The rest by keyboard alone: Tab moves from the seasonal box past the three frequencies
+    // (one stop for the radio group) to "Save my choices", and Enter presses it.
+    let focused =
+        |script: &'static str| async move { client.execute(script, vec![]).await.expect("script") };
+    focused("document.getElementById('want_seasonal').focus(); return null;").await;
+    for _ in 0..2 {
+        client
+            .active_element()
+            .await
+            .expect("the focused element")
+            .send_keys("\u{E004}")
+            .await
+            .expect("Tab");
+    }
+    let on = focused("return document.activeElement.id;").await;
+    assert_eq!(on.as_str(), Some("save"), "Tab reaches the save button");
     client
-        .find(Locator::Id("save"))
+        .active_element()
         .await
-        .expect("the save button")
-        .click()
+        .expect("the save button, focused")
+        .send_keys("\u{E007}")
         .await
-        .expect("save");
+        .expect("Enter");
     let notice = client
         .wait()
         .at_most(Duration::from_secs(20))
