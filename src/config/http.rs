@@ -109,7 +109,7 @@ impl Validator<'_> {
             previous_secret_source: previous,
             previous_secret: None,
             previous_secret_for: previous_for?,
-            rate_limit: raw.rate_limit.max(1),
+            rate_limit: raw.rate_limit,
             request_timeout: timeout?,
         }))
     }

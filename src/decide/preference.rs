@@ -90,14 +90,9 @@ impl Preference {
         self.refused.is_empty() && self.every_days.is_none()
     }
 
-    /// The personal cap's window, if any.
-    pub(crate) fn window(&self) -> Option<SignedDuration> {
-        self.every_days
-            .map(|d| SignedDuration::from_hours(i64::from(d) * 24))
-    }
-
-    /// Why the customer's choice keeps a note of `kind` from them at `now`, given when the
-    /// last note that reached them was queued (`last_note`), or None when it may go.
+    /// Why the customer's choice keeps a note of `kind` from them at `now`, given when the last
+    /// note to them was queued or sent (`last_note`: the decide stage counts notes queued, the
+    /// last look notes sent), or None when it may go.
     pub(crate) fn keeps_out(
         &self,
         kind: &RuleKind,
@@ -111,12 +106,11 @@ impl Preference {
                 category.refused()
             ));
         }
-        let (days, window) = (self.every_days?, self.window()?);
-        let last = last_note?;
-        let until = last + window;
+        let (days, last) = (self.every_days?, last_note?);
+        let until = last + SignedDuration::from_hours(i64::from(days) * 24);
         (until > now).then(|| {
             format!(
-                "preference: at most one note every {days} days, and the last was queued at {last}; not before {until}"
+                "preference: at most one note every {days} days, and the last one was at {last}; not before {until}"
             )
         })
     }

@@ -1,12 +1,12 @@
 //! The last look before a batch goes: the facts it needs read once for the batch, the decision
 //! per note made by [`decide::before_sending`], each cancel and hold logged.
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use std::collections::HashMap;
-
 use crate::decide::{self, Due, Gate, Preference, SendFacts};
 use crate::log::Log;
 use crate::outbox::{Outbox, OutboxError, StoredNote};

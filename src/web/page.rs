@@ -220,26 +220,24 @@ fn fill(text: &str, business: &str, name: &str) -> String {
     text.replace("{business}", business).replace("{name}", name)
 }
 
-/// Renders the template; a failure (which the tests rule out) gives a bare page, never a panic.
-fn render(values: minijinja::Value, title: &str) -> String {
+/// The environment with the template compiled, once for the process; pages are rendered with
+/// HTML auto-escaping.
+static PAGES: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    let rendered = env
-        .template_from_str(TEMPLATE)
-        .and_then(|t| t.render(values));
+    if let Err(err) = env.add_template("page", TEMPLATE) {
+        tracing::error!(error = %err, "web face: the page template does not compile");
+    }
+    env
+});
+
+/// Renders the template; a failure (which the tests rule out) gives a bare page, never a panic.
+fn render(values: minijinja::Value, title: &str) -> String {
+    let rendered = PAGES.get_template("page").and_then(|t| t.render(values));
     rendered.unwrap_or_else(|err| {
         tracing::error!(error = %err, "web face: the page template failed");
-        let escaped: String = title
-            .chars()
-            .map(|c| match c {
-                '<' => "&lt;".into(),
-                '>' => "&gt;".into(),
-                '&' => "&amp;".into(),
-                '"' => "&quot;".into(),
-                c => c.to_string(),
-            })
-            .collect();
-        format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>{escaped}</title></head><body><h1>{escaped}</h1></body></html>")
+        let title = minijinja::HtmlEscape(title);
+        format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1></body></html>")
     })
 }
 
