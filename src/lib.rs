@@ -33,9 +33,17 @@ macro_rules! say {
     }};
 }
 
+/// Writes one line of a command's output to `out` as [`say!`] does (kept inert; a failure
+/// ends the process as it does).
+pub(crate) fn say_to(out: &mut impl std::io::Write, text: &str) {
+    if let Err(err) = writeln!(out, "{}", inert::for_terminal(text)) {
+        output_failed(err);
+    }
+}
+
 /// Standard output could not be written: a closed pipe ends the process with success (all a
 /// reader asked for was written), anything else with an error.
-fn output_failed(err: std::io::Error) -> ! {
+pub(crate) fn output_failed(err: std::io::Error) -> ! {
     if err.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(0);
     }

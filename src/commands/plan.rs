@@ -1,6 +1,7 @@
 //! `rekindle plan`: a dry run at a moment (who would get what, and why others are skipped), or
 //! a forecast of the next days.
 
+use std::io::Write;
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -15,11 +16,21 @@ use crate::outbox::Outbox;
 /// `rekindle plan`.
 pub(crate) fn plan(path: &Path, at: Option<&str>, days: Option<u32>) -> Result<(), Error> {
     let loaded = load(path)?;
-    let config = &loaded.config;
-    let now = parse_at(at, config)?;
+    let now = parse_at(at, &loaded.config)?;
     if let Some(days) = days {
         return print_forecast(&loaded, now, days);
     }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write(&loaded, now, &mut out)?;
+    if let Err(err) = out.flush() {
+        crate::output_failed(err);
+    }
+    Ok(())
+}
+
+/// Writes the plan at `now` to `out`: each rule's summary, then its decisions.
+fn write(loaded: &Loaded, now: Timestamp, out: &mut impl Write) -> Result<(), Error> {
+    let config = &loaded.config;
     let log = Log::open(&config.log_path)?;
     let outbox = Outbox::open_dry_run(&config.state_path)?;
     let rules: Vec<_> = config.rules.iter().collect();
@@ -28,38 +39,44 @@ pub(crate) fn plan(path: &Path, at: Option<&str>, days: Option<u32>) -> Result<(
         ..evaluate::Pass::new(&rules, now)
     };
     let reports = evaluate::run(config, &loaded.templates, &log, &outbox, &pass)?;
-    say!(
-        "plan at {} ({}): nothing is sent or written",
-        now.to_zoned_datetime(config.timezone.clone())
-            .strftime("%Y-%m-%d %H:%M %Z"),
-        config.timezone_name
+    let say = |out: &mut _, text: String| crate::say_to(out, &text);
+    say(
+        out,
+        format!(
+            "plan at {} ({}): nothing is sent or written",
+            now.to_zoned_datetime(config.timezone.clone())
+                .strftime("%Y-%m-%d %H:%M %Z"),
+            config.timezone_name
+        ),
     );
     for r in &reports {
-        say!("\nrule {}: {}", r.rule, r.summary());
+        say(out, format!("\nrule {}: {}", r.rule, r.summary()));
         for d in &r.decisions {
-            match &d.outcome {
+            let line = match &d.outcome {
                 Outcome::Queued {
                     subject,
                     recipient: to,
-                } => say!(
+                } => format!(
                     "  send  customer {} ({}) <{to}>: {subject:?}",
-                    d.customer_id,
-                    d.occasion
+                    d.customer_id, d.occasion
                 ),
-                Outcome::Skipped(skip) => say!(
+                Outcome::Skipped(skip) => format!(
                     "  skip  customer {} ({}): {skip}",
-                    d.customer_id,
-                    d.occasion
+                    d.customer_id, d.occasion
                 ),
-            }
+            };
+            say(out, line);
         }
         // Only a reached daily limit leaves customers without a decision.
         let waiting = r.matched - r.decisions.len() as u64;
         if let Some(limit) = config.rule(&r.rule).and_then(|rule| rule.daily_limit)
             && waiting > 0
         {
-            say!(
-                "  and {waiting} more wait for another day: the daily limit of {limit} is reached"
+            say(
+                out,
+                format!(
+                    "  and {waiting} more wait for another day: the daily limit of {limit} is reached"
+                ),
             );
         }
     }
@@ -100,4 +117,103 @@ fn print_forecast(loaded: &Loaded, start: Timestamp, days: u32) -> Result<(), Er
 {total} note(s) in {days} day(s)"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bench's rule set without daily limits: every matched customer is decided and composed.
+    const NO_LIMITS: &str = r#"
+[touchpoints]
+positive = ["purchase", "visit", "review"]
+negative = ["invoice", "complaint", "refund"]
+
+[[rule]]
+name = "unhappy"
+kind = "unhappy"
+schedule = "0 9 * * *"
+template = "unhappy.j2"
+within = "14d"
+kinds = ["complaint"]
+sentiment_below = -0.5
+
+[[rule]]
+name = "ratio"
+kind = "ratio"
+schedule = "0 9 * * *"
+template = "appreciation.j2"
+window = "90d"
+target = 10
+
+[[rule]]
+name = "quiet"
+kind = "quiet"
+schedule = "0 9 * * *"
+template = "quiet.j2"
+quiet_for = "60d"
+min_interactions = 1
+"#;
+
+    /// The demo's configuration with [`NO_LIMITS`] instead of its touch points and rules.
+    fn without_limits(config: &str) -> String {
+        let mut head = config[..config.find("\n[[rule]]").unwrap_or(config.len())].to_string();
+        if let Some(start) = head.find("\n[touchpoints]") {
+            let end = head[start + 1..]
+                .find("\n[")
+                .map_or(head.len(), |e| start + 1 + e);
+            head.replace_range(start..end, "");
+        }
+        head + NO_LIMITS
+    }
+
+    /// The plan of `config` at `now`, as `rekindle plan` prints it.
+    fn planned(config: &Path, now: Timestamp) -> String {
+        let loaded = load(config).expect("the demo's config loads");
+        let mut out = Vec::new();
+        write(&loaded, now, &mut out).expect("plan");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// `actual` against the fixture `name`; `REKINDLE_BLESS=1` writes the fixture instead.
+    fn same_as_fixture(name: &str, actual: &str) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/plan")
+            .join(name);
+        if std::env::var_os("REKINDLE_BLESS").is_some() {
+            std::fs::create_dir_all(path.parent().expect("dir")).expect("fixture dir");
+            std::fs::write(&path, actual).expect("fixture");
+            return;
+        }
+        let expected =
+            std::fs::read_to_string(&path).expect("fixture (REKINDLE_BLESS=1 writes it)");
+        let (e, a): (Vec<_>, Vec<_>) = (expected.lines().collect(), actual.lines().collect());
+        if let Some(i) = (0..e.len().max(a.len())).find(|&i| e.get(i) != a.get(i)) {
+            panic!(
+                "the plan differs from {} at line {}:\n  expected {:?}\n  got      {:?}\n({} lines expected, {} got)",
+                path.display(),
+                i + 1,
+                e.get(i),
+                a.get(i),
+                e.len(),
+                a.len()
+            );
+        }
+    }
+
+    /// Every optimisation of the evaluation chooses the same notes: the plan of a seeded demo
+    /// log, with the demo's rules (daily limits, seasons) and with a rule set without limits,
+    /// line for line as it was recorded.
+    #[test]
+    fn a_seeded_log_plans_the_same_notes_as_recorded() {
+        let dir = tempfile::tempdir().expect("dir");
+        let now: Timestamp = "2026-11-25T08:30:00Z".parse().expect("now");
+        let demo = crate::demo::write(dir.path(), 1500, 7, None, now).expect("demo");
+        let demo_plan = planned(&demo.config, now);
+        same_as_fixture("demo-1500-seed7.txt", &demo_plan);
+        let text = std::fs::read_to_string(&demo.config).expect("config");
+        let no_limits = dir.path().join("no-limits.toml");
+        std::fs::write(&no_limits, without_limits(&text)).expect("config");
+        same_as_fixture("no-limits-1500-seed7.txt", &planned(&no_limits, now));
+    }
 }

@@ -4,7 +4,7 @@
 mod generate;
 mod names;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::commands;
@@ -69,40 +69,11 @@ pub(crate) fn run(
     interactions: Option<usize>,
     generate_only: bool,
 ) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-    let dir = dir.canonicalize().map_err(|e| Error::io("open", dir, e))?;
     let now = crate::clock::now();
-    let log_path = dir.join("interactions.sqlite");
     let started = Instant::now();
-    let cannot = |source| Error::DemoLog {
-        path: log_path.clone(),
-        source,
-    };
-    let spec = match interactions {
-        Some(n) => DemoSpec::with_interactions(customers, seed, n, now).map_err(cannot)?,
-        None => DemoSpec::new(customers, seed),
-    };
-    let stats = generate_log(&log_path, &spec, now).map_err(cannot)?;
-    let templates = dir.join("templates");
-    std::fs::create_dir_all(&templates).map_err(|e| Error::io("create", &templates, e))?;
-    for (name, text) in TEMPLATES {
-        let path = templates.join(name);
-        std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))?;
-    }
-    // A fresh state and maildir each time, so the demo always shows a first run.
-    let state = dir.join("state.sqlite");
-    for stale in [
-        state.clone(),
-        dir.join("state.sqlite-wal"),
-        dir.join("state.sqlite-shm"),
-    ] {
-        let _ = std::fs::remove_file(stale);
-    }
-    let maildir = dir.join("maildir");
-    let _ = std::fs::remove_dir_all(&maildir);
-    let config_path = dir.join("rekindle.toml");
-    let config = demo_config(&log_path, &state, &templates, &maildir)?;
-    std::fs::write(&config_path, config).map_err(|e| Error::io("write", &config_path, e))?;
+    let written = write(dir, customers, seed, interactions, now)?;
+    let (log_path, config_path, stats) = (&written.log, &written.config, &written.stats);
+    let maildir = written.dir.join("maildir");
     say!(
         "demo log: {} ({} customers, {} interactions, written in {:.1}s)",
         log_path.display(),
@@ -137,6 +108,66 @@ pub(crate) fn run(
         config_path.display()
     );
     Ok(())
+}
+
+/// What [`write`] wrote.
+pub(crate) struct Written {
+    /// The demo's directory, made absolute.
+    pub dir: PathBuf,
+    /// The interaction log.
+    pub log: PathBuf,
+    /// The configuration.
+    pub config: PathBuf,
+    /// What the log holds.
+    pub stats: generate::DemoStats,
+}
+
+/// Writes the demo into `dir` as it would be at `now`: the log, the templates, the
+/// configuration, and a fresh state and maildir (so the demo always shows a first run).
+pub(crate) fn write(
+    dir: &Path,
+    customers: usize,
+    seed: u64,
+    interactions: Option<usize>,
+    now: jiff::Timestamp,
+) -> Result<Written, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    let dir = dir.canonicalize().map_err(|e| Error::io("open", dir, e))?;
+    let log_path = dir.join("interactions.sqlite");
+    let cannot = |source| Error::DemoLog {
+        path: log_path.clone(),
+        source,
+    };
+    let spec = match interactions {
+        Some(n) => DemoSpec::with_interactions(customers, seed, n, now).map_err(cannot)?,
+        None => DemoSpec::new(customers, seed),
+    };
+    let stats = generate_log(&log_path, &spec, now).map_err(cannot)?;
+    let templates = dir.join("templates");
+    std::fs::create_dir_all(&templates).map_err(|e| Error::io("create", &templates, e))?;
+    for (name, text) in TEMPLATES {
+        let path = templates.join(name);
+        std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))?;
+    }
+    let state = dir.join("state.sqlite");
+    for stale in [
+        state.clone(),
+        dir.join("state.sqlite-wal"),
+        dir.join("state.sqlite-shm"),
+    ] {
+        let _ = std::fs::remove_file(stale);
+    }
+    let maildir = dir.join("maildir");
+    let _ = std::fs::remove_dir_all(&maildir);
+    let config_path = dir.join("rekindle.toml");
+    let config = demo_config(&log_path, &state, &templates, &maildir)?;
+    std::fs::write(&config_path, config).map_err(|e| Error::io("write", &config_path, e))?;
+    Ok(Written {
+        log: log_path,
+        config: config_path,
+        stats,
+        dir,
+    })
 }
 
 /// The shipped configuration, comments and all, with the demo's paths and a maildir transport,
