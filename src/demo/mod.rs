@@ -89,7 +89,7 @@ pub(crate) fn run(
         );
         return Ok(());
     }
-    let loaded = crate::load::load(&config_path)?;
+    let loaded = crate::load::load(config_path)?;
     let (reports, delivery) = commands::evaluate_and_deliver(&loaded, now)?;
     for r in &reports {
         say!("{:<20} {}", r.rule, r.summary());
