@@ -24,6 +24,10 @@ use crate::log::{Log, LogError};
 /// Candidates a reader hands over before it waits for its rule's turn to take them.
 const WAITING: usize = 256;
 
+/// Candidates handed over at once: one wake-up of the other thread for each, rather than for
+/// every candidate (100,000 candidates cost as many futex calls, a tenth of a plan's time).
+const BATCH: usize = 64;
+
 /// What the rule taking its turn wants of its reader (an [`AtomicU8`]).
 const GO_ON: u8 = 0;
 const STOP: u8 = 1;
@@ -32,7 +36,7 @@ const COUNT: u8 = 2;
 // Nearly every message is a candidate: boxing them would only add an allocation each.
 #[allow(clippy::large_enum_variant)]
 enum Message {
-    Candidate(Candidate),
+    Candidates(Vec<Candidate>),
     /// The selection is over: how many candidates were counted rather than handed over (see
     /// [`select`]), or why it failed.
     Done(Result<u64, LogError>),
@@ -57,26 +61,39 @@ pub(crate) fn read_ahead<'scope>(
 ) -> Result<Ahead, LogError> {
     let own = log.reopen()?;
     let interrupt = own.conn().get_interrupt_handle();
-    let (sender, messages) = sync_channel(WAITING);
+    let (sender, messages) = sync_channel(WAITING / BATCH);
     let wanted = Arc::new(AtomicU8::new(GO_ON));
     let asked = Arc::clone(&wanted);
     scope.spawn(move || {
-        // A candidate read after the turn broke off was not handed over: counted here.
+        // Candidates read but not yet handed over; those left when the turn breaks off are
+        // counted here.
+        let mut batch = Vec::with_capacity(BATCH);
         let mut kept = 0;
         let result = candidates(&own, config, rule, now, None, |candidate| {
             let rest = match asked.load(Ordering::Acquire) {
-                GO_ON => match sender.send(Message::Candidate(candidate)) {
-                    Ok(()) => return ControlFlow::Continue(()),
-                    // The turn is over (an error on its side): nobody is listening.
-                    Err(_) => Rest::Stop,
-                },
+                GO_ON => {
+                    batch.push(candidate);
+                    if batch.len() < BATCH {
+                        return ControlFlow::Continue(());
+                    }
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    match sender.send(Message::Candidates(full)) {
+                        Ok(()) => return ControlFlow::Continue(()),
+                        // The turn is over (an error on its side): nobody is listening.
+                        Err(_) => Rest::Stop,
+                    }
+                }
                 COUNT => Rest::Count,
                 _ => Rest::Stop,
             };
-            kept = 1;
+            kept = 1 + batch.len();
+            batch.clear();
             ControlFlow::Break(rest)
         });
-        let _ = sender.send(Message::Done(result.map(|left| left + kept)));
+        if !batch.is_empty() {
+            let _ = sender.send(Message::Candidates(batch));
+        }
+        let _ = sender.send(Message::Done(result.map(|left| left + kept as u64)));
     });
     Ok(Ahead {
         messages,
@@ -96,19 +113,24 @@ impl Ahead {
         // Candidates already handed over when `each` broke off.
         let mut unread = 0;
         for message in self.messages.iter() {
-            match (message, broke_off) {
-                (Message::Candidate(_), Some(_)) => unread += 1,
-                (Message::Candidate(candidate), None) => {
-                    if let ControlFlow::Break(rest) = each(candidate) {
-                        let code = match rest {
-                            Rest::Stop => STOP,
-                            Rest::Count => COUNT,
-                        };
-                        self.wanted.store(code, Ordering::Release);
-                        broke_off = Some(rest);
+            match message {
+                Message::Candidates(batch) => {
+                    for candidate in batch {
+                        if broke_off.is_some() {
+                            unread += 1;
+                            continue;
+                        }
+                        if let ControlFlow::Break(rest) = each(candidate) {
+                            let code = match rest {
+                                Rest::Stop => STOP,
+                                Rest::Count => COUNT,
+                            };
+                            self.wanted.store(code, Ordering::Release);
+                            broke_off = Some(rest);
+                        }
                     }
                 }
-                (Message::Done(result), _) => {
+                Message::Done(result) => {
                     let left = result?;
                     return Ok(match broke_off {
                         Some(Rest::Count) => unread + left,
