@@ -108,8 +108,12 @@ impl Outbox {
         result.map_err(|e| self.err(e))
     }
 
-    /// A dry run's enqueue: the note is recorded in the overlay only.
+    /// A dry run's enqueue: the note is recorded in the overlay only, inside one transaction
+    /// until [`Outbox::flush`] (a commit for each note costs more than its insert).
     fn plan(&self, note: &NewNote, now: i64) -> rusqlite::Result<Option<i64>> {
+        if self.conn.is_autocommit() {
+            self.conn.prepare_cached("BEGIN")?.execute([])?;
+        }
         // Cached statements (here as below): a statement prepared again for every note costs
         // more than running it.
         let exists: bool = self
@@ -241,10 +245,13 @@ impl Outbox {
     pub(super) fn flush_inner(&self) -> rusqlite::Result<()> {
         self.group.set(None);
         let queued = std::mem::take(&mut *self.uncommitted.borrow_mut());
-        if self.dry_run || self.conn.is_autocommit() {
+        if self.conn.is_autocommit() {
             return Ok(());
         }
         self.conn.execute_batch("COMMIT")?;
+        if self.dry_run {
+            return Ok(());
+        }
         for q in queued {
             tracing::info!(note_id = q.id, rule = %q.rule, customer_id = %q.customer_id, occasion = %q.occasion, "note queued");
         }

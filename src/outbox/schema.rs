@@ -167,6 +167,8 @@ pub(super) fn inbound_stand_in(conn: &Connection) -> rusqlite::Result<()> {
 
 /// The plan's scratch table and the view every query reads.
 pub(super) const OVERLAY: &str = "
+PRAGMA temp.journal_mode = MEMORY;
+PRAGMA temp.cache_size = -8192;
 CREATE TEMP TABLE planned (
     rule TEXT NOT NULL, customer_id TEXT NOT NULL, occasion TEXT NOT NULL,
     state TEXT NOT NULL, created_at INTEGER NOT NULL, recipient TEXT NOT NULL DEFAULT '',
