@@ -212,7 +212,7 @@ fn print_verdicts(about: &About<'_>) -> Result<(), Error> {
     let rules: Vec<_> = config.rules.iter().collect();
     let only = [row.id.clone()];
     let pass = evaluate::Pass {
-        keep_decisions: true,
+        decisions: evaluate::Decisions::Keep,
         only: Some(&only),
         ..evaluate::Pass::new(&rules, now)
     };

@@ -1,14 +1,15 @@
 //! `rekindle plan`: a dry run at a moment (who would get what, and why others are skipped), or
 //! a forecast of the next days.
 
-use std::io::Write;
+use std::cell::RefCell;
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 use jiff::Timestamp;
 
 use super::parse_at;
 use crate::error::Error;
-use crate::evaluate::{self, Outcome};
+use crate::evaluate::{self, Decision, Outcome};
 use crate::load::{Loaded, load};
 use crate::log::Log;
 use crate::outbox::Outbox;
@@ -28,17 +29,39 @@ pub(crate) fn plan(path: &Path, at: Option<&str>, days: Option<u32>) -> Result<(
     Ok(())
 }
 
-/// Writes the plan at `now` to `out`: each rule's summary, then its decisions.
+/// Writes the plan at `now` to `out`: each rule's summary, then its decisions. The decisions
+/// are written to an unnamed temporary file as they are made, and copied after their rule's
+/// summary once it is known: memory stays the same however many customers match.
 fn write(loaded: &Loaded, now: Timestamp, out: &mut impl Write) -> Result<(), Error> {
     let config = &loaded.config;
     let log = Log::open(&config.log_path)?;
     let outbox = Outbox::open_dry_run(&config.state_path)?;
+    let temp = std::env::temp_dir();
+    let spool =
+        tempfile::tempfile_in(&temp).map_err(|e| Error::io("create a file in", &temp, e))?;
+    let spool = RefCell::new(Spool {
+        file: std::io::BufWriter::new(spool),
+        rules: Vec::new(),
+        failed: None,
+    });
+    let each = |rule: &str, decision: Decision| spool.borrow_mut().add(rule, &decision);
     let rules: Vec<_> = config.rules.iter().collect();
     let pass = evaluate::Pass {
-        keep_decisions: true,
+        decisions: evaluate::Decisions::Each(&each),
         ..evaluate::Pass::new(&rules, now)
     };
     let reports = evaluate::run(config, &loaded.templates, &log, &outbox, &pass)?;
+    let Spool {
+        file,
+        rules,
+        failed,
+    } = spool.into_inner();
+    let mut file = match failed {
+        Some(err) => Err(err),
+        None => file.into_inner().map_err(|e| e.into_error()),
+    }
+    .and_then(|mut file| file.rewind().map(|()| file))
+    .map_err(|e| Error::io("write the plan to a temporary file in", &temp, e))?;
     let say = |out: &mut _, text: String| crate::say_to(out, &text);
     say(
         out,
@@ -49,26 +72,18 @@ fn write(loaded: &Loaded, now: Timestamp, out: &mut impl Write) -> Result<(), Er
             config.timezone_name
         ),
     );
+    let mut rules = rules.into_iter().peekable();
     for r in &reports {
         say(out, format!("\nrule {}: {}", r.rule, r.summary()));
-        for d in &r.decisions {
-            let line = match &d.outcome {
-                Outcome::Queued {
-                    subject,
-                    recipient: to,
-                } => format!(
-                    "  send  customer {} ({}) <{to}>: {subject:?}",
-                    d.customer_id, d.occasion
-                ),
-                Outcome::Skipped(skip) => format!(
-                    "  skip  customer {} ({}): {skip}",
-                    d.customer_id, d.occasion
-                ),
-            };
-            say(out, line);
+        let (decided, bytes) = match rules.next_if(|(rule, ..)| *rule == r.rule) {
+            Some((_, decided, bytes)) => (decided, bytes),
+            None => (0, 0),
+        };
+        if let Err(err) = std::io::copy(&mut (&mut file).take(bytes), out) {
+            crate::output_failed(err);
         }
         // Only a reached daily limit leaves customers without a decision.
-        let waiting = r.matched - r.decisions.len() as u64;
+        let waiting = r.matched - decided;
         if let Some(limit) = config.rule(&r.rule).and_then(|rule| rule.daily_limit)
             && waiting > 0
         {
@@ -81,6 +96,44 @@ fn write(loaded: &Loaded, now: Timestamp, out: &mut impl Write) -> Result<(), Er
         }
     }
     Ok(())
+}
+
+/// The plan's decisions as they are made (see [`write`]).
+struct Spool {
+    file: std::io::BufWriter<std::fs::File>,
+    /// Each rule that decided something, in turn: its name, its decisions and their bytes.
+    rules: Vec<(String, u64, u64)>,
+    /// The first write that failed (the rest are not tried).
+    failed: Option<std::io::Error>,
+}
+
+impl Spool {
+    /// Writes `decision` of `rule` as its line of the plan.
+    fn add(&mut self, rule: &str, decision: &Decision) {
+        if self.failed.is_some() {
+            return;
+        }
+        let (id, occasion) = (&decision.customer_id, &decision.occasion);
+        let line = match &decision.outcome {
+            Outcome::Queued {
+                subject,
+                recipient: to,
+            } => format!("  send  customer {id} ({occasion}) <{to}>: {subject:?}\n"),
+            Outcome::Skipped(skip) => format!("  skip  customer {id} ({occasion}): {skip}\n"),
+        };
+        let line = crate::inert::for_terminal(&line);
+        if let Err(err) = self.file.write_all(line.as_bytes()) {
+            self.failed = Some(err);
+            return;
+        }
+        match self.rules.last_mut() {
+            Some((last, decided, bytes)) if last == rule => {
+                *decided += 1;
+                *bytes += line.len() as u64;
+            }
+            _ => self.rules.push((rule.to_string(), 1, line.len() as u64)),
+        }
+    }
 }
 
 /// `rekindle plan --days N`.

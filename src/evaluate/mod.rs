@@ -44,12 +44,42 @@ pub(crate) struct Pass<'a> {
     pub rules: &'a [&'a Rule],
     /// The clock.
     pub now: Timestamp,
-    /// Keep every decision in the reports (for `plan`).
-    pub keep_decisions: bool,
+    /// What becomes of each decision beyond its count.
+    pub decisions: Decisions<'a>,
     /// Only these customers (the ones with new interactions), or everyone.
     pub only: Option<&'a [rusqlite::types::Value]>,
     /// Log the log's unreadable timestamps first (once per run is enough).
     pub report_bad_rows: bool,
+}
+
+/// What an evaluation does with each decision, beyond counting it.
+#[derive(Clone, Copy)]
+pub(crate) enum Decisions<'a> {
+    /// Only counts it in its rule's report.
+    Count,
+    /// Keeps it in the report too (`explain`, about one customer).
+    Keep,
+    /// Hands it over as it is made, with its rule's name (`plan`: memory stays the same however
+    /// many customers match).
+    Each(&'a dyn Fn(&str, Decision)),
+}
+
+impl Decisions<'_> {
+    /// Whether every decision is wanted (a dry run that shows them): a rule resting on its daily
+    /// limit still reads its selection, to show who waits.
+    pub(crate) fn shown(&self) -> bool {
+        !matches!(self, Decisions::Count)
+    }
+}
+
+impl std::fmt::Debug for Decisions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Decisions::Count => "Count",
+            Decisions::Keep => "Keep",
+            Decisions::Each(_) => "Each",
+        })
+    }
 }
 
 impl<'a> Pass<'a> {
@@ -58,7 +88,7 @@ impl<'a> Pass<'a> {
         Pass {
             rules,
             now,
-            keep_decisions: false,
+            decisions: Decisions::Count,
             only: None,
             report_bad_rows: true,
         }

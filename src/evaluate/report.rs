@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::decide::Skip;
 
-/// What happened to one matched customer (kept for `plan`).
+/// What happened to one matched customer (shown by `plan` and `explain`).
 #[derive(Debug, Clone)]
 pub(crate) struct Decision {
     /// The customer's id.
@@ -41,7 +41,7 @@ pub(crate) struct RuleReport {
     pub queued: u64,
     /// Skipped customers, by reason key.
     pub skipped: BTreeMap<&'static str, u64>,
-    /// Every decision, when asked for (plan).
+    /// Every decision, when asked to keep them (`explain`).
     pub decisions: Vec<Decision>,
     /// How long its turn took: composing and queueing, and waiting for what its selection had
     /// not yet read (which began up to three rules earlier, see `AT_ONCE`).

@@ -8,7 +8,7 @@ use tracing::{debug, warn};
 
 use super::candidate::consider;
 use super::window::{self, Mark};
-use super::{Decision, EvaluateError, Outcome, RuleReport, Shared};
+use super::{Decision, Decisions, EvaluateError, Outcome, RuleReport, Shared};
 use crate::config::Rule;
 use crate::decide::{Skip, daily_limit_reached};
 use crate::select::{self, Candidate, Rest};
@@ -58,7 +58,7 @@ pub(super) fn prepare<'a>(
     // its selection is not even read (a season over many customers costs nothing until then).
     // A plan still reads it, to show who waits.
     if let Some(limit) = daily_limit_reached(rule, queued_today)
-        && !pass.keep_decisions
+        && !pass.decisions.shown()
     {
         turn.report.resting = Some(limit);
         return Ok(turn);
@@ -162,7 +162,7 @@ impl Stepper<'_> {
         // skipped (a season over many customers stays cheap). Only `explain`, about one
         // customer, looks further, for that customer's other reasons.
         if let Some(limit) = daily_limit_reached(rule, self.queued_today)
-            && !(pass.keep_decisions && pass.only.is_some())
+            && !(pass.decisions.shown() && pass.only.is_some())
         {
             *self
                 .report
@@ -185,12 +185,15 @@ impl Stepper<'_> {
         };
         let outcome = consider(shared, rule, &candidate, self.queued_today, standings)?;
         self.count(&candidate, &outcome);
-        if pass.keep_decisions {
-            self.report.decisions.push(Decision {
-                customer_id: candidate.customer.id_text,
-                occasion: candidate.occasion,
-                outcome,
-            });
+        let decision = || Decision {
+            customer_id: candidate.customer.id_text,
+            occasion: candidate.occasion,
+            outcome,
+        };
+        match pass.decisions {
+            Decisions::Count => {}
+            Decisions::Keep => self.report.decisions.push(decision()),
+            Decisions::Each(each) => each(&rule.name, decision()),
         }
         Ok(ControlFlow::Continue(()))
     }

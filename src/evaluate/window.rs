@@ -43,7 +43,7 @@ pub(super) fn scope(
     );
     let (Some((watermark, reading)), true) = (
         log.horizon_position(),
-        window_rule && pass.only.is_none() && !pass.keep_decisions && !outbox.is_dry_run(),
+        window_rule && pass.only.is_none() && !pass.decisions.shown() && !outbox.is_dry_run(),
     ) else {
         return Ok((None, None));
     };
