@@ -119,7 +119,7 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
     println!("\n== {} ==", size.0);
     println!("{}", ensure_log(dir, size)?);
     let (log, config) = (dir.join(LOG), dir.join(CONFIG));
-    let bare = baselines(&log, &bare_queries(&config)?)?;
+    let (bare, bare_cpu) = baselines(&log, &bare_queries(&config)?)?;
     let floor: f64 = bare.iter().map(|b| b.3).sum();
     let first_pass: f64 = bare.iter().map(|b| b.2).sum();
     fresh_state(dir)?;
@@ -184,6 +184,10 @@ fn bench(dir: &Path, size: &(&str, u64, u64)) -> Result<()> {
         None,
         daemon.peak_mib,
         None,
+    );
+    println!(
+        "  the demo's rules: bare selections {floor:.3} s wall (warm), {bare_cpu:.3} s CPU: plan CPU / bare CPU {:.1}x",
+        plan.2 / bare_cpu.max(1e-6)
     );
     unlimited.print(&row);
 
@@ -473,9 +477,7 @@ fn unlimited_config(dir: &Path, config: &Path) -> Result<PathBuf> {
 fn unlimited(dir: &Path, log: &Path, config: &Path) -> Result<Unlimited> {
     let config = unlimited_config(dir, config)?;
     let queries = bare_queries(&config)?;
-    let ticks = cpu_ticks(std::process::id())?;
-    let bare = baselines(log, &queries)?;
-    let bare_cpu = (cpu_ticks(std::process::id())? - ticks) as f64 / support::clock_ticks();
+    let (bare, bare_cpu) = baselines(log, &queries)?;
     let bare_wall = bare.iter().map(|b| b.2 + b.3).sum::<f64>() / 2.0;
     fresh_state(dir)?;
     let plan = timed(
@@ -499,7 +501,7 @@ fn unlimited(dir: &Path, log: &Path, config: &Path) -> Result<Unlimited> {
         delivery,
         // Both runs of each query count, as rekindle reads each selection once: their mean.
         bare_wall,
-        bare_cpu: bare_cpu / 2.0,
+        bare_cpu,
         planned,
     })
 }
@@ -522,12 +524,15 @@ fn ago(secs: i64) -> String {
         .to_string()
 }
 
-/// Runs each query twice, timing both: (name, rows counted, first run, second (warm) run, seconds).
+/// Runs each query twice, timing both: (name, rows counted, first run, second (warm) run,
+/// seconds) for each, and the CPU seconds this process used for one run of them all (the mean of
+/// the two: rekindle reads each selection once).
 fn baselines(
     log: &Path,
     queries: &[(String, String, Vec<Value>)],
-) -> Result<Vec<(String, i64, f64, f64)>> {
+) -> Result<(Vec<(String, i64, f64, f64)>, f64)> {
     let conn = read_only(log)?;
+    let ticks = cpu_ticks(std::process::id())?;
     let mut timings = Vec::new();
     for (name, sql, params) in queries {
         let count = || {
@@ -542,7 +547,8 @@ fn baselines(
         let rows = count()?;
         timings.push((name.clone(), rows, first, start.elapsed().as_secs_f64()));
     }
-    Ok(timings)
+    let cpu = (cpu_ticks(std::process::id())? - ticks) as f64 / support::clock_ticks();
+    Ok((timings, cpu / 2.0))
 }
 
 /// The delivery time `run --once` printed ("delivery: … in 1.234 s").
