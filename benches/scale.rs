@@ -524,13 +524,13 @@ fn ago(secs: i64) -> String {
         .to_string()
 }
 
+/// One bare query: its name, the rows it counted, its first run's and its warm run's seconds.
+type Timing = (String, i64, f64, f64);
+
 /// Runs each query twice, timing both: (name, rows counted, first run, second (warm) run,
 /// seconds) for each, and the CPU seconds this process used for one run of them all (the mean of
 /// the two: rekindle reads each selection once).
-fn baselines(
-    log: &Path,
-    queries: &[(String, String, Vec<Value>)],
-) -> Result<(Vec<(String, i64, f64, f64)>, f64)> {
+fn baselines(log: &Path, queries: &[(String, String, Vec<Value>)]) -> Result<(Vec<Timing>, f64)> {
     let conn = read_only(log)?;
     let ticks = cpu_ticks(std::process::id())?;
     let mut timings = Vec::new();
