@@ -16,6 +16,28 @@ const TEXT: &str = "#text";
 /// Suffix of the HTML-escaped copy of a template (html block).
 const HTML: &str = "#html";
 
+/// The empty template each copy extends (see [`copy_of`]), one per suffix so that its
+/// escaping is the copy's.
+const NOTHING: &str = "rekindle:nothing";
+
+/// The source of a template's copy with `suffix`. The copies are only ever rendered block by
+/// block (see [`Templates::render`]), so each extends an empty template, on the source's first
+/// line (line numbers stay the user's): its top level then runs as a child template's does, its
+/// `set`s and macros, output discarded and no block called, rather than every block once more
+/// for nothing (a third of the rendering). A template that extends another is kept as written.
+fn copy_of(source: &str, suffix: &str) -> String {
+    match source.contains("extends") {
+        true => source.to_string(),
+        false => format!("{{% extends \"{NOTHING}{suffix}\" %}}{source}"),
+    }
+}
+
+/// `range` in a copy's source (see [`copy_of`]) as a range in `source`, the user's.
+fn in_source(source: &str, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let shift = copy_of(source, TEXT).len() - source.len();
+    range.start.saturating_sub(shift)..range.end.saturating_sub(shift)
+}
+
 /// A rendered note.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Rendered {
@@ -57,6 +79,9 @@ impl Templates {
             return (None, vec![Diagnostic::error_in(&config.file, message)]);
         };
         env.set_debug(true);
+        for suffix in [TEXT, HTML] {
+            let _ = env.add_template_owned(format!("{NOTHING}{suffix}"), String::new());
+        }
         env.set_auto_escape_callback(|name| {
             if name.ends_with(HTML) {
                 AutoEscape::Html
@@ -108,7 +133,7 @@ impl Templates {
                 }
                 for suffix in [TEXT, HTML] {
                     if let Err(err) =
-                        env.add_template_owned(format!("{name}{suffix}"), source.clone())
+                        env.add_template_owned(format!("{name}{suffix}"), copy_of(&source, suffix))
                     {
                         diagnostics.push(template_error(&path, &source, &err));
                         break;
@@ -335,7 +360,7 @@ fn template_error(path: &Path, source: &str, err: &minijinja::Error) -> Diagnost
         ErrorKind::UndefinedError => {
             let expr = err
                 .range()
-                .and_then(|r| source.get(r))
+                .and_then(|r| source.get(in_source(source, r)))
                 .map(|e| format!(" `{}`", e.trim()))
                 .unwrap_or_default();
             format!(
@@ -356,7 +381,7 @@ fn template_error(path: &Path, source: &str, err: &minijinja::Error) -> Diagnost
         },
     };
     match (err.range(), err.line()) {
-        (Some(range), _) => Diagnostic::error_at(path, source, range, what),
+        (Some(range), _) => Diagnostic::error_at(path, source, in_source(source, range), what),
         (None, Some(line)) => {
             let offset = source
                 .split_inclusive('\n')
