@@ -194,6 +194,21 @@ mod tests {
     }
 
     #[test]
+    fn days_before_1970_round_down_and_unreadable_rows_are_sampled_in_order() {
+        let (_dir, log) = log_with(&[
+            (1, "1969-12-31T23:00:00Z"),
+            (2, "never"),
+            (3, "1970-01-01T01:00:00Z"),
+            (4, "soon"),
+        ]);
+        let horizon = Horizon::refresh(None, &log, 2 * DAY, 7 * DAY).unwrap();
+        assert_eq!(horizon.days, BTreeMap::from([(-1, 1), (0, 3)]));
+        assert!(covers(&log, &horizon, -3600));
+        assert_eq!(horizon.bad_rows(), (2, vec![2, 4]));
+        assert_eq!(horizon.watermark(), 4);
+    }
+
+    #[test]
     fn every_row_in_a_window_lies_past_the_horizon_also_rows_added_later_but_backdated() {
         let (dir, log) = log_with(&[
             (1, "2026-01-01T10:00:00Z"),
