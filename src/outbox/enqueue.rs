@@ -68,7 +68,7 @@ impl Outbox {
         customer_id: &str,
     ) -> Result<Option<String>, OutboxError> {
         self.conn
-            .prepare_cached(&same_address_sql())
+            .prepare_cached(same_address_sql())
             .and_then(|mut stmt| {
                 stmt.query_row(params![rule, occasion, recipient, customer_id], |r| {
                     r.get(0)
@@ -262,11 +262,14 @@ impl Outbox {
 /// Who else of `rule`'s occasion (?1, ?2) has the address ?3 (case aside), other than customer
 /// ?4, in a note not cancelled or failed: looked up by the address, not read from all the
 /// occasion's notes (a ratio or seasonal rule's occasion is shared by every note it queues).
-pub(super) fn same_address_sql() -> String {
-    format!(
-        "SELECT customer_id FROM all_notes
+pub(super) fn same_address_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT customer_id FROM all_notes
          WHERE rule = ?1 AND occasion = ?2 AND recipient = ?3 COLLATE NOCASE
            AND customer_id != ?4 AND state NOT IN {gone} LIMIT 1",
-        gone = NoteState::sql_list(&[NoteState::Cancelled, NoteState::Failed])
-    )
+            gone = NoteState::sql_list(&[NoteState::Cancelled, NoteState::Failed])
+        )
+    });
+    &SQL
 }

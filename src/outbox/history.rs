@@ -1,5 +1,7 @@
 //! What rekindle already did for a customer, as the decide stage needs it.
 
+use std::sync::LazyLock;
+
 use jiff::Timestamp;
 use rusqlite::params;
 
@@ -10,7 +12,7 @@ use crate::note::NoteState;
 /// Notes that count against cooldowns and the cap: every state but those that reached no one,
 /// as an SQL condition on `state` to follow the column's name. Written as the states it leaves
 /// out: SQLite checks two exclusions faster than it matches a list of the rest.
-fn counting() -> String {
+pub(super) fn counting() -> String {
     format!("NOT IN {}", NoteState::sql_list(&NoteState::NOT_COUNTING))
 }
 
@@ -32,7 +34,7 @@ impl Outbox {
         // only for a customer still in its cooldown, their latest picked here.
         let q = || -> rusqlite::Result<History> {
             let (occasion_state, in_cooldown, in_cap_window) =
-                self.conn.prepare_cached(&history_sql())?.query_row(
+                self.conn.prepare_cached(history_sql())?.query_row(
                     params![
                         rule,
                         customer,
@@ -46,11 +48,7 @@ impl Outbox {
                 false => None,
                 true => self
                     .conn
-                    .prepare_cached(&format!(
-                        "SELECT created_at FROM all_notes
-                         WHERE rule = ?1 AND customer_id = ?2 AND state {counting}",
-                        counting = counting()
-                    ))?
+                    .prepare_cached(last_from_rule_sql())?
                     .query_map(params![rule, customer], |r| r.get::<_, i64>(0))?
                     .collect::<rusqlite::Result<Vec<i64>>>()?
                     .into_iter()
@@ -70,7 +68,7 @@ impl Outbox {
     /// the customer's replies to them (not the automatic ones): each is a positive touch point.
     pub(crate) fn notes_to(&self, customer: &str, since: Timestamp) -> Result<i64, OutboxError> {
         self.conn
-            .prepare_cached(&notes_to_sql())
+            .prepare_cached(notes_to_sql())
             .and_then(|mut s| s.query_row(params![customer, since.as_second()], |r| r.get(0)))
             .map_err(|e| self.err(e))
     }
@@ -85,25 +83,43 @@ impl Outbox {
 }
 
 /// A candidate's history in one statement (see [`Outbox::history`]): ?1 rule, ?2 customer,
-/// ?3 occasion, ?4 cooldown start, ?5 cap window start.
-pub(super) fn history_sql() -> String {
-    format!(
-        "SELECT (SELECT state FROM all_notes
+/// ?3 occasion, ?4 cooldown start, ?5 cap window start. Asked for every candidate: written once
+/// (as the others here), not formatted again each time to find it in the statement cache.
+pub(super) fn history_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT (SELECT state FROM all_notes
                  WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3),
                 EXISTS (SELECT 1 FROM all_notes WHERE rule = ?1 AND customer_id = ?2
                         AND created_at > ?4 AND state {counting}),
                 (SELECT count(*) FROM all_notes
                  WHERE customer_id = ?2 AND created_at >= ?5 AND state {counting})",
-        counting = counting()
-    )
+            counting = counting()
+        )
+    });
+    &SQL
+}
+
+/// The created_at of `rule`'s counting notes to a customer: ?1 rule, ?2 customer.
+fn last_from_rule_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT created_at FROM all_notes WHERE rule = ?1 AND customer_id = ?2 AND state {}",
+            counting()
+        )
+    });
+    &SQL
 }
 
 /// A customer's notes that count (see [`Outbox::notes_to`]): ?1 customer, ?2 since.
-pub(super) fn notes_to_sql() -> String {
-    format!(
+pub(super) fn notes_to_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
         "SELECT (SELECT count(*) FROM all_notes
                  WHERE customer_id = ?1 AND created_at >= ?2 AND state {counting})
               + (SELECT count(*) FROM inbound WHERE customer_id = ?1 AND kind = 'reply' AND dated >= ?2)",
         counting = counting()
     )
+    });
+    &SQL
 }

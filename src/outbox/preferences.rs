@@ -9,7 +9,6 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Outbox, OutboxError};
 use crate::decide::{Category, Preference};
-use crate::note::NoteState;
 
 /// How a customer stopped every note, as the suppression's reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,12 +106,14 @@ impl Outbox {
 
     /// When the last note that reached `customer` (or will) was queued, from any rule.
     pub(crate) fn last_note_to(&self, customer: &str) -> Result<Option<Timestamp>, OutboxError> {
-        let sql = format!(
-            "SELECT max(created_at) FROM all_notes WHERE customer_id = ?1 AND state NOT IN {}",
-            NoteState::sql_list(&NoteState::NOT_COUNTING)
-        );
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT max(created_at) FROM all_notes WHERE customer_id = ?1 AND state {}",
+                super::history::counting()
+            )
+        });
         self.conn
-            .prepare_cached(&sql)
+            .prepare_cached(&SQL)
             .and_then(|mut s| s.query_row([customer], |r| r.get::<_, Option<i64>>(0)))
             .map(|s| s.and_then(|s| Timestamp::from_second(s).ok()))
             .map_err(|e| self.err(e))

@@ -304,8 +304,8 @@ fn a_candidates_history_is_looked_up_by_customer_not_read_from_the_rules_notes()
             .expect("rows");
         lines.into_iter().filter(|l| l.contains("notes")).collect()
     };
-    let history = plan(&history_sql(), params!["sorry", "7", "interaction-1", 0, 0]);
-    let notes_to = plan(&notes_to_sql(), params!["7", 0]);
+    let history = plan(history_sql(), params!["sorry", "7", "interaction-1", 0, 0]);
+    let notes_to = plan(notes_to_sql(), params!["7", 0]);
     assert_eq!(
         (history.len(), notes_to.len()),
         (3, 1),
