@@ -11,7 +11,7 @@ use crate::log::{Log, LogError};
 /// for the SQL alone (milliseconds), never for rendering or fsyncs. A larger one keeps the
 /// memory bounded and processes the rest as it streams. Several selections are read at once
 /// (see `select::read_ahead`), each holding up to this many.
-pub(super) const READ_AHEAD: usize = 5_000;
+pub(super) const READ_AHEAD: usize = 1_000;
 
 /// Runs `statement`, handing each row (made a candidate by `map`) to `each`.
 pub(super) fn query(
