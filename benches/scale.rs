@@ -384,36 +384,7 @@ impl RssWatch {
 /// The rule set of a business that sets no daily limits (every matched customer gets a note),
 /// unlike the demo's: an apology for a complaint or a sentiment below -0.5 within 14 days, ten
 /// to one over 90 days, and a we-miss-you after 60 quiet days.
-const UNLIMITED_RULES: &str = r#"
-[touchpoints]
-positive = ["purchase", "visit", "review"]
-negative = ["invoice", "complaint", "refund"]
-
-[[rule]]
-name = "unhappy"
-kind = "unhappy"
-schedule = "0 9 * * *"
-template = "unhappy.j2"
-within = "14d"
-kinds = ["complaint"]
-sentiment_below = -0.5
-
-[[rule]]
-name = "ratio"
-kind = "ratio"
-schedule = "0 9 * * *"
-template = "appreciation.j2"
-window = "90d"
-target = 10
-
-[[rule]]
-name = "quiet"
-kind = "quiet"
-schedule = "0 9 * * *"
-template = "quiet.j2"
-quiet_for = "60d"
-min_interactions = 1
-"#;
+const UNLIMITED_RULES: &str = include_str!("no-daily-limits.toml");
 
 /// Prints one row of the table: what, rekindle's seconds, bare SQLite's, peak MiB, CPU seconds.
 type Row<'a> = dyn Fn(&str, Option<f64>, Option<f64>, f64, Option<f64>) + 'a;
@@ -458,17 +429,9 @@ impl Unlimited {
 
 /// The demo's config with [`UNLIMITED_RULES`] instead of its own touch points and rules.
 fn unlimited_config(dir: &Path, config: &Path) -> Result<PathBuf> {
-    let text = read(config)?;
-    let rules = text.find("\n[[rule]]").unwrap_or(text.len());
-    let mut head = text[..rules].to_string();
-    if let Some(start) = head.find("\n[touchpoints]") {
-        let end = head[start + 1..]
-            .find("\n[")
-            .map_or(head.len(), |e| start + 1 + e);
-        head.replace_range(start..end, "");
-    }
     let path = dir.join("rekindle-no-limits.toml");
-    std::fs::write(&path, head + UNLIMITED_RULES).map_err(on(&path))?;
+    let text = rekindle::with_rules(&read(config)?, UNLIMITED_RULES);
+    std::fs::write(&path, text).map_err(on(&path))?;
     Ok(path)
 }
 

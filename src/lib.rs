@@ -85,6 +85,20 @@ use std::process::ExitCode;
 #[doc(hidden)]
 pub type Statement = (String, String, Vec<rusqlite::types::Value>);
 
+/// The configuration `config` (the text of a rekindle.toml) with `rules` instead of its own
+/// touch points and rules. For the benchmarks and the golden plan; not a stable interface.
+#[doc(hidden)]
+pub fn with_rules(config: &str, rules: &str) -> String {
+    let mut head = config[..config.find("\n[[rule]]").unwrap_or(config.len())].to_string();
+    if let Some(start) = head.find("\n[touchpoints]") {
+        let end = head[start + 1..]
+            .find("\n[")
+            .map_or(head.len(), |e| start + 1 + e);
+        head.replace_range(start..end, "");
+    }
+    head + "\n" + rules
+}
+
 /// What SQLite runs for an evaluation over everyone at `now` under the configuration at `path`:
 /// each enabled rule's selection, then the two queries for everyone's standing, as (name, SQL,
 /// parameters). For the benchmarks, which time the same SQL bare beside rekindle; not a stable

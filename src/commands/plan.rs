@@ -176,50 +176,6 @@ fn print_forecast(loaded: &Loaded, start: Timestamp, days: u32) -> Result<(), Er
 mod tests {
     use super::*;
 
-    /// The bench's rule set without daily limits: every matched customer is decided and composed.
-    const NO_LIMITS: &str = r#"
-[touchpoints]
-positive = ["purchase", "visit", "review"]
-negative = ["invoice", "complaint", "refund"]
-
-[[rule]]
-name = "unhappy"
-kind = "unhappy"
-schedule = "0 9 * * *"
-template = "unhappy.j2"
-within = "14d"
-kinds = ["complaint"]
-sentiment_below = -0.5
-
-[[rule]]
-name = "ratio"
-kind = "ratio"
-schedule = "0 9 * * *"
-template = "appreciation.j2"
-window = "90d"
-target = 10
-
-[[rule]]
-name = "quiet"
-kind = "quiet"
-schedule = "0 9 * * *"
-template = "quiet.j2"
-quiet_for = "60d"
-min_interactions = 1
-"#;
-
-    /// The demo's configuration with [`NO_LIMITS`] instead of its touch points and rules.
-    fn without_limits(config: &str) -> String {
-        let mut head = config[..config.find("\n[[rule]]").unwrap_or(config.len())].to_string();
-        if let Some(start) = head.find("\n[touchpoints]") {
-            let end = head[start + 1..]
-                .find("\n[")
-                .map_or(head.len(), |e| start + 1 + e);
-            head.replace_range(start..end, "");
-        }
-        head + NO_LIMITS
-    }
-
     /// The plan of `config` at `now`, as `rekindle plan` prints it.
     fn planned(config: &Path, now: Timestamp) -> String {
         let loaded = load(config).expect("the demo's config loads");
@@ -266,7 +222,8 @@ min_interactions = 1
         same_as_fixture("demo-1500-seed7.txt", &demo_plan);
         let text = std::fs::read_to_string(&demo.config).expect("config");
         let no_limits = dir.path().join("no-limits.toml");
-        std::fs::write(&no_limits, without_limits(&text)).expect("config");
+        let rules = include_str!("../../benches/no-daily-limits.toml");
+        std::fs::write(&no_limits, crate::with_rules(&text, rules)).expect("config");
         same_as_fixture("no-limits-1500-seed7.txt", &planned(&no_limits, now));
     }
 }
