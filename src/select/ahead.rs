@@ -33,9 +33,8 @@ const GO_ON: u8 = 0;
 const STOP: u8 = 1;
 const COUNT: u8 = 2;
 
-// Nearly every message is a candidate: boxing them would only add an allocation each.
-#[allow(clippy::large_enum_variant)]
 enum Message {
+    /// The next candidates, in the selection's order.
     Candidates(Vec<Candidate>),
     /// The selection is over: how many candidates were counted rather than handed over (see
     /// [`select`]), or why it failed.
