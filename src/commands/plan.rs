@@ -13,6 +13,7 @@ use crate::evaluate::{self, Decision, Outcome};
 use crate::load::{Loaded, load};
 use crate::log::Log;
 use crate::outbox::Outbox;
+use crate::say_to;
 
 /// `rekindle plan`.
 pub(crate) fn plan(path: &Path, at: Option<&str>, days: Option<u32>) -> Result<(), Error> {
@@ -62,23 +63,19 @@ fn write(loaded: &Loaded, now: Timestamp, out: &mut impl Write) -> Result<(), Er
     }
     .and_then(|mut file| file.rewind().map(|()| file))
     .map_err(|e| Error::io("write the plan to a temporary file in", &temp, e))?;
-    let say = |out: &mut _, text: String| crate::say_to(out, &text);
-    say(
+    let at = now.to_zoned_datetime(config.timezone.clone());
+    let at = at.strftime("%Y-%m-%d %H:%M %Z");
+    let tz = &config.timezone_name;
+    say_to(
         out,
-        format!(
-            "plan at {} ({}): nothing is sent or written",
-            now.to_zoned_datetime(config.timezone.clone())
-                .strftime("%Y-%m-%d %H:%M %Z"),
-            config.timezone_name
-        ),
+        &format!("plan at {at} ({tz}): nothing is sent or written"),
     );
     let mut rules = rules.into_iter().peekable();
     for r in &reports {
-        say(out, format!("\nrule {}: {}", r.rule, r.summary()));
-        let (decided, bytes) = match rules.next_if(|(rule, ..)| *rule == r.rule) {
-            Some((_, decided, bytes)) => (decided, bytes),
-            None => (0, 0),
-        };
+        say_to(out, &format!("\nrule {}: {}", r.rule, r.summary()));
+        let (decided, bytes) = rules
+            .next_if(|(rule, ..)| *rule == r.rule)
+            .map_or((0, 0), |(_, decided, bytes)| (decided, bytes));
         if let Err(err) = std::io::copy(&mut (&mut file).take(bytes), out) {
             crate::output_failed(err);
         }
@@ -87,9 +84,9 @@ fn write(loaded: &Loaded, now: Timestamp, out: &mut impl Write) -> Result<(), Er
         if let Some(limit) = config.rule(&r.rule).and_then(|rule| rule.daily_limit)
             && waiting > 0
         {
-            say(
+            say_to(
                 out,
-                format!(
+                &format!(
                     "  and {waiting} more wait for another day: the daily limit of {limit} is reached"
                 ),
             );
