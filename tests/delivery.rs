@@ -29,7 +29,7 @@ priority = 10
 
 #[test]
 fn an_unreachable_server_fails_over_to_the_next_and_the_log_says_which() {
-    let down = TestSmtpServer::free_port();
+    let down = support::ports::free_port();
     let up = TestSmtpServer::start();
     let f = Fixture::new();
     f.complaints(1, 2);
@@ -63,7 +63,7 @@ fn an_unreachable_server_fails_over_to_the_next_and_the_log_says_which() {
 
 #[test]
 fn a_backlog_waits_for_a_server_that_is_down_then_goes_out_once_in_priority_order() {
-    let port = TestSmtpServer::free_port();
+    let port = support::ports::free_port();
     let f = Fixture::new();
     f.complaints(1, 3);
     f.customer(9, "leaving@example.com", Some("Leaving Lou"), None, None)

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::config::{SORRY_ON_EVENT, smtp};
+use support::config::{SORRY_ON_EVENT, SORRY_RULE, smtp};
 use support::dovecot::Dovecot;
 use support::fixture::{Fixture, ago, text};
 use support::smtp_server::{Received, TestSmtpServer};
@@ -31,8 +31,6 @@ fn four_unhappy_customers() -> Fixture {
     }
     f
 }
-
-const SORRY: &str = "[[rule]]\nname = \"sorry\"\nkind = \"unhappy\"\nschedule = \"*/5 * * * *\"\ntemplate = \"unhappy.j2\"\n";
 
 /// A winter card open today, for everyone (the apology does not hold it back).
 fn winter_rule() -> String {
@@ -131,7 +129,7 @@ fn bounces_replies_and_unsubscribes_come_back_and_change_what_goes_next() {
     let f = four_unhappy_customers();
     let transport = smtp(server.port(), &["timeout = \"5s\""]);
     let inbound = reading(&f, &dovecot, "move_to = \"rekindle\"");
-    f.config(&transport, &format!("{inbound}{SORRY}"));
+    f.config(&transport, &format!("{inbound}{SORRY_RULE}"));
 
     // 1. The apologies go.
     rekindle_ok(&f, &["run", "--once"]);
@@ -204,7 +202,10 @@ fn bounces_replies_and_unsubscribes_come_back_and_change_what_goes_next() {
     );
 
     // 3. The next run reads them first, then writes a winter card to whoever may have one.
-    f.config(&transport, &format!("{inbound}{SORRY}{}", winter_rule()));
+    f.config(
+        &transport,
+        &format!("{inbound}{SORRY_RULE}{}", winter_rule()),
+    );
     let (_, stderr) = rekindle_ok(&f, &["run", "--once"]);
     assert_eq!(
         stderr.matches("inbound message handled").count(),
@@ -411,7 +412,7 @@ fn a_maildir_is_read_without_moving_renaming_or_reading_twice() {
     let inbound = "[inbound]\n[[inbound.maildir]]\ndir = \"bounces\"\nname = \"bounces\"\n";
     f.config(
         &smtp(server.port(), &["timeout = \"5s\""]),
-        &format!("{inbound}{SORRY}"),
+        &format!("{inbound}{SORRY_RULE}"),
     );
     rekindle_ok(&f, &["run", "--once"]);
     let sent = server.wait_for(2, Duration::from_secs(10));
@@ -484,7 +485,7 @@ fn a_mailbox_over_tls_is_read_with_its_private_ca_and_refused_with_another() {
             );
         f.config(
             &smtp(server.port(), &["timeout = \"5s\""]),
-            &format!("{inbound}{SORRY}"),
+            &format!("{inbound}{SORRY_RULE}"),
         );
     };
     with_ca(support::certs::Ca::new("someone else").pem());
@@ -518,7 +519,7 @@ fn a_folder_recreated_under_a_new_uidvalidity_is_read_again_and_counts_each_mess
     let inbound = reading(&f, &dovecot, "");
     f.config(
         &smtp(server.port(), &["timeout = \"5s\""]),
-        &format!("{inbound}{SORRY}"),
+        &format!("{inbound}{SORRY_RULE}"),
     );
     rekindle_ok(&f, &["run", "--once"]);
     let id = server.wait_for(1, Duration::from_secs(10))[0]
@@ -548,7 +549,7 @@ fn an_address_refused_with_5_1_1_during_delivery_is_suppressed_at_once() {
     let f = Fixture::new();
     f.customer(1, "refused@example.com", Some("Ray"), None, None)
         .interaction(1, &ago(1.0), "complaint", Some(-0.7), Some("Cold coffee."));
-    f.config(&smtp(server.port(), &["timeout = \"5s\""]), SORRY);
+    f.config(&smtp(server.port(), &["timeout = \"5s\""]), SORRY_RULE);
     let (stdout, stderr) = rekindle_ok(&f, &["run", "--once"]);
     assert!(stdout.contains("failed 1"), "{stdout}");
     assert!(
@@ -570,7 +571,7 @@ fn check_says_what_an_inbound_source_lacks_on_this_machine() {
     let inbound = "[inbound]\n[[inbound.imap]]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"owner\"\npassword_file = \"imap-password\"\n[[inbound.maildir]]\ndir = \"nowhere\"\n";
     f.config(
         &support::config::maildir("maildir"),
-        &format!("{inbound}{SORRY}"),
+        &format!("{inbound}{SORRY_RULE}"),
     );
     let out = f.rekindle(&["check"]);
     let (stdout, stderr) = text(&out);
@@ -602,7 +603,7 @@ fn a_bounce_written_by_a_real_postfix_comes_back_by_the_notes_own_return_path() 
     );
     let path = f.config(
         &smtp(postfix.port(), &["timeout = \"10s\""]),
-        &format!("{inbound}{SORRY}"),
+        &format!("{inbound}{SORRY_RULE}"),
     );
     let text = std::fs::read_to_string(&path).expect("config");
     let text = text.replace(
@@ -642,13 +643,13 @@ fn a_bounce_written_by_a_real_postfix_comes_back_by_the_notes_own_return_path() 
 fn a_reload_follows_the_mailboxes_of_the_new_configuration() {
     let dovecot = Dovecot::start();
     let f = ann();
-    f.config(&support::config::maildir("maildir"), SORRY);
+    f.config(&support::config::maildir("maildir"), SORRY_RULE);
     let mut daemon = support::daemon::Daemon::start(&f);
     daemon.wait_for("rekindle started");
     let inbound = reading(&f, &dovecot, "");
     f.config(
         &support::config::maildir("maildir"),
-        &format!("{inbound}{SORRY}"),
+        &format!("{inbound}{SORRY_RULE}"),
     );
     daemon.signal("HUP");
     daemon.wait_for("configuration reloaded");

@@ -12,23 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::config::smtp;
+use support::config::{SORRY_ON_EVENT, smtp};
 use support::daemon::Daemon;
 use support::fixture::{Fixture, ago, text};
 use support::http::{self, Answer, configure, get, link_in, path_of, post};
 use support::smtp_server::TestSmtpServer;
 
-const SORRY: &str = "[[rule]]\nname = \"sorry\"\nkind = \"unhappy\"\nschedule = \"*/5 * * * *\"\ntemplate = \"unhappy.j2\"\ntrigger = \"interaction\"\n";
-
 fn suppressions(f: &Fixture) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(f.path("state.sqlite")).expect("state");
-    let mut stmt = conn
-        .prepare("SELECT key, reason FROM suppressions ORDER BY key")
-        .expect("query");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("rows")
-        .map(|r| r.expect("row"))
-        .collect()
+    f.state_pairs("SELECT key, reason FROM suppressions ORDER BY key")
 }
 
 /// The same link with another token.
@@ -47,7 +38,7 @@ fn one_click_unsubscribes_a_get_changes_nothing_and_strange_tokens_get_one_answe
     let port = configure(
         &f,
         &transport,
-        SORRY,
+        SORRY_ON_EVENT,
         "previous_secret_file = \"old-secret\"\nprevious_secret_for = \"4s\"",
         "the new secret",
     );
@@ -190,7 +181,7 @@ fn a_stranger_meets_limits_and_a_monitor_reads_health_and_metrics() {
     let port = configure(
         &f,
         &transport,
-        SORRY,
+        SORRY_ON_EVENT,
         "rate_limit = 5\nrequest_timeout = \"1s\"",
         "s3cret",
     );
@@ -291,7 +282,7 @@ fn healthz_names_the_stuck_loop_and_recovers() {
         "{}\ntimeout = \"10min\"\n[delivery]\npoll = \"1s\"\n[daemon]\nevent_poll = \"200ms\"",
         smtp(smtp_port, &[])
     );
-    let port = configure(&f, &transport, SORRY, "", "s3cret");
+    let port = configure(&f, &transport, SORRY_ON_EVENT, "", "s3cret");
     // The watchdog's timeout sets how long a loop may rest: 2 s here.
     let mut daemon = Daemon::start_with_env(&f, &[("WATCHDOG_USEC", "2000000")]);
     daemon.wait_for("web face listening");
@@ -324,7 +315,7 @@ fn a_note_queued_before_the_customer_chose_is_cancelled_at_the_last_look() {
     f.customer(1, "ann@example.com", Some("Ann Archer"), None, None)
         .interaction(1, &ago(0.0), "complaint", Some(-0.8), Some("Stale bread."));
     // The apology waits two hours before it goes.
-    let delayed = SORRY.replace("trigger = \"interaction\"\n", "delay = \"2h\"\n");
+    let delayed = SORRY_ON_EVENT.replace("trigger = \"interaction\"\n", "delay = \"2h\"\n");
     let transport = smtp(server.port(), &["timeout = \"5s\""]);
     let port = configure(&f, &transport, &delayed, "", "s3cret");
     let out = f.rekindle(&["run", "--once"]);

@@ -10,7 +10,7 @@
 
 use std::fmt::Display;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -270,7 +270,7 @@ impl Driver {
             dir,
         };
         for attempt in 1..=5 {
-            driver.port = free_port();
+            driver.port = super::ports::free_port();
             match driver.spawn() {
                 Ok(()) => return driver,
                 Err(_) if attempt < 5 && driver.log().contains("Address already in use") => {}
@@ -443,14 +443,6 @@ impl WebDriverCompatibleCommand for Cdp {
         let body = json!({"cmd": self.cmd, "params": self.params});
         (http::Method::POST, Some(body.to_string()))
     }
-}
-
-/// A port of 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 for a free port");
-    let port = listener.local_addr().expect("the bound port").port();
-    drop(listener);
-    port
 }
 
 /// Whether ChromeDriver on `port` answers GET /status with `"ready": true`. It keeps the

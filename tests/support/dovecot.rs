@@ -9,7 +9,7 @@
 
 use std::fmt::Display;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -214,7 +214,7 @@ impl Dovecot {
         };
         // A port found free may be taken before Dovecot binds it (tests run in parallel).
         for attempt in 1..=3 {
-            let ports = free_ports(if tls.is_some() { 2 } else { 1 });
+            let ports = super::ports::free_ports(if tls.is_some() { 2 } else { 1 });
             (server.port, server.tls_port) = (ports[0], ports.get(1).copied());
             let config = server.config(&who, tls.is_some(), idle);
             fs::write(server.conf(), config).expect("writing dovecot.conf");
@@ -453,15 +453,6 @@ fn prepare(who: &Account, tls: Option<(&str, &str)>) -> TempDir {
         fs::write(root.join("key.pem"), key).expect("writing key.pem");
     }
     dir
-}
-
-/// `n` distinct free ports: all are held until all are found, so that none repeats.
-fn free_ports(n: usize) -> Vec<u16> {
-    let bind = |_| TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    let held: Vec<TcpListener> = (0..n).map(bind).collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("port").port())
-        .collect()
 }
 
 /// Whether 127.0.0.1:`port` accepts a connection and greets with `* OK` and `mark`.

@@ -155,10 +155,13 @@ impl Fixture {
 impl Fixture {
     /// Each note's Message-ID and state, in id order.
     pub fn states_by_message_id(&self) -> Vec<(String, String)> {
+        self.state_pairs("SELECT message_id, state FROM notes ORDER BY id")
+    }
+
+    /// The rows of `sql`, two text columns, run on the state database.
+    pub fn state_pairs(&self, sql: &str) -> Vec<(String, String)> {
         let state = Connection::open(self.path("state.sqlite")).expect("state");
-        let mut stmt = state
-            .prepare("SELECT message_id, state FROM notes ORDER BY id")
-            .expect("query");
+        let mut stmt = state.prepare(sql).expect("query");
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .expect("rows")
             .map(|r| r.expect("row"))

@@ -99,7 +99,7 @@ pub fn path_of(link: &str) -> String {
 /// Writes the config: `transport`, `rest`, and `[http]` on a free port with `http_extra`; the
 /// link secret in `secret`. Returns the port.
 pub fn configure(f: &Fixture, transport: &str, rest: &str, http_extra: &str, secret: &str) -> u16 {
-    let port = TestSmtpServer::free_port();
+    let port = super::ports::free_port();
     std::fs::write(f.path("link-secret"), secret).expect("write the secret");
     let http = format!(
         "[http]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n{http_extra}\n"

@@ -7,6 +7,7 @@ pub mod defects;
 pub mod dovecot;
 pub mod fixture;
 pub mod http;
+pub mod ports;
 pub mod postfix;
 pub mod scripted_smtp;
 pub mod smtp_server;

@@ -60,7 +60,7 @@ impl Postfix {
             "the Postfix test runs Postfix's daemons as the postfix user: run the tests as root (CI does)"
         );
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let port = super::ports::free_port();
         let root = dir.path();
         for sub in ["conf", "queue", "data", "mail"] {
             std::fs::create_dir_all(root.join(sub)).expect("postfix dirs");
@@ -201,13 +201,6 @@ smtp_tls_security_level = none
 biff = no
 "
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 fn chmod(path: &Path, mode: &str) {

@@ -168,14 +168,6 @@ impl TestSmtpServer {
         Self::serve(listener, |_| Reply::Accept)
     }
 
-    /// A free port on 127.0.0.1 with nothing listening (yet).
-    pub fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port")
-    }
-
     fn serve(listener: TcpListener, f: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
         let port = listener.local_addr().expect("local addr").port();
         let shared = Arc::new(Mutex::new(Shared::default()));
