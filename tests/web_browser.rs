@@ -25,6 +25,16 @@ fn rules() -> String {
     )
 }
 
+/// WebDriver's codes for the Tab and Enter keys.
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+
+/// Presses `key` on the element that has the focus.
+async fn press(client: &fantoccini::Client, key: &str) {
+    let focused = client.active_element().await.expect("the focused element");
+    focused.send_keys(key).await.expect("a key press");
+}
+
 /// Whether the checkbox `id` is ticked (it must be on the page).
 async fn checked(client: &fantoccini::Client, id: &str) -> bool {
     let checkbox = client.find(Locator::Id(id)).await;
@@ -84,23 +94,11 @@ async fn a_customer_refuses_seasonal_cards_in_a_browser_and_the_next_card_skips_
         |script: &'static str| async move { client.execute(script, vec![]).await.expect("script") };
     focused("document.getElementById('want_seasonal').focus(); return null;").await;
     for _ in 0..2 {
-        client
-            .active_element()
-            .await
-            .expect("the focused element")
-            .send_keys("\u{E004}")
-            .await
-            .expect("Tab");
+        press(client, TAB).await;
     }
     let on = focused("return document.activeElement.id;").await;
     assert_eq!(on.as_str(), Some("save"), "Tab reaches the save button");
-    client
-        .active_element()
-        .await
-        .expect("the save button, focused")
-        .send_keys("\u{E007}")
-        .await
-        .expect("Enter");
+    press(client, ENTER).await;
     let notice = client
         .wait()
         .at_most(Duration::from_secs(20))
