@@ -7,11 +7,15 @@ use super::{Candidate, Rest, Statement};
 use crate::log::{Log, LogError};
 
 /// Candidates read before any is processed. A selection this size or smaller is read in one
-/// short read transaction and only then composed and queued, so the business's own writers wait
-/// for the SQL alone (milliseconds), never for rendering or fsyncs. A larger one keeps the
-/// memory bounded and processes the rest as it streams. Several selections are read at once
-/// (see `select::read_ahead`), each holding up to this many.
+/// short read transaction and only then composed and queued. A larger one keeps the memory
+/// bounded and processes the rest as it streams. Several selections are read at once (see
+/// `select::read_ahead`), each holding up to this many.
 pub(super) const READ_AHEAD: usize = 1_000;
+
+/// The same for a log with a rollback journal, where a reader holds up the business's own
+/// writers: a selection this size or smaller makes them wait for the SQL alone (milliseconds),
+/// never for rendering or fsyncs.
+pub(super) const READ_AHEAD_ROLLBACK: usize = 5_000;
 
 /// Runs `statement`, handing each row (made a candidate by `map`) to `each`.
 pub(super) fn query(
@@ -22,9 +26,13 @@ pub(super) fn query(
 ) -> Result<u64, LogError> {
     let mut stmt = log.conn().prepare(&statement.sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(&statement.params))?;
+    let read_ahead = match log.rollback_journal() {
+        Some(_) => READ_AHEAD_ROLLBACK,
+        None => READ_AHEAD,
+    };
     let mut ahead = Vec::new();
     let mut done = false;
-    while ahead.len() < READ_AHEAD {
+    while ahead.len() < read_ahead {
         match rows.next()? {
             Some(row) => ahead.push(map(row)?),
             None => {
