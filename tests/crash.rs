@@ -89,7 +89,7 @@ fn kill_9_during_delivery_never_duplicates_or_loses_a_note() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     parked.push(unknown(&f) - unknown_before);
     assert!(
-        parked.iter().all(|&n| n <= 2 * POOL),
+        parked.iter().all(|&n| n <= POOL),
         "notes parked as unknown per crash: {parked:?} (pool of {POOL})"
     );
     assert!(

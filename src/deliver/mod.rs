@@ -30,8 +30,8 @@ pub(crate) use lock::{DeliveryLock, LockError};
 pub(crate) use pause::Pause;
 use rate::RateLimit;
 use sends::Done;
+pub(crate) use sends::Handover;
 use sends::Sends;
-pub(crate) use sends::{Begun, Handover};
 use settle::settle;
 pub(crate) use transport::{SendError, Transport};
 
@@ -117,15 +117,15 @@ pub(crate) fn deliver_due(
     let full = 2 * batch_size(delivery);
     let mut window = if pause.is_some() { 1 } else { full };
     note_the_boot(outbox)?;
-    let mut sends = Sends::start(runtime, transport, config);
+    let mut sends = Sends::start(runtime, transport, config, outbox.handed_over()?);
     let mut bucket = RateLimit::load(outbox, delivery, clock())?;
     let mut none_due = false;
     loop {
         let pace = pace();
         if pace != Pace::Go {
             // Stopping: the notes that have not left wait for the next run.
-            let back = sends.withdraw(pace == Pace::Abandon);
-            let done = sends.finished(outbox, std::time::Duration::ZERO);
+            let back = sends.withdraw();
+            let done = sends.finished(std::time::Duration::ZERO);
             record(outbox, &done, &back, delivery, clock(), &mut report)?;
         }
         if pace == Pace::Abandon {
@@ -157,7 +157,7 @@ pub(crate) fn deliver_due(
             std::thread::sleep(wait.min(SHORT_STEP));
             continue;
         }
-        let done = sends.finished(outbox, SHORT_STEP);
+        let done = sends.finished(SHORT_STEP);
         if done.is_empty() {
             continue;
         }

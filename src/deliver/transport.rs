@@ -76,7 +76,7 @@ impl Transport {
         match self {
             Transport::Maildir(m) => (
                 format!("maildir {}", m.dir().display()),
-                match handover.confirm(handover.begin()).await {
+                match handover.go() {
                     Ok(()) => m.deliver(message, message_id),
                     Err(why) => Err(SendError::Lost(why)),
                 },

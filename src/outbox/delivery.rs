@@ -31,24 +31,36 @@ pub(crate) struct StoredNote {
 
 impl Outbox {
     /// At start-up: the notes a previous run left `sending`. Those whose message had started
-    /// on its way become `unknown` (they may have arrived; an operator decides), and so does
-    /// every one when the machine restarted since (`same_boot` false: writes not yet synced may
-    /// be lost, so "not on its way" cannot be trusted). The others never left: they are queued
-    /// again, the attempt uncounted. Returns (unknown, queued again), to be logged.
+    /// on its way (see [`super::HandedOver`]) become `unknown` (they may have arrived; an
+    /// operator decides), and so does every one when the machine restarted since (`same_boot`
+    /// false: writes not yet synced may be lost, so "not on its way" cannot be trusted) or the
+    /// marks cannot be read. The others never left: they are queued again, the attempt
+    /// uncounted. Returns (unknown, queued again), to be logged.
     pub(crate) fn park_interrupted(
         &self,
         now: Timestamp,
         same_boot: bool,
     ) -> Result<(Vec<StoredNote>, Vec<StoredNote>), OutboxError> {
         let notes = self.notes_in_state(NoteState::Sending)?;
-        let handed = |id: i64| -> rusqlite::Result<bool> {
+        if notes.is_empty() {
+            return self.clear_handed().map(|()| Default::default());
+        }
+        let marks = self.read_handed().inspect_err(|why| {
+            tracing::warn!("{why}: which notes were on their way is not known, so every note left `sending` is parked as unknown");
+        });
+        // Also the marks an earlier rekindle kept in a table.
+        let in_table = |id: i64| -> rusqlite::Result<bool> {
             self.conn
                 .prepare_cached("SELECT 1 FROM handed_over WHERE note_id = ?1")?
                 .exists([id])
         };
         let (mut unknown, mut back) = (Vec::new(), Vec::new());
         for note in notes {
-            if !same_boot || handed(note.id).map_err(|e| self.err(e))? {
+            let handed = match &marks {
+                Ok(marks) => marks.contains(&(note.id, note.attempts)),
+                Err(_) => true,
+            };
+            if !same_boot || handed || in_table(note.id).map_err(|e| self.err(e))? {
                 unknown.push(note);
             } else {
                 back.push(note);
@@ -70,26 +82,8 @@ impl Outbox {
         self.conn
             .execute("DELETE FROM handed_over", [])
             .map_err(|e| self.err(e))?;
+        self.clear_handed()?;
         Ok((unknown, back))
-    }
-
-    /// Notes that the messages of `ids` are on their way, right before they go, in one
-    /// transaction. Not synced: a process that dies keeps it (SQLite's WAL is in the operating
-    /// system's hands), a machine that loses power may not, which is why the boot is compared
-    /// at start-up (see [`Outbox::park_interrupted`]).
-    pub(crate) fn mark_handed_over(&self, ids: &[i64], now: Timestamp) -> Result<(), OutboxError> {
-        let mark = || -> rusqlite::Result<()> {
-            let tx = self.begin_with(Sync::Deferred)?;
-            for id in ids {
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO handed_over (note_id, at) VALUES (?1, ?2)",
-                )?
-                .execute(params![id, now.as_second()])?;
-            }
-            tx.commit()?;
-            self.set_sync(Sync::Full)
-        };
-        mark().map_err(|e| self.err(e))
     }
 
     /// Claims the next note due for delivery (see [`Outbox::claim_batch`]).
@@ -195,8 +189,6 @@ impl Outbox {
                     )?
                     .execute([u.id])?;
                 }
-                tx.prepare_cached("DELETE FROM handed_over WHERE note_id = ?1")?
-                    .execute([u.id])?;
                 if u.suppress_address {
                     tx.prepare_cached(
                         "INSERT INTO suppressions (key, reason, at)

@@ -10,6 +10,7 @@
 
 mod delivery;
 mod enqueue;
+mod handed;
 mod history;
 pub(crate) mod inbound;
 mod operator;
@@ -29,6 +30,7 @@ use rusqlite::{Connection, OpenFlags};
 pub(crate) use delivery::{StoredNote, Update};
 pub(crate) use enqueue::NewNote;
 use enqueue::{Group, Queued};
+pub(crate) use handed::HandedOver;
 pub(crate) use operator::OperatorAction;
 pub(crate) use preferences::Stop;
 use schema::{OVERLAY, migrate, schema};
@@ -39,7 +41,16 @@ pub(crate) use settings::Setting;
 #[error("state database {path}: {source}")]
 pub(crate) struct OutboxError {
     path: String,
-    source: rusqlite::Error,
+    source: Cause,
+}
+
+/// What went wrong with the state database (or the file beside it).
+#[derive(Debug, thiserror::Error)]
+enum Cause {
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error("{0}")]
+    File(String),
 }
 
 /// The state database.
@@ -85,9 +96,9 @@ pub(crate) fn state_dir(path: &Path) {
 impl Outbox {
     /// Opens (creating if needed) the state database for reading and writing.
     pub(crate) fn open(path: &Path) -> Result<Outbox, OutboxError> {
-        let err = |source| OutboxError {
+        let err = |source: rusqlite::Error| OutboxError {
             path: path.display().to_string(),
-            source,
+            source: source.into(),
         };
         state_dir(path);
         let new = !path.exists();
@@ -126,9 +137,9 @@ impl Outbox {
     /// Opens the state database read-only for a dry run; a missing database reads as empty.
     /// Nothing this outbox does is ever written to disk.
     pub(crate) fn open_dry_run(path: &Path) -> Result<Outbox, OutboxError> {
-        let err = |source| OutboxError {
+        let err = |source: rusqlite::Error| OutboxError {
             path: path.display().to_string(),
-            source,
+            source: source.into(),
         };
         let conn = if path.exists() {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -158,7 +169,7 @@ impl Outbox {
     fn err(&self, source: rusqlite::Error) -> OutboxError {
         OutboxError {
             path: self.path.clone(),
-            source,
+            source: source.into(),
         }
     }
 

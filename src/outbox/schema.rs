@@ -62,8 +62,8 @@ CREATE TABLE IF NOT EXISTS suppressions (
     reason TEXT NOT NULL,
     at     INTEGER NOT NULL
 );
--- Notes `sending` whose message has started on its way to the server (written right before
--- it goes, not synced: see `Outbox::park_interrupted`); a note's row goes with its outcome.
+-- Notes `sending` whose message had started on its way to the server, as earlier builds kept
+-- them: read at start-up, no longer written (see `outbox/handed.rs`).
 CREATE TABLE IF NOT EXISTS handed_over (
     note_id INTEGER PRIMARY KEY,
     at      INTEGER NOT NULL

@@ -146,7 +146,9 @@ fn after_a_crash_only_the_notes_on_their_way_are_unknown_the_others_go_again() {
     let on_its_way = outbox.claim_next(now()).expect("claim").expect("a note");
     let waiting = outbox.claim_next(now()).expect("claim").expect("a note");
     outbox
-        .mark_handed_over(&[on_its_way.id], now())
+        .handed_over()
+        .expect("open")
+        .mark(on_its_way.id, on_its_way.attempts)
         .expect("mark");
     // The process dies here; the machine stays up. At the next start:
     drop(outbox);
@@ -165,6 +167,99 @@ fn after_a_crash_only_the_notes_on_their_way_are_unknown_the_others_go_again() {
         (again.id, again.attempts),
         (waiting.id, 1),
         "the attempt that never was is not counted"
+    );
+}
+
+#[test]
+fn a_mark_of_an_earlier_attempt_does_not_make_the_next_one_unknown() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    let outbox = Outbox::open(&path).expect("open");
+    outbox
+        .enqueue(&note("sorry", "1", "o"), now())
+        .expect("enqueue");
+    let first = outbox.claim_next(now()).expect("claim").expect("a note");
+    let marks = outbox.handed_over().expect("open");
+    marks.mark(first.id, first.attempts).expect("mark");
+    outbox
+        .finish_batch(
+            &[Update::new(
+                first.id,
+                NoteState::Retry,
+                "451 later".into(),
+                Some(now()),
+            )],
+            now(),
+        )
+        .expect("retry");
+    // The second attempt is claimed, and the process dies before its message goes.
+    let second = outbox.claim_next(now()).expect("claim").expect("again");
+    assert_eq!(second.attempts, 2);
+    drop(outbox);
+    let outbox = Outbox::open(&path).expect("reopen");
+    let (unknown, back) = outbox.park_interrupted(now(), true).expect("park");
+    assert_eq!((unknown.len(), back.len()), (0, 1));
+    assert_eq!(
+        std::fs::metadata(dir.path().join("s.sqlite-handed"))
+            .map(|m| m.len())
+            .ok(),
+        Some(0),
+        "the marks are emptied once settled"
+    );
+}
+
+#[test]
+fn marks_that_cannot_be_read_park_every_note_left_sending_as_unknown() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    let outbox = Outbox::open(&path).expect("open");
+    for customer in ["1", "2"] {
+        outbox
+            .enqueue(&note("sorry", customer, "o"), now())
+            .expect("enqueue");
+    }
+    let marked = outbox.claim_next(now()).expect("claim").expect("a note");
+    outbox.claim_next(now()).expect("claim").expect("a note");
+    outbox
+        .handed_over()
+        .expect("open")
+        .mark(marked.id, marked.attempts)
+        .expect("mark");
+    drop(outbox);
+    // Something else wrote into the file (or a disk error tore a line).
+    let file = dir.path().join("s.sqlite-handed");
+    let mut text = std::fs::read_to_string(&file).expect("read");
+    text.push_str("12 x\n");
+    std::fs::write(&file, text).expect("write");
+    let outbox = Outbox::open(&path).expect("reopen");
+    let (unknown, back) = outbox.park_interrupted(now(), true).expect("park");
+    assert_eq!(
+        (unknown.len(), back.len()),
+        (2, 0),
+        "never a note sent twice"
+    );
+}
+
+#[test]
+fn the_marks_start_empty_when_no_note_is_sending() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    let outbox = Outbox::open(&path).expect("open");
+    let file = dir.path().join("s.sqlite-handed");
+    std::fs::write(&file, "1 1\n2 1\n").expect("write");
+    outbox.handed_over().expect("open");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "");
+    outbox
+        .enqueue(&note("sorry", "1", "o"), now())
+        .expect("enqueue");
+    let sending = outbox.claim_next(now()).expect("claim").expect("a note");
+    let marks = outbox.handed_over().expect("open");
+    marks.mark(sending.id, sending.attempts).expect("mark");
+    outbox.handed_over().expect("open again");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        format!("{} 1\n", sending.id),
+        "kept while a note is sending"
     );
 }
 

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use super::trust::tls_failure;
-use super::{Begun, Handover, SendError};
+use super::{Handover, SendError};
 use crate::config::smtp::Tls;
 use wire::{Broken, Compat, Raw, after_end, classify, data_block, group, open, settle, within};
 
@@ -73,18 +73,10 @@ struct Job {
     envelope: Envelope,
     email: Vec<u8>,
     handover: Arc<Handover>,
-    /// The mark asked for when a worker took the note (see [`Handover::begin`]).
-    begun: Option<Begun>,
     done: oneshot::Sender<Result<String, SendError>>,
 }
 
 impl Job {
-    /// A worker takes the note: its mark is asked for now, to be ready at the server's 354.
-    fn taken(mut self) -> Job {
-        self.begun = Some(self.handover.begin());
-        self
-    }
-
     fn finish(self, outcome: Result<String, SendError>) {
         // The sender stopped waiting (its runtime is shutting down): nothing left to tell.
         let _ = self.done.send(outcome);
@@ -154,7 +146,6 @@ impl Client {
             envelope: envelope.clone(),
             email,
             handover,
-            begun: None,
             done,
         };
         if self.queue.send(job).is_err() {
@@ -189,7 +180,7 @@ async fn work(shared: Arc<Shared>) {
         let (job, announced) = match ahead.take() {
             Some(next) => next,
             None => match shared.jobs.lock().await.recv().await {
-                Some(job) => (job.taken(), false),
+                Some(job) => (job, false),
                 None => return,
             },
         };
@@ -209,13 +200,12 @@ impl Shared {
     ) -> Option<(Job, bool)> {
         let timeout = self.server.timeout;
         self.drop_if_stale(slot, announced).await;
-        let mut job = self.open_transaction(slot, job, announced).await?;
+        let job = self.open_transaction(slot, job, announced).await?;
         let Some(conn) = slot.as_mut() else {
             job.finish(Err(SendError::Lost("the connection was lost".into())));
             return None;
         };
-        let begun = job.begun.take().unwrap_or_else(|| job.handover.begin());
-        if let Err(why) = job.handover.confirm(begun).await {
+        if let Err(why) = job.handover.go() {
             // Not to be sent after all, at the server's 354: dropping the connection before the
             // final dot makes the server discard the transaction.
             *slot = None;
@@ -318,7 +308,7 @@ impl Shared {
 
     /// A note waiting in the queue, if one is there now and no idle worker is about to take it.
     fn waiting(&self) -> Option<Job> {
-        self.jobs.try_lock().ok()?.try_recv().ok().map(Job::taken)
+        self.jobs.try_lock().ok()?.try_recv().ok()
     }
 
     /// A new connection, unless the server refused rekindle itself a moment ago: then the

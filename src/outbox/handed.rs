@@ -1,0 +1,119 @@
+//! The notes whose message has started on its way to the server, kept beside the state
+//! database in `<state>-handed`: a line "note-id attempt" appended right before each message
+//! goes, by the connection sending it.
+//!
+//! One `write` to the operating system, not a SQLite transaction and not synced: a process
+//! that dies keeps it (it is in the kernel's page cache), a machine that loses power may not,
+//! which is why the boot is compared at start-up (see [`Outbox::park_interrupted`]). A
+//! connection never waits for the delivery thread (busy with a synced claim, say) to send.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use super::{Cause, Outbox, OutboxError};
+use crate::note::NoteState;
+
+/// Where the connections write that a note is on its way.
+pub(crate) struct HandedOver {
+    file: Mutex<File>,
+    path: PathBuf,
+}
+
+impl HandedOver {
+    /// Notes that attempt `attempt` of note `note_id` is on its way.
+    pub(crate) fn mark(&self, note_id: i64, attempt: u32) -> Result<(), String> {
+        let line = format!("{note_id} {attempt}\n");
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.write_all(line.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+}
+
+/// What the file says: the (note, attempt) pairs on their way, or why it cannot be trusted.
+pub(super) type Marks = Result<HashSet<(i64, u32)>, String>;
+
+impl Outbox {
+    fn handed_path(&self) -> PathBuf {
+        PathBuf::from(format!("{}-handed", self.path))
+    }
+
+    fn file_err(&self, what: String) -> OutboxError {
+        OutboxError {
+            path: self.path.clone(),
+            source: Cause::File(what),
+        }
+    }
+
+    /// Opens the file for a delivery pass. When no note is `sending`, what it holds is about
+    /// notes long settled, and it starts empty.
+    pub(crate) fn handed_over(&self) -> Result<HandedOver, OutboxError> {
+        let path = self.handed_path();
+        let sending: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM notes WHERE state = ?1)")
+            .and_then(|mut q| q.query_row([NoteState::Sending], |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        let empty = !sending && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|file| match empty {
+                true => file.set_len(0).map(|()| file),
+                false => Ok(file),
+            })
+            .map_err(|e| {
+                self.file_err(format!(
+                    "cannot open {}: {e}; rekindle writes there which notes are on their way, and sends nothing without it",
+                    path.display()
+                ))
+            })?;
+        Ok(HandedOver {
+            file: Mutex::new(file),
+            path,
+        })
+    }
+
+    /// What the file says (nothing when it is missing).
+    pub(super) fn read_handed(&self) -> Marks {
+        let path = self.handed_path();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        text.lines()
+            .enumerate()
+            .map(|(i, line)| {
+                let mut words = line.split(' ');
+                match (words.next(), words.next(), words.next()) {
+                    (Some(id), Some(attempt), None) => id.parse().ok().zip(attempt.parse().ok()),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    format!(
+                        "{}:{}: not a note and attempt: {line:?}",
+                        path.display(),
+                        i + 1
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Empties the file once the notes it speaks of are settled.
+    pub(super) fn clear_handed(&self) -> Result<(), OutboxError> {
+        let path = self.handed_path();
+        match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(file) => file.set_len(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| self.file_err(format!("cannot empty {}: {e}", path.display())))
+    }
+}
