@@ -370,7 +370,7 @@ fn checkpoint(state: &Path) -> Result<()> {
 fn message_size(state: &Path) -> Result<usize> {
     let conn = rusqlite::Connection::open(state).map_err(|e| e.to_string())?;
     conn.query_row(
-        "SELECT length(body_text) + coalesce(length(body_html), 0) + 900 FROM notes LIMIT 1",
+        "SELECT length(body_text) + coalesce(length(body_html), 0) + 900 FROM note_bodies LIMIT 1",
         [],
         |r| r.get::<_, i64>(0),
     )

@@ -702,7 +702,7 @@ fn a_digest_put_together_in_quiet_hours_is_dated_for_the_day_it_goes() {
     let state = rusqlite::Connection::open(f.path("state.sqlite")).expect("state");
     let (due, body): (i64, String) = state
         .query_row(
-            "SELECT due_at, body_text FROM notes WHERE rule = 'digest'",
+            "SELECT due_at, body_text FROM notes JOIN note_bodies ON note_id = id WHERE rule = 'digest'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

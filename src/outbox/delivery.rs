@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use rusqlite::params;
 
-use super::schema::{NOTE_COLUMNS, read_note};
+use super::schema::{NOTE_COLUMNS, WITH_BODIES, read_note};
 use super::{Outbox, OutboxError, Sync};
 use crate::compose::Letter;
 use crate::decide::Gate;
@@ -111,7 +111,7 @@ impl Outbox {
             let tx = self.begin()?;
             let due: Vec<StoredNote> = tx
                 .prepare_cached(&format!(
-                    "SELECT {NOTE_COLUMNS} FROM notes INDEXED BY notes_ready
+                    "SELECT {NOTE_COLUMNS} FROM notes INDEXED BY notes_ready {WITH_BODIES}
                      WHERE state IN {waiting} AND due_at <= ?1
                      ORDER BY priority DESC, due_at, id LIMIT ?2",
                     waiting = NoteState::sql_list(&NoteState::WAITING)
@@ -227,7 +227,7 @@ impl Outbox {
         let q = || -> rusqlite::Result<Vec<StoredNote>> {
             self.conn
                 .prepare(&format!(
-                    "SELECT {NOTE_COLUMNS} FROM notes WHERE state = ?1 ORDER BY id"
+                    "SELECT {NOTE_COLUMNS} FROM notes {WITH_BODIES} WHERE state = ?1 ORDER BY id"
                 ))?
                 .query_map([state], read_note)?
                 .collect()

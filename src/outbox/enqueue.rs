@@ -193,9 +193,8 @@ impl Outbox {
     fn insert(&self, note: &NewNote, now: i64) -> rusqlite::Result<Option<i64>> {
         let n = self.conn.prepare_cached(
             "INSERT INTO notes (rule, customer_id, occasion, priority, state, recipient, display_name,
-                                subject, body_text, body_html, message_id, created_at, due_at, updated_at,
-                                timezone)
-             VALUES (?1, ?2, ?3, ?4, ?14, ?5, ?6, ?7, ?8, ?9, ?10, ?11, max(?11, ?12), ?11, ?13)
+                                subject, message_id, created_at, due_at, updated_at, timezone)
+             VALUES (?1, ?2, ?3, ?4, ?12, ?5, ?6, ?7, ?8, ?9, max(?9, ?10), ?9, ?11)
              ON CONFLICT (rule, customer_id, occasion) DO NOTHING",
         )?
         .execute(params![
@@ -206,8 +205,6 @@ impl Outbox {
             note.letter.recipient,
             note.letter.display_name,
             note.letter.subject,
-            note.letter.body_text,
-            note.letter.body_html,
             note.letter.message_id,
             now,
             note.due_at.as_second(),
@@ -218,6 +215,11 @@ impl Outbox {
             return Ok(None);
         }
         let id = self.conn.last_insert_rowid();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO note_bodies (note_id, body_text, body_html) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, note.letter.body_text, note.letter.body_html])?;
         self.conn
             .prepare_cached("INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, ?3)")?
             .execute(params![id, now, NoteState::Queued])?;

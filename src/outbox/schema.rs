@@ -19,8 +19,6 @@ CREATE TABLE IF NOT EXISTS notes (
     recipient    TEXT NOT NULL,
     display_name TEXT,
     subject      TEXT NOT NULL,
-    body_text    TEXT NOT NULL,
-    body_html    TEXT,
     message_id   TEXT NOT NULL,
     created_at   INTEGER NOT NULL,
     due_at       INTEGER NOT NULL,
@@ -30,6 +28,13 @@ CREATE TABLE IF NOT EXISTS notes (
     last_error   TEXT,
     server       TEXT,
     timezone     TEXT
+);
+-- What a note says, apart: a change of state rewrites a row of a few dozen bytes, not one of
+-- kilobytes (a claim of 128 notes wrote about 128 pages to the WAL and synced them).
+CREATE TABLE IF NOT EXISTS note_bodies (
+    note_id   INTEGER PRIMARY KEY REFERENCES notes(id),
+    body_text TEXT NOT NULL,
+    body_html TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS notes_key ON notes(rule, customer_id, occasion);
 -- A customer's notes: a rule's last one (cooldowns), without reading the rule's every note,
@@ -182,9 +187,12 @@ CREATE TEMP VIEW all_notes AS
     UNION ALL SELECT rule, customer_id, occasion, state, created_at, recipient FROM temp.planned;
 ";
 
-/// The columns [`read_note`] reads, in its order.
+/// The columns [`read_note`] reads, in its order, from `notes` [`WITH_BODIES`].
 pub(super) const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display_name, subject, \
      body_text, body_html, message_id, attempts, created_at, timezone";
+
+/// What joins each note to its bodies, behind `FROM notes` (and its `INDEXED BY`): notes first.
+pub(super) const WITH_BODIES: &str = "CROSS JOIN note_bodies ON note_bodies.note_id = notes.id";
 
 /// Brings a state database written by an older rekindle up to date.
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -197,7 +205,24 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch("ALTER TABLE notes ADD COLUMN timezone TEXT")?;
     }
     // Replaced by notes_customer_rule's first column (see the schema).
-    conn.execute_batch("DROP INDEX IF EXISTS notes_customer")
+    conn.execute_batch("DROP INDEX IF EXISTS notes_customer")?;
+    let bodies_inline: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = 'body_text')",
+        [],
+        |r| r.get(0),
+    )?;
+    if bodies_inline {
+        // Once, in one transaction: the bodies move to note_bodies (see the schema).
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             INSERT OR IGNORE INTO note_bodies (note_id, body_text, body_html)
+                 SELECT id, body_text, body_html FROM notes;
+             ALTER TABLE notes DROP COLUMN body_text;
+             ALTER TABLE notes DROP COLUMN body_html;
+             COMMIT;",
+        )?;
+    }
+    Ok(())
 }
 
 /// A note as [`NOTE_COLUMNS`] reads it.

@@ -499,6 +499,55 @@ fn an_older_state_database_drops_the_index_it_no_longer_needs() {
     assert_eq!(left, 0);
 }
 
+/// A state database from before keeps each note's bodies in its own row: they move to
+/// note_bodies, and the note goes out saying what it said.
+#[test]
+fn an_older_state_database_moves_the_bodies_apart_and_keeps_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("state.sqlite");
+    let old = Connection::open(&path).expect("old");
+    old.execute_batch(
+        "CREATE TABLE notes (
+            id INTEGER PRIMARY KEY, rule TEXT NOT NULL, customer_id TEXT NOT NULL,
+            occasion TEXT NOT NULL, priority INTEGER NOT NULL, state TEXT NOT NULL,
+            recipient TEXT NOT NULL, display_name TEXT, subject TEXT NOT NULL,
+            body_text TEXT NOT NULL, body_html TEXT, message_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL, due_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+            sent_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, server TEXT,
+            timezone TEXT);
+         INSERT INTO notes (rule, customer_id, occasion, priority, state, recipient, subject,
+                            body_text, body_html, message_id, created_at, due_at, updated_at)
+         VALUES ('sorry', '1', 'o', 0, 'queued', 'ann@example.com', 'Sorry',
+                 'Hi Ann, the bread was burnt.', '<p>Hi Ann</p>', '<a.rekindle@x>', 0, 0, 0);",
+    )
+    .expect("an old database");
+    drop(old);
+    let outbox = Outbox::open(&path).expect("open");
+    let columns: i64 = outbox
+        .conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('notes') WHERE name LIKE 'body%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("columns");
+    assert_eq!(columns, 0);
+    let note = outbox
+        .claim_next(now())
+        .expect("claim")
+        .expect("the old note");
+    assert_eq!(note.letter.body_text, "Hi Ann, the bread was burnt.");
+    assert_eq!(note.letter.body_html.as_deref(), Some("<p>Hi Ann</p>"));
+    drop(outbox);
+    // Opened again, nothing moves twice.
+    let outbox = Outbox::open(&path).expect("reopen");
+    let bodies: i64 = outbox
+        .conn
+        .query_row("SELECT count(*) FROM note_bodies", [], |r| r.get(0))
+        .expect("bodies");
+    assert_eq!(bodies, 1);
+}
+
 #[test]
 fn a_note_is_logged_as_queued_only_once_its_group_is_committed() {
     // Before, "note queued" was logged before the group committed: after a crash or a full
