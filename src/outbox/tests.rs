@@ -13,6 +13,11 @@ use crate::compose::Letter;
 use crate::decide::{History, Lookback};
 use crate::note::NoteState;
 
+/// The one number `sql` (a `SELECT count(*)`) reads.
+fn count(outbox: &Outbox, sql: &str) -> i64 {
+    outbox.conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+}
+
 fn note(rule: &str, customer: &str, occasion: &str) -> NewNote {
     NewNote {
         rule: rule.into(),
@@ -488,14 +493,10 @@ fn an_older_state_database_drops_the_index_it_no_longer_needs() {
         .expect("the old index");
     drop(old);
     let outbox = Outbox::open(&path).expect("reopen");
-    let left: i64 = outbox
-        .conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'notes_customer'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
+    let left = count(
+        &outbox,
+        "SELECT count(*) FROM sqlite_master WHERE name = 'notes_customer'",
+    );
     assert_eq!(left, 0);
 }
 
@@ -523,14 +524,10 @@ fn an_older_state_database_moves_the_bodies_apart_and_keeps_them() {
     .expect("an old database");
     drop(old);
     let outbox = Outbox::open(&path).expect("open");
-    let columns: i64 = outbox
-        .conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('notes') WHERE name LIKE 'body%'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("columns");
+    let columns = count(
+        &outbox,
+        "SELECT count(*) FROM pragma_table_info('notes') WHERE name LIKE 'body%'",
+    );
     assert_eq!(columns, 0);
     let note = outbox
         .claim_next(now())
@@ -541,10 +538,7 @@ fn an_older_state_database_moves_the_bodies_apart_and_keeps_them() {
     drop(outbox);
     // Opened again, nothing moves twice.
     let outbox = Outbox::open(&path).expect("reopen");
-    let bodies: i64 = outbox
-        .conn
-        .query_row("SELECT count(*) FROM note_bodies", [], |r| r.get(0))
-        .expect("bodies");
+    let bodies = count(&outbox, "SELECT count(*) FROM note_bodies");
     assert_eq!(bodies, 1);
 }
 
