@@ -138,11 +138,9 @@ fn claimed_notes_left_sending_are_parked_as_unknown_not_resent() {
     assert_eq!(outbox.counts().expect("counts"), [(NoteState::Unknown, 1)]);
 }
 
-#[test]
-fn after_a_crash_only_the_notes_on_their_way_are_unknown_the_others_go_again() {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("s.sqlite");
-    let outbox = Outbox::open(&path).expect("open");
+/// Two notes queued and claimed, the first marked on its way; the process then dies.
+fn two_claimed_the_first_on_its_way(path: &std::path::Path) -> (StoredNote, StoredNote) {
+    let outbox = Outbox::open(path).expect("open");
     for customer in ["1", "2"] {
         outbox
             .enqueue(&note("sorry", customer, "o"), now())
@@ -155,8 +153,15 @@ fn after_a_crash_only_the_notes_on_their_way_are_unknown_the_others_go_again() {
         .expect("open")
         .mark(on_its_way.id, on_its_way.attempts)
         .expect("mark");
-    // The process dies here; the machine stays up. At the next start:
-    drop(outbox);
+    (on_its_way, waiting)
+}
+
+#[test]
+fn after_a_crash_only_the_notes_on_their_way_are_unknown_the_others_go_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    let (on_its_way, waiting) = two_claimed_the_first_on_its_way(&path);
+    // The process died; the machine stayed up. At the next start:
     let outbox = Outbox::open(&path).expect("reopen");
     let (unknown, back) = outbox.park_interrupted(now(), true).expect("park");
     assert_eq!(
@@ -217,20 +222,7 @@ fn a_mark_of_an_earlier_attempt_does_not_make_the_next_one_unknown() {
 fn marks_that_cannot_be_read_park_every_note_left_sending_as_unknown() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("s.sqlite");
-    let outbox = Outbox::open(&path).expect("open");
-    for customer in ["1", "2"] {
-        outbox
-            .enqueue(&note("sorry", customer, "o"), now())
-            .expect("enqueue");
-    }
-    let marked = outbox.claim_next(now()).expect("claim").expect("a note");
-    outbox.claim_next(now()).expect("claim").expect("a note");
-    outbox
-        .handed_over()
-        .expect("open")
-        .mark(marked.id, marked.attempts)
-        .expect("mark");
-    drop(outbox);
+    two_claimed_the_first_on_its_way(&path);
     // Something else wrote into the file (or a disk error tore a line).
     let file = dir.path().join("s.sqlite-handed");
     let mut text = std::fs::read_to_string(&file).expect("read");
