@@ -45,9 +45,14 @@ impl Outbox {
         if notes.is_empty() {
             return self.clear_handed().map(|()| Default::default());
         }
-        let marks = self.read_handed().inspect_err(|why| {
-            tracing::warn!("{why}: which notes were on their way is not known, so every note left `sending` is parked as unknown");
-        });
+        // After a reboot every note counts as on its way: the marks are read only on the same boot.
+        let marks = same_boot
+            .then(|| {
+                self.read_handed().inspect_err(|why| {
+                    tracing::warn!("{why}: which notes were on their way is not known, so every note left `sending` is parked as unknown");
+                })
+            })
+            .and_then(Result::ok);
         // Also the marks an earlier rekindle kept in a table.
         let in_table = |id: i64| -> rusqlite::Result<bool> {
             self.conn
@@ -56,11 +61,10 @@ impl Outbox {
         };
         let (mut unknown, mut back) = (Vec::new(), Vec::new());
         for note in notes {
-            let handed = match &marks {
-                Ok(marks) => marks.contains(&(note.id, note.attempts)),
-                Err(_) => true,
-            };
-            if !same_boot || handed || in_table(note.id).map_err(|e| self.err(e))? {
+            let handed = marks
+                .as_ref()
+                .is_none_or(|marks| marks.contains(&(note.id, note.attempts)));
+            if handed || in_table(note.id).map_err(|e| self.err(e))? {
                 unknown.push(note);
             } else {
                 back.push(note);

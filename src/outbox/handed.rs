@@ -57,16 +57,14 @@ impl Outbox {
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM notes WHERE state = ?1)")
             .and_then(|mut q| q.query_row([NoteState::Sending], |r| r.get(0)))
             .map_err(|e| self.err(e))?;
-        let empty = !sending && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+        if !sending {
+            self.clear_handed()?;
+        }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(&path)
-            .and_then(|file| match empty {
-                true => file.set_len(0).map(|()| file),
-                false => Ok(file),
-            })
             .map_err(|e| {
                 self.file_err(format!(
                     "cannot open {}: {e}; rekindle writes there which notes are on their way, and sends nothing without it",
@@ -109,7 +107,7 @@ impl Outbox {
     /// Empties the file once the notes it speaks of are settled.
     pub(super) fn clear_handed(&self) -> Result<(), OutboxError> {
         let path = self.handed_path();
-        match std::fs::OpenOptions::new().write(true).open(&path) {
+        match OpenOptions::new().write(true).open(&path) {
             Ok(file) => file.set_len(0),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
