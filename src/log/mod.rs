@@ -464,4 +464,79 @@ mod tests {
         assert!(!by_id(9).open_complaint, "{:?}", by_id(9));
         assert!(by_id(10).open_complaint, "{:?}", by_id(10));
     }
+
+    /// Delivery's last look (`opt_outs`, a batch at a time) says what each customer's own
+    /// lookup says, whether the log holds few unsubscribing interactions (read all at once by
+    /// kind), many (each customer's history instead), or has no index by kind.
+    #[test]
+    fn the_last_look_matches_each_customers_own_standing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("log.sqlite");
+        let now: jiff::Timestamp = "2026-11-24T09:00:00Z".parse().expect("now");
+        crate::demo::generate_log(&path, &crate::demo::DemoSpec::new(300, 5), now).expect("log");
+        let writer = Connection::open(&path).expect("writer");
+        let unsubscribe = |id: i64| {
+            writer
+                .execute(
+                    "INSERT INTO interactions (customer_id, at, kind) VALUES (?1, '2026-10-01T10:00:00Z', 'unsubscribe')",
+                    [id],
+                )
+                .expect("insert");
+        };
+        unsubscribe(3);
+        unsubscribe(250);
+        let policy = crate::config::Policy {
+            cap: 1,
+            cap_window: jiff::SignedDuration::from_hours(7 * 24),
+            calendar: crate::config::calendar::Calendar::default(),
+            unsubscribe_kinds: vec!["unsubscribe".into()],
+            complaint_kinds: vec!["complaint".into()],
+            resolution_kinds: vec!["resolution".into()],
+            open_complaint_window: jiff::SignedDuration::from_hours(30 * 24),
+        };
+        let kinds = json_list(&policy.unsubscribe_kinds);
+        let mut ids: Vec<String> = (1..=300).map(|i| i.to_string()).collect();
+        ids.push("99999".into());
+        let agree = |log: &Log| {
+            let mut unsubscribed = 0;
+            for batch in ids.chunks(16) {
+                let seen = log.opt_outs(batch, &policy, now).expect("last look");
+                for id in batch {
+                    let own = log
+                        .standing(&Value::Text(id.clone()), &policy, now)
+                        .expect("standing");
+                    let last = seen.get(id).copied().unwrap_or_default();
+                    assert_eq!(
+                        (last.opted_out, last.unsubscribed),
+                        (own.opted_out, own.unsubscribed),
+                        "customer {id}"
+                    );
+                    unsubscribed += usize::from(last.unsubscribed);
+                }
+            }
+            unsubscribed
+        };
+        let log = Log::open(&path).expect("open");
+        assert!(log.unsubscribers_if_few(&kinds, 16).expect("few").is_some());
+        assert_eq!(agree(&log), 2);
+        for id in 100..170 {
+            unsubscribe(id);
+        }
+        assert!(
+            log.unsubscribers_if_few(&kinds, 16)
+                .expect("many")
+                .is_none()
+        );
+        assert_eq!(agree(&log), 72);
+        writer
+            .execute_batch("DELETE FROM interactions WHERE customer_id BETWEEN 100 AND 169 AND kind = 'unsubscribe'; DROP INDEX interactions_kind_at;")
+            .expect("drop the kind index");
+        let log = Log::open(&path).expect("open again");
+        assert!(
+            log.unsubscribers_if_few(&kinds, 16)
+                .expect("no index")
+                .is_none()
+        );
+        assert_eq!(agree(&log), 2);
+    }
 }

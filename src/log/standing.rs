@@ -72,21 +72,33 @@ impl Log {
         now: jiff::Timestamp,
     ) -> Result<std::collections::HashMap<String, Standing>, LogError> {
         let mut found = std::collections::HashMap::with_capacity(ids.len());
+        let kinds = json_list(&policy.unsubscribe_kinds);
+        let by_kind = self.unsubscribers_if_few(&kinds, ids.len())?;
         {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT CAST(c.id AS TEXT), coalesce(c.opted_out, 0),
-                        EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
-                                AND i.kind IN (SELECT value FROM json_each(?2)))
-                 FROM customers c WHERE c.id IN (SELECT value FROM json_each(?1))",
-            )?;
-            let mut rows = stmt.query(rusqlite::params![
-                json_list(ids),
-                json_list(&policy.unsubscribe_kinds)
-            ])?;
+            // Each customer's own interactions (by the customer index, every row fetched for its
+            // kind) only when the log holds too many unsubscribing interactions to read them all.
+            let unsubscribed = match by_kind {
+                Some(_) => "0",
+                None => {
+                    "EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
+                                AND i.kind IN (SELECT value FROM json_each(?2)))"
+                }
+            };
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT CAST(c.id AS TEXT), coalesce(c.opted_out, 0), {unsubscribed}
+                 FROM customers c WHERE c.id IN (SELECT value FROM json_each(?1))"
+            ))?;
+            let ids = json_list(ids);
+            let mut rows = match by_kind {
+                Some(_) => stmt.query([ids])?,
+                None => stmt.query([ids, kinds])?,
+            };
             while let Some(row) = rows.next()? {
-                let standing: &mut Standing = found.entry(row.get(0)?).or_default();
+                let id: String = row.get(0)?;
+                let listed = by_kind.as_ref().is_some_and(|set| set.contains(&id));
+                let standing: &mut Standing = found.entry(id).or_default();
                 standing.opted_out |= row.get::<_, Option<i64>>(1)?.unwrap_or(0) != 0;
-                standing.unsubscribed |= row.get::<_, bool>(2)?;
+                standing.unsubscribed |= listed || row.get::<_, bool>(2)?;
             }
         }
         for id in ids {
@@ -96,6 +108,47 @@ impl Log {
             }
         }
         Ok(found)
+    }
+
+    /// Every customer (id as text) with an interaction of a kind in the JSON array `kinds`,
+    /// when the log holds fewer such interactions than a few per customer of a batch of
+    /// `batch`: then reading them all by the kind index costs less than each customer's whole
+    /// history. None when there are more, or when no index of the log starts with `kind`.
+    pub(super) fn unsubscribers_if_few(
+        &self,
+        kinds: &str,
+        batch: usize,
+    ) -> Result<Option<std::collections::HashSet<String>>, LogError> {
+        let indexed: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM pragma_index_list('interactions') l
+                 JOIN pragma_index_info(l.name) c WHERE c.seqno = 0 AND c.name = 'kind')",
+            )?
+            .query_row([], |r| r.get(0))?;
+        if !indexed {
+            return Ok(None);
+        }
+        let most = 4 * batch.max(16) as i64;
+        let count: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM interactions
+                 WHERE kind IN (SELECT value FROM json_each(?1)) LIMIT ?2)",
+            )?
+            .query_row(rusqlite::params![kinds, most], |r| r.get(0))?;
+        if count >= most {
+            return Ok(None);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT CAST(customer_id AS TEXT) FROM interactions
+             WHERE kind IN (SELECT value FROM json_each(?1))",
+        )?;
+        let ids = stmt
+            .query_map([kinds], |r| r.get::<_, Option<String>>(0))?
+            .filter_map(Result::transpose)
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(ids))
     }
 
     /// Everyone's standing at `now` (see [`Standings`]); the same rules as [`Log::standing`].
