@@ -388,6 +388,19 @@ impl Log {
 mod tests {
     use super::*;
 
+    /// A policy with the usual kinds: unsubscribe, complaint, resolution.
+    fn policy() -> crate::config::Policy {
+        crate::config::Policy {
+            cap: 1,
+            cap_window: jiff::SignedDuration::from_hours(7 * 24),
+            calendar: crate::config::calendar::Calendar::default(),
+            unsubscribe_kinds: vec!["unsubscribe".into()],
+            complaint_kinds: vec!["complaint".into()],
+            resolution_kinds: vec!["resolution".into()],
+            open_complaint_window: jiff::SignedDuration::from_hours(30 * 24),
+        }
+    }
+
     /// The snapshot a full evaluation reads says what the per-customer lookup says, for every
     /// customer of a demo log with unsubscribes, open and resolved complaints, a resolution in
     /// the same second as its complaint, timestamps with offsets, and complaints resolved
@@ -419,15 +432,7 @@ mod tests {
                    (10, '2026-11-01T10:00:00Z', 'complaint');",
             )
             .expect("rows");
-        let policy = crate::config::Policy {
-            cap: 1,
-            cap_window: jiff::SignedDuration::from_hours(7 * 24),
-            calendar: crate::config::calendar::Calendar::default(),
-            unsubscribe_kinds: vec!["unsubscribe".into()],
-            complaint_kinds: vec!["complaint".into()],
-            resolution_kinds: vec!["resolution".into()],
-            open_complaint_window: jiff::SignedDuration::from_hours(30 * 24),
-        };
+        let policy = policy();
         let log = Log::open(&path).expect("open");
         let all = log.standings(&policy, now).expect("standings");
         let mut stmt = log
@@ -485,15 +490,7 @@ mod tests {
         };
         unsubscribe(3);
         unsubscribe(250);
-        let policy = crate::config::Policy {
-            cap: 1,
-            cap_window: jiff::SignedDuration::from_hours(7 * 24),
-            calendar: crate::config::calendar::Calendar::default(),
-            unsubscribe_kinds: vec!["unsubscribe".into()],
-            complaint_kinds: vec!["complaint".into()],
-            resolution_kinds: vec!["resolution".into()],
-            open_complaint_window: jiff::SignedDuration::from_hours(30 * 24),
-        };
+        let policy = policy();
         let kinds = json_list(&policy.unsubscribe_kinds);
         let mut ids: Vec<String> = (1..=300).map(|i| i.to_string()).collect();
         ids.push("99999".into());
