@@ -77,22 +77,15 @@ impl Log {
         {
             // Each customer's own interactions (by the customer index, every row fetched for its
             // kind) only when the log holds too many unsubscribing interactions to read them all.
-            let unsubscribed = match by_kind {
-                Some(_) => "0",
-                None => {
-                    "EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id
-                                AND i.kind IN (SELECT value FROM json_each(?2)))"
-                }
-            };
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT CAST(c.id AS TEXT), coalesce(c.opted_out, 0), {unsubscribed}
-                 FROM customers c WHERE c.id IN (SELECT value FROM json_each(?1))"
-            ))?;
-            let ids = json_list(ids);
-            let mut rows = match by_kind {
-                Some(_) => stmt.query([ids])?,
-                None => stmt.query([ids, kinds])?,
-            };
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT CAST(c.id AS TEXT), coalesce(c.opted_out, 0),
+                        CASE WHEN ?3 THEN 0 ELSE EXISTS (SELECT 1 FROM interactions i
+                            WHERE i.customer_id = c.id AND i.kind IN (SELECT value FROM json_each(?2)))
+                        END
+                 FROM customers c WHERE c.id IN (SELECT value FROM json_each(?1))",
+            )?;
+            let mut rows =
+                stmt.query(rusqlite::params![json_list(ids), kinds, by_kind.is_some()])?;
             while let Some(row) = rows.next()? {
                 let id: String = row.get(0)?;
                 let listed = by_kind.as_ref().is_some_and(|set| set.contains(&id));
@@ -140,15 +133,23 @@ impl Log {
         if count >= most {
             return Ok(None);
         }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT DISTINCT CAST(customer_id AS TEXT) FROM interactions
-             WHERE kind IN (SELECT value FROM json_each(?1))",
-        )?;
-        let ids = stmt
-            .query_map([kinds], |r| r.get::<_, Option<String>>(0))?
-            .filter_map(Result::transpose)
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(Some(ids))
+        self.id_set(UNSUBSCRIBERS, &[Value::from(kinds.to_string())])
+            .map(Some)
+    }
+
+    /// The customer ids (as text) a query's first column reads.
+    fn id_set(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<std::collections::HashSet<String>, LogError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut ids = std::collections::HashSet::new();
+        while let Some(row) = rows.next()? {
+            ids.insert(id_text(row.get_ref(0)?));
+        }
+        Ok(ids)
     }
 
     /// Everyone's standing at `now` (see [`Standings`]); the same rules as [`Log::standing`].
@@ -157,19 +158,10 @@ impl Log {
         policy: &crate::config::Policy,
         now: jiff::Timestamp,
     ) -> Result<Standings, LogError> {
-        let ids = |(sql, params): (&str, Vec<Value>)| -> Result<_, LogError> {
-            let mut stmt = self.conn.prepare(sql)?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(&params))?;
-            let mut ids = std::collections::HashSet::new();
-            while let Some(row) = rows.next()? {
-                ids.insert(id_text(row.get_ref(0)?));
-            }
-            Ok(ids)
-        };
         let [unsubscribed, open_complaint] = self.standings_sql(policy, now);
         Ok(Standings {
-            unsubscribed: ids(unsubscribed)?,
-            open_complaint: ids(open_complaint)?,
+            unsubscribed: self.id_set(unsubscribed.0, &unsubscribed.1)?,
+            open_complaint: self.id_set(open_complaint.0, &open_complaint.1)?,
         })
     }
 
@@ -183,8 +175,7 @@ impl Log {
         let since = policy.complaints_open_since(now);
         [
             (
-                "SELECT DISTINCT customer_id FROM interactions
-             WHERE kind IN (SELECT value FROM json_each(?1))",
+                UNSUBSCRIBERS,
                 vec![Value::from(json_list(&policy.unsubscribe_kinds))],
             ),
             // A complaint is open without a resolution at or after it, so only the window's
@@ -210,6 +201,10 @@ impl Log {
         ]
     }
 }
+
+/// Every customer with an interaction of a kind in the JSON array `?1` (each id once).
+const UNSUBSCRIBERS: &str =
+    "SELECT DISTINCT customer_id FROM interactions WHERE kind IN (SELECT value FROM json_each(?1))";
 
 /// The interaction `i` is a complaint still open: of a kind in the JSON array `complaints`, at or
 /// after `since`, with no interaction of a kind in `resolutions` at or after it. The three are
