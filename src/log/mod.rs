@@ -401,17 +401,32 @@ mod tests {
         }
     }
 
+    /// A demo log of `customers` generated at its `now`, and a connection to write to it.
+    fn demo_log(
+        customers: usize,
+        seed: u64,
+    ) -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        jiff::Timestamp,
+        Connection,
+    ) {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("log.sqlite");
+        let now: jiff::Timestamp = "2026-11-24T09:00:00Z".parse().expect("now");
+        let spec = crate::demo::DemoSpec::new(customers, seed);
+        crate::demo::generate_log(&path, &spec, now).expect("log");
+        let writer = Connection::open(&path).expect("writer");
+        (dir, path, now, writer)
+    }
+
     /// The snapshot a full evaluation reads says what the per-customer lookup says, for every
     /// customer of a demo log with unsubscribes, open and resolved complaints, a resolution in
     /// the same second as its complaint, timestamps with offsets, and complaints resolved
     /// before, between and after others.
     #[test]
     fn everyones_standing_at_once_matches_each_customers_own() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("log.sqlite");
-        let now: jiff::Timestamp = "2026-11-24T09:00:00Z".parse().expect("now");
-        crate::demo::generate_log(&path, &crate::demo::DemoSpec::new(1500, 11), now).expect("log");
-        let writer = Connection::open(&path).expect("writer");
+        let (_dir, path, now, writer) = demo_log(1500, 11);
         writer
             .execute_batch(
                 "INSERT INTO interactions (customer_id, at, kind) VALUES
@@ -475,11 +490,7 @@ mod tests {
     /// kind), many (each customer's history instead), or has no index by kind.
     #[test]
     fn the_last_look_matches_each_customers_own_standing() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("log.sqlite");
-        let now: jiff::Timestamp = "2026-11-24T09:00:00Z".parse().expect("now");
-        crate::demo::generate_log(&path, &crate::demo::DemoSpec::new(300, 5), now).expect("log");
-        let writer = Connection::open(&path).expect("writer");
+        let (_dir, path, now, writer) = demo_log(300, 5);
         let unsubscribe = |id: i64| {
             writer
                 .execute(
