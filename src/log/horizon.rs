@@ -11,9 +11,10 @@
 
 use std::collections::BTreeMap;
 
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-use super::{Log, LogError};
+use super::{Log, LogError, stamp};
 
 const DAY: i64 = 86_400;
 
@@ -111,20 +112,38 @@ impl Horizon {
     /// Reads the rows after the watermark up to rowid `last`, in short chunks; how many.
     fn read_until(&mut self, log: &Log, last: i64) -> Result<u64, LogError> {
         let mut stmt = log.conn().prepare_cached(
-            "SELECT rowid, unixepoch(at, 'auto') FROM interactions
+            "SELECT rowid, at FROM interactions
              WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid LIMIT ?3",
         )?;
+        let mut by_sqlite = log.conn().prepare_cached("SELECT unixepoch(?1, 'auto')")?;
         let mut count = 0;
+        let mut previous_day = None;
         while self.watermark < last {
             let mut rows = stmt.query([self.watermark, last, CHUNK])?;
             let mut read = false;
             while let Some(row) = rows.next()? {
                 count += 1;
                 let rowid: i64 = row.get(0)?;
-                match row.get::<_, Option<i64>>(1)? {
+                let at = row.get_ref(1)?;
+                let seconds = match at {
+                    // The common forms read here; the rest, and numbers, as SQLite reads them.
+                    ValueRef::Text(text) => stamp::unix_seconds(text),
+                    _ => None,
+                };
+                let seconds = match seconds {
+                    Some(s) => Some(s),
+                    None => by_sqlite
+                        .query_row([ToSqlOutput::Borrowed(at)], |r| r.get::<_, Option<i64>>(0))?,
+                };
+                match seconds {
                     // Rows come in rowid order: the first one of a day is its smallest.
                     Some(at) => {
-                        self.days.entry(at.div_euclid(DAY)).or_insert(rowid);
+                        // Most rows are stamped the day of the row before them.
+                        let day = at.div_euclid(DAY);
+                        if previous_day != Some(day) {
+                            self.days.entry(day).or_insert(rowid);
+                            previous_day = Some(day);
+                        }
                     }
                     None => {
                         self.bad += 1;
@@ -200,12 +219,17 @@ mod tests {
             (2, "never"),
             (3, "1970-01-01T01:00:00Z"),
             (4, "soon"),
+            (5, "5400000"), // Unix seconds, as SQLite reads them: day 62
+            (6, "1970-01-02 23:30:00-01:00"), // the third day in UTC
         ]);
-        let horizon = Horizon::refresh(None, &log, 2 * DAY, 7 * DAY).unwrap();
-        assert_eq!(horizon.days, BTreeMap::from([(-1, 1), (0, 3)]));
+        let horizon = Horizon::refresh(None, &log, 3 * DAY, 7 * DAY).unwrap();
+        assert_eq!(
+            horizon.days,
+            BTreeMap::from([(-1, 1), (0, 3), (2, 6), (62, 5)])
+        );
         assert!(covers(&log, &horizon, -3600));
         assert_eq!(horizon.bad_rows(), (2, vec![2, 4]));
-        assert_eq!(horizon.watermark(), 4);
+        assert_eq!(horizon.watermark(), 6);
     }
 
     #[test]

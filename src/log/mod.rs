@@ -3,7 +3,8 @@
 //! The canonical schema is in `schema.sql` (and the README); a business with other tables
 //! creates views with these names. Timestamps are read through SQLite's own `unixepoch()`, so
 //! every ISO-8601 form SQLite understands is accepted and anything else is NULL: such rows are
-//! skipped and reported, never guessed at.
+//! skipped and reported, never guessed at. (Reading the whole log for its horizon, the common
+//! forms are read in Rust instead, exactly as SQLite reads them: see `stamp`.)
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,6 +16,7 @@ mod horizon;
 mod rows;
 mod shape;
 mod sql;
+mod stamp;
 mod standing;
 pub(crate) use horizon::Horizon;
 pub(crate) use rows::{BadTimestamp, CustomerRow, InteractionRow, id_text};
