@@ -60,8 +60,11 @@ pub(crate) fn message_id(rule: &str, customer: &str, occasion: &str, sender: &Se
         hash.update([0]);
     }
     let digest = hash.finalize();
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("<{hex}.rekindle@{}>", sender.email.domain())
+    format!(
+        "<{}.rekindle@{}>",
+        hex::encode(&digest[..16]),
+        sender.email.domain()
+    )
 }
 
 /// A note's token: the 32 hex digits of its Message-ID, which name it in a return path

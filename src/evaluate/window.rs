@@ -86,7 +86,7 @@ fn fingerprint(config: &Config, rule: &Rule) -> String {
     use sha2::{Digest, Sha256};
     let text = format!("{rule:?}\n{:?}\n{:?}", config.policy, config.timezone);
     let digest = Sha256::digest(text.as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..16])
 }
 
 /// After a window rule's turn: who waits on time among those it looked at (`scope`, or all),

@@ -140,9 +140,7 @@ fn message_key(raw: &[u8]) -> String {
     match id.ok().flatten() {
         Some(id) if !id.is_empty() && id.len() <= 250 => format!("id:{id}"),
         _ => {
-            let digest = Sha256::digest(raw);
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            format!("sha256:{hex}")
+            format!("sha256:{}", hex::encode(Sha256::digest(raw)))
         }
     }
 }

@@ -388,11 +388,7 @@ pub(super) fn note_rotation(web: &Web) {
 
 /// When `secret` was first seen in force (now, if it is new), kept in the state database.
 fn first_seen(outbox: &Outbox, secret: &Secret, now: Timestamp) -> Result<Timestamp, Error> {
-    let hash: String = Sha256::digest(secret.bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = hex::encode(&Sha256::digest(secret.bytes())[..8]);
     if let Some(seen) = outbox.setting::<SeenSecret>(Setting::LinkSecret)?
         && seen.hash == hash
         && let Ok(since) = Timestamp::from_second(seen.since)
