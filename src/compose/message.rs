@@ -7,6 +7,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
+use super::body::body;
 use super::unsubscribe;
 use crate::config::Sender;
 
@@ -188,10 +189,10 @@ pub(crate) fn build_message(
     }
     let result = match &letter.body_html {
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-            letter.body_text.clone(),
-            html.clone(),
+            body(&letter.body_text),
+            body(html),
         )),
-        None => builder.singlepart(SinglePart::plain(letter.body_text.clone())),
+        None => builder.singlepart(SinglePart::plain(body(&letter.body_text))),
     };
     result.map_err(|e| MessageError::Build(e.to_string()))
 }

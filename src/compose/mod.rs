@@ -5,6 +5,7 @@
 //! html block), so customer text can never inject markup. Customer data is passed as *values*:
 //! it is never parsed as template code. Undefined variables are errors (strict mode).
 
+mod body;
 mod context;
 mod filters;
 mod lang;
