@@ -2,8 +2,8 @@
 //! of its cost: the same choice of 7bit, quoted-printable or base64 (its own chooser, from
 //! `email-encoding`), line breaks made CRLF in one pass instead of a `String::insert` each, and
 //! quoted-printable written into bytes instead of one `char` at a time (lettre's encoding of
-//! the two bodies was half of delivery's instructions). Base64, which text in Latin script
-//! never needs, is left to lettre.
+//! the two bodies was half of delivery's instructions). Base64, chosen only when a third of
+//! the bytes would need escaping (Greek, Cyrillic, Chinese), is left to lettre.
 
 use email_encoding::body::Encoding;
 use lettre::message::Body;
