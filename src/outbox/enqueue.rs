@@ -162,17 +162,17 @@ impl Outbox {
                 notes: 0,
             }));
         }
-        // The note and its event land together or not at all.
-        self.conn.prepare_cached("SAVEPOINT enqueue")?.execute([])?;
         let id = match self.insert(note, now) {
             Ok(id) => id,
             Err(err) => {
-                self.conn
-                    .execute_batch("ROLLBACK TO enqueue; RELEASE enqueue")?;
+                // A failure that ended the transaction (a full disk does) took the group along:
+                // none of its notes were committed, and the next evaluation queues them again.
+                if self.conn.is_autocommit() {
+                    self.drop_group()?;
+                }
                 return Err(err);
             }
         };
-        self.conn.prepare_cached("RELEASE enqueue")?.execute([])?;
         if let (Some(mut group), Some(id)) = (self.group.get(), id) {
             self.uncommitted.borrow_mut().push(Queued {
                 id,
@@ -189,8 +189,10 @@ impl Outbox {
         Ok(id)
     }
 
-    /// The note's row and its first event; None when its key exists.
+    /// The note's row, its bodies and its first event, together or not at all; None when its
+    /// key exists.
     fn insert(&self, note: &NewNote, now: i64) -> rusqlite::Result<Option<i64>> {
+        // A statement that fails writes nothing, so the note's row is the first of its rows.
         let n = self.conn.prepare_cached(
             "INSERT INTO notes (rule, customer_id, occasion, priority, state, recipient, display_name,
                                 subject, message_id, created_at, due_at, updated_at, timezone)
@@ -215,15 +217,46 @@ impl Outbox {
             return Ok(None);
         }
         let id = self.conn.last_insert_rowid();
-        self.conn
-            .prepare_cached(
-                "INSERT INTO note_bodies (note_id, body_text, body_html) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![id, note.letter.body_text, note.letter.body_html])?;
-        self.conn
-            .prepare_cached("INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, now, NoteState::Queued])?;
+        let rest = || -> rusqlite::Result<()> {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO note_bodies (note_id, body_text, body_html) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![id, note.letter.body_text, note.letter.body_html])?;
+            self.conn
+                .prepare_cached("INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, ?3)")?
+                .execute(params![id, now, NoteState::Queued])?;
+            Ok(())
+        };
+        if let Err(err) = rest() {
+            // No savepoint around the note (it would copy every page the note first touches to
+            // a journal, about 27 pages a note): what it wrote is deleted again, or, if even
+            // that fails, the whole group is rolled back.
+            if !self.conn.is_autocommit() && self.take_back(id).is_err() {
+                self.conn.execute_batch("ROLLBACK")?;
+            }
+            return Err(err);
+        }
         Ok(Some(id))
+    }
+
+    /// Deletes what [`Self::insert`] wrote of note `id`.
+    fn take_back(&self, id: i64) -> rusqlite::Result<()> {
+        for sql in [
+            "DELETE FROM note_events WHERE note_id = ?1",
+            "DELETE FROM note_bodies WHERE note_id = ?1",
+            "DELETE FROM notes WHERE id = ?1",
+        ] {
+            self.conn.prepare_cached(sql)?.execute([id])?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a group rolled back, and syncs what is written next again.
+    fn drop_group(&self) -> rusqlite::Result<()> {
+        self.group.set(None);
+        self.uncommitted.borrow_mut().clear();
+        self.set_sync(Sync::Full)
     }
 
     /// Commits the notes enqueued since the last group was committed. Call it before anything
