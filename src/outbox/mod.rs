@@ -113,10 +113,9 @@ impl Outbox {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
-            // Temporary files in memory: above all the journal of each note's savepoint inside
-            // a group (see `enqueue`), a few pages each time, which SQLite otherwise writes to
-            // a temporary file past 64 KiB. Before the temporary view below: changing it drops
-            // every temporary object.
+            // Temporary files in memory: statement journals and the dry run's overlay, which
+            // SQLite otherwise writes to a temporary file past 64 KiB. Before the temporary
+            // view below: changing it drops every temporary object.
             conn.pragma_update(None, "temp_store", "MEMORY")?;
             conn.execute_batch(&schema())?;
             migrate(&conn)?;
