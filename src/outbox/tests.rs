@@ -89,107 +89,78 @@ fn the_same_occasion_is_queued_once_even_across_reopens() {
 fn a_note_that_fails_halfway_leaves_nothing_and_its_group_is_kept() {
     let dir = tempfile::tempdir().expect("dir");
     let outbox = Outbox::open(&dir.path().join("state.sqlite")).expect("open");
-    let rows = |outbox: &Outbox, customer: &str| {
+    // A customer's rows: (notes, note_bodies, note_events).
+    let rows = |customer: &str| {
         let of = |table: &str| {
-            count(
-                outbox,
-                &format!(
-                    "SELECT count(*) FROM {table} WHERE note_id IN
-                     (SELECT id FROM notes WHERE customer_id = '{customer}')"
-                ),
-            )
+            let note = "SELECT id FROM notes WHERE customer_id";
+            let sql =
+                format!("SELECT count(*) FROM {table} WHERE note_id IN ({note} = '{customer}')");
+            count(&outbox, &sql)
         };
-        let notes = count(
-            outbox,
-            &format!("SELECT count(*) FROM notes WHERE customer_id = '{customer}'"),
-        );
-        (notes, of("note_bodies"), of("note_events"))
+        let sql = format!("SELECT count(*) FROM notes WHERE customer_id = '{customer}'");
+        (count(&outbox, &sql), of("note_bodies"), of("note_events"))
     };
-    for (n, table) in ["note_bodies", "note_events"].into_iter().enumerate() {
-        let (kept, failing) = (format!("kept-{n}"), format!("failing-{n}"));
+    let queue = |customer: &str| {
+        let id = outbox.enqueue(&note("sorry", customer, "i-1"), now());
+        assert!(id.expect("enqueue").is_some(), "{customer} queued");
+        outbox.flush().expect("flush");
+    };
+    // Queues `first`, then `failing` while `triggers` make it fail, and commits what is left.
+    let attempt = |first: &str, failing: &str, triggers: &str| {
         outbox
-            .enqueue(&note("sorry", &kept, "i-1"), now())
+            .enqueue(&note("sorry", first, "i-1"), now())
             .expect("enqueue")
             .expect("new");
-        let trigger = format!(
+        outbox.conn.execute_batch(triggers).expect("triggers");
+        let err = outbox.enqueue(&note("sorry", failing, "i-1"), now());
+        assert!(err.is_err(), "{failing}: {err:?}");
+        outbox.flush().expect("flush");
+        // Created inside the group, a trigger goes with it when the group is rolled back.
+        let drop = "DROP TRIGGER IF EXISTS refuse; DROP TRIGGER IF EXISTS keep";
+        outbox.conn.execute_batch(drop).expect("drop");
+    };
+    let refuse = |table: &str, customer: &str, raise: &str| {
+        format!(
             "CREATE TEMP TRIGGER refuse BEFORE INSERT ON {table}
-             WHEN (SELECT customer_id FROM notes WHERE id = NEW.note_id) = '{failing}'
-             BEGIN SELECT RAISE(ABORT, 'the disk says no'); END"
-        );
-        outbox.conn.execute_batch(&trigger).expect("trigger");
-        let err = outbox.enqueue(&note("sorry", &failing, "i-1"), now());
-        assert!(err.is_err(), "{table}: {err:?}");
-        outbox.flush().expect("flush");
-        outbox
-            .conn
-            .execute_batch("DROP TRIGGER refuse")
-            .expect("drop");
-        assert_eq!(rows(&outbox, &kept), (1, 1, 1), "{table}");
-        assert_eq!(rows(&outbox, &failing), (0, 0, 0), "{table}");
-        let again = outbox.enqueue(&note("sorry", &failing, "i-1"), now());
-        assert!(again.expect("enqueue").is_some(), "{table}: queued again");
-        outbox.flush().expect("flush");
-        assert_eq!(rows(&outbox, &failing), (1, 1, 1), "{table}");
-    }
-    // A failure that rolls the whole transaction back (RAISE(ROLLBACK), as a full disk does).
-    outbox
-        .enqueue(&note("sorry", "lost", "i-1"), now())
-        .expect("enqueue");
-    outbox
-        .conn
-        .execute_batch(
-            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON note_events
-             WHEN (SELECT customer_id FROM notes WHERE id = NEW.note_id) = 'ending'
-             BEGIN SELECT RAISE(ROLLBACK, 'the disk is full'); END",
+             WHEN (SELECT customer_id FROM notes WHERE id = NEW.note_id) = '{customer}'
+             BEGIN SELECT RAISE({raise}, 'the disk says no'); END;"
         )
-        .expect("trigger");
-    assert!(
-        outbox
-            .enqueue(&note("sorry", "ending", "i-1"), now())
-            .is_err()
+    };
+    for table in ["note_bodies", "note_events"] {
+        let (kept, failing) = (format!("kept-{table}"), format!("failing-{table}"));
+        attempt(&kept, &failing, &refuse(table, &failing, "ABORT"));
+        assert_eq!(rows(&kept), (1, 1, 1), "{table}");
+        assert_eq!(rows(&failing), (0, 0, 0), "{table}");
+        queue(&failing);
+        assert_eq!(rows(&failing), (1, 1, 1), "{table}");
+    }
+    // A failure that rolls the whole transaction back, as a full disk does.
+    attempt(
+        "lost",
+        "ending",
+        &refuse("note_events", "ending", "ROLLBACK"),
     );
-    outbox.flush().expect("flush");
-    // Created inside the group, the trigger went with it.
-    outbox
-        .conn
-        .execute_batch("DROP TRIGGER IF EXISTS refuse")
-        .expect("drop");
-    assert_eq!(rows(&outbox, "lost"), (0, 0, 0), "the group went whole");
+    assert_eq!(rows("lost"), (0, 0, 0), "the group went whole");
+    assert_eq!(rows("ending"), (0, 0, 0));
     // What is written next (a claim for delivery) is synced again, as outside any group.
     let sync: i64 = outbox
         .conn
         .query_row("PRAGMA synchronous", [], |r| r.get(0))
         .expect("synchronous");
     assert_eq!(sync, 2, "FULL again once the group is gone");
-    assert_eq!(rows(&outbox, "ending"), (0, 0, 0));
-    for customer in ["lost", "ending"] {
-        let again = outbox.enqueue(&note("sorry", customer, "i-1"), now());
-        assert!(again.expect("enqueue").is_some(), "{customer} queued again");
-    }
-    outbox.flush().expect("flush");
-    assert_eq!(rows(&outbox, "lost"), (1, 1, 1));
+    queue("lost");
+    queue("ending");
+    assert_eq!(rows("lost"), (1, 1, 1));
     // A half-written note that cannot be deleted again takes its group with it, never stays.
-    outbox
-        .enqueue(&note("sorry", "beside", "i-1"), now())
-        .expect("enqueue");
-    outbox
-        .conn
-        .execute_batch(
-            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON note_events
-             WHEN (SELECT customer_id FROM notes WHERE id = NEW.note_id) = 'stuck'
-             BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;
-             CREATE TEMP TRIGGER keep BEFORE DELETE ON notes WHEN OLD.customer_id = 'stuck'
-             BEGIN SELECT RAISE(ABORT, 'nor may it go'); END",
-        )
-        .expect("triggers");
-    assert!(
-        outbox
-            .enqueue(&note("sorry", "stuck", "i-1"), now())
-            .is_err()
+    let keep = "CREATE TEMP TRIGGER keep BEFORE DELETE ON notes WHEN OLD.customer_id = 'stuck'
+                BEGIN SELECT RAISE(ABORT, 'nor may it go'); END";
+    attempt(
+        "beside",
+        "stuck",
+        &(refuse("note_events", "stuck", "ABORT") + keep),
     );
-    outbox.flush().expect("flush");
-    assert_eq!(rows(&outbox, "beside"), (0, 0, 0), "the group went whole");
-    assert_eq!(rows(&outbox, "stuck"), (0, 0, 0), "no half note");
+    assert_eq!(rows("beside"), (0, 0, 0), "the group went whole");
+    assert_eq!(rows("stuck"), (0, 0, 0), "no half note");
 }
 
 #[test]
