@@ -125,12 +125,12 @@ impl Horizon {
                 count += 1;
                 let rowid: i64 = row.get(0)?;
                 let at = row.get_ref(1)?;
-                let seconds = match at {
-                    // The common forms read here; the rest, and numbers, as SQLite reads them.
+                // The common forms read here; the rest, and numbers, as SQLite reads them.
+                let read_here = match at {
                     ValueRef::Text(text) => stamp::unix_seconds(text),
                     _ => None,
                 };
-                let seconds = match seconds {
+                let seconds = match read_here {
                     Some(s) => Some(s),
                     None => by_sqlite
                         .query_row([ToSqlOutput::Borrowed(at)], |r| r.get::<_, Option<i64>>(0))?,

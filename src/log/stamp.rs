@@ -1,9 +1,9 @@
 //! The common ISO-8601 timestamps read without asking SQLite, exactly as its `unixepoch(at,
 //! 'auto')` reads them: `YYYY-MM-DD`, optionally followed by `T` or a space and `HH:MM`,
 //! `HH:MM:SS` or `HH:MM:SS.fff`, and by `Z` or an offset `±HH:MM`. Anything else (numbers,
-//! `now`, hours of 24, a second rounded up by its fraction, spaces elsewhere, the year 9999) is not read
-//! here: [`unix_seconds`] says `None` and the caller asks SQLite, so nothing is read
-//! differently. A test compares both readers on many forms.
+//! `now`, hours of 24, a second rounded up by its fraction, spaces elsewhere, the year 9999)
+//! is not read here: [`unix_seconds`] says `None` and the caller asks SQLite, so nothing is
+//! read differently. A test compares both readers on many forms.
 
 /// Unix seconds of `text` when it has one of the forms above, `None` to ask SQLite.
 pub(super) fn unix_seconds(text: &[u8]) -> Option<i64> {
@@ -92,7 +92,6 @@ impl Parser<'_> {
     }
 
     /// Exactly `count` digits, their value within `min..=max`.
-    #[inline]
     fn digits(&mut self, count: usize, min: i64, max: i64) -> Option<i64> {
         let field = self.text.get(self.at..self.at + count)?;
         let mut value = 0;

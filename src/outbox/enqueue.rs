@@ -192,7 +192,7 @@ impl Outbox {
     /// The note's row, its bodies and its first event, together or not at all; None when its
     /// key exists.
     fn insert(&self, note: &NewNote, now: i64) -> rusqlite::Result<Option<i64>> {
-        // A statement that fails writes nothing, so the note's row is the first of its rows.
+        // A statement that fails writes nothing: a failure here leaves no row of the note.
         let n = self.conn.prepare_cached(
             "INSERT INTO notes (rule, customer_id, occasion, priority, state, recipient, display_name,
                                 subject, message_id, created_at, due_at, updated_at, timezone)
