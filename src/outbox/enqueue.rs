@@ -115,11 +115,11 @@ impl Outbox {
             self.conn.prepare_cached("BEGIN")?.execute([])?;
         }
         // Cached statements (here as below): a statement prepared again for every note costs
-        // more than running it.
+        // more than running it. A note planned already is left out by the insert itself.
         let exists: bool = self
             .conn
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM all_notes WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3)",
+                "SELECT EXISTS (SELECT 1 FROM main.notes WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3)",
             )?
             .query_row(params![note.rule, note.customer_id, note.occasion], |r| {
                 r.get(0)

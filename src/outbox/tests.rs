@@ -404,6 +404,11 @@ fn a_dry_run_sees_its_own_plans_and_writes_nothing() {
             .expect("plan")
             .is_some()
     );
+    assert_eq!(
+        dry.enqueue(&note("sorry", "2", "a"), now()).expect("plan"),
+        None,
+        "a note planned already is not planned twice"
+    );
     let hour_ago = now() - SignedDuration::from_hours(1);
     let h = dry
         .history("other", "2", "x", &lookback(hour_ago, hour_ago))
