@@ -130,8 +130,8 @@ fn quoted_printable(input: &[u8]) -> Vec<u8> {
                 out.backup = out.out.len();
                 i = end;
             }
-            b'=' => out.append(b"=3D"),
-            b'\t' | b' '..=b'~' => out.append(&[byte]),
+            // A plain byte where the line has no room for a run: its soft break comes first.
+            _ if PLAIN[usize::from(byte)] => out.append(&[byte]),
             _ => out.append(&hex_escape(byte)),
         }
     }
