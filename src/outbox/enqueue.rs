@@ -1,11 +1,12 @@
 //! Queueing notes, once each (the idempotency key), committed in groups.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use super::{Outbox, OutboxError, Sync};
+use super::{Outbox, OutboxError, Sync, schema};
 use crate::compose::Letter;
 use crate::note::NoteState;
 
@@ -193,13 +194,17 @@ impl Outbox {
     /// key exists.
     fn insert(&self, note: &NewNote, now: i64) -> rusqlite::Result<Option<i64>> {
         // A statement that fails writes nothing: a failure here leaves no row of the note.
-        let n = self.conn.prepare_cached(
-            "INSERT INTO notes (rule, customer_id, occasion, priority, state, recipient, display_name,
-                                subject, message_id, created_at, due_at, updated_at, timezone)
-             VALUES (?1, ?2, ?3, ?4, ?12, ?5, ?6, ?7, ?8, ?9, max(?9, ?10), ?9, ?11)
-             ON CONFLICT (rule, customer_id, occasion) DO NOTHING",
-        )?
-        .execute(params![
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "INSERT INTO notes (rule, customer_id, occasion, priority, state, recipient,
+                                    display_name, subject, message_id, created_at, due_at,
+                                    updated_at, timezone, token)
+                 VALUES (?1, ?2, ?3, ?4, ?12, ?5, ?6, ?7, ?8, ?9, max(?9, ?10), ?9, ?11, {})
+                 ON CONFLICT (customer_id, rule, occasion) DO NOTHING",
+                schema::token_of("?8")
+            )
+        });
+        let n = self.conn.prepare_cached(&SQL)?.execute(params![
             note.rule,
             note.customer_id,
             note.occasion,
@@ -298,7 +303,7 @@ impl Outbox {
 /// ?4, in a note not cancelled or failed: looked up by the address, not read from all the
 /// occasion's notes (a ratio or seasonal rule's occasion is shared by every note it queues).
 pub(super) fn same_address_sql() -> &'static str {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT customer_id FROM all_notes
          WHERE rule = ?1 AND occasion = ?2 AND recipient = ?3 COLLATE NOCASE

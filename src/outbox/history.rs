@@ -84,14 +84,16 @@ impl Outbox {
 
 /// A candidate's history in one statement (see [`Outbox::history`]): ?1 rule, ?2 customer,
 /// ?3 occasion, ?4 cooldown start, ?5 cap window start. Asked for every candidate: written once
-/// (as the others here), not formatted again each time to find it in the statement cache.
+/// (as the others here), not formatted again each time to find it in the statement cache. The
+/// cooldown's `+created_at` keeps SQLite from reading the rule's notes since then by
+/// notes_rule_created rather than the customer's by notes_customer_key.
 pub(super) fn history_sql() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT (SELECT state FROM all_notes
                  WHERE rule = ?1 AND customer_id = ?2 AND occasion = ?3),
                 EXISTS (SELECT 1 FROM all_notes WHERE rule = ?1 AND customer_id = ?2
-                        AND created_at > ?4 AND state {counting}),
+                        AND +created_at > ?4 AND state {counting}),
                 (SELECT count(*) FROM all_notes
                  WHERE customer_id = ?2 AND created_at >= ?5 AND state {counting})",
             counting = counting()

@@ -7,11 +7,12 @@
 //! message read from two folders, or again after a folder was recreated, counts once.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use super::{Outbox, OutboxError};
+use super::{Outbox, OutboxError, schema};
 use crate::note::NoteState;
 
 /// The note an inbound message is about.
@@ -108,13 +109,18 @@ pub(crate) struct SourceStatus {
 impl Outbox {
     /// The note whose Message-ID holds `token` (its 32 hex digits), whatever the domain.
     pub(crate) fn note_by_token(&self, token: &str) -> Result<Option<NoteRef>, OutboxError> {
-        // A range over the index on message_id: `<token.` up to `<token/` ('/' follows '.').
+        // By the index on the token's first 8 bytes, then the whole token: the Message-IDs
+        // from `<token.` up to `<token/` ('/' follows '.').
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT id, rule, customer_id, recipient, state FROM notes
+                 WHERE token = {} AND message_id >= ?1 AND message_id < ?2 LIMIT 1",
+                schema::token_of("?1")
+            )
+        });
         let (from, to) = (format!("<{token}."), format!("<{token}/"));
         self.conn
-            .prepare_cached(
-                "SELECT id, rule, customer_id, recipient, state FROM notes
-                 WHERE message_id >= ?1 AND message_id < ?2 LIMIT 1",
-            )
+            .prepare_cached(&SQL)
             .and_then(|mut s| {
                 s.query_row(params![from, to], |r| {
                     Ok(NoteRef {

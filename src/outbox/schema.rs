@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS notes (
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT,
     server       TEXT,
-    timezone     TEXT
+    timezone     TEXT,
+    token        BLOB
 );
 -- What a note says, apart: a change of state rewrites a row of a few dozen bytes, not one of
 -- kilobytes (a claim of 128 notes wrote about 128 pages to the WAL and synced them).
@@ -36,11 +37,12 @@ CREATE TABLE IF NOT EXISTS note_bodies (
     body_text TEXT NOT NULL,
     body_html TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS notes_key ON notes(rule, customer_id, occasion);
--- A customer's notes: a rule's last one (cooldowns), without reading the rule's every note,
--- and those of every rule (the cap), by the first column. Every index is written for every note
--- queued, in random order, so there is no second one by customer.
-CREATE INDEX IF NOT EXISTS notes_customer_rule ON notes(customer_id, rule, created_at);
+-- Every index below is written for every note queued, most of them in random order (a rule
+-- meets its customers by urgency, not by id): each one more or longer costs a page written for
+-- each note once the database outgrows the page cache. So one index serves both the
+-- idempotency key and a customer's notes (a rule's last one for cooldowns, those of every rule
+-- for the cap), by its first columns.
+CREATE UNIQUE INDEX IF NOT EXISTS notes_customer_key ON notes(customer_id, rule, occasion);
 CREATE INDEX IF NOT EXISTS notes_due ON notes(state, due_at);
 -- The delivery order, over waiting notes only: claiming a batch reads the batch, not the backlog.
 CREATE INDEX IF NOT EXISTS notes_ready ON notes(priority DESC, due_at, id)
@@ -52,8 +54,9 @@ CREATE INDEX IF NOT EXISTS notes_rule_created ON notes(rule, created_at);
 DROP INDEX IF EXISTS notes_rule_occasion;
 CREATE INDEX IF NOT EXISTS notes_rule_occasion_address
     ON notes(rule, occasion, recipient COLLATE NOCASE);
--- A bounce or a reply names its note by the Message-ID's token (see `outbox::inbound`).
-CREATE INDEX IF NOT EXISTS notes_message_id ON notes(message_id);
+-- A bounce or a reply names its note by the Message-ID's token (see `outbox::inbound`): found
+-- by its first 8 bytes, `token` (see `TOKEN_OF`), a key a third of the Message-ID's length.
+CREATE INDEX IF NOT EXISTS notes_token ON notes(token);
 CREATE TABLE IF NOT EXISTS note_events (
     id      INTEGER PRIMARY KEY,
     note_id INTEGER NOT NULL REFERENCES notes(id),
@@ -177,9 +180,8 @@ PRAGMA temp.cache_size = -8192;
 CREATE TEMP TABLE planned (
     rule TEXT NOT NULL, customer_id TEXT NOT NULL, occasion TEXT NOT NULL,
     state TEXT NOT NULL, created_at INTEGER NOT NULL, recipient TEXT NOT NULL DEFAULT '',
-    UNIQUE (rule, customer_id, occasion)
+    UNIQUE (customer_id, rule, occasion)
 );
-CREATE INDEX temp.planned_customer ON planned(customer_id, rule, created_at);
 CREATE INDEX temp.planned_rule ON planned(rule, created_at);
 CREATE INDEX temp.planned_occasion ON planned(rule, occasion, recipient COLLATE NOCASE);
 CREATE TEMP VIEW all_notes AS
@@ -194,18 +196,53 @@ pub(super) const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display
 /// What joins each note to its bodies, behind `FROM notes` (and its `INDEXED BY`): notes first.
 pub(super) const WITH_BODIES: &str = "CROSS JOIN note_bodies ON note_bodies.note_id = notes.id";
 
-/// Brings a state database written by an older rekindle up to date.
-pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_timezone: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = 'timezone')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_timezone {
+/// The index key `token` of `message_id` (SQL standing for a Message-ID, or its start up to
+/// the dot): the first 8 bytes of its token, `<` and 16 hex digits. Not ours, it is NULL.
+pub(super) fn token_of(message_id: &str) -> String {
+    format!("unhex(substr({message_id}, 2, 16))")
+}
+
+/// Adds the columns a state database written by an older rekindle lacks, before [`schema`]
+/// makes the indexes on them (then [`migrate`] does the rest).
+pub(super) fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let has = |column: &str| {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = ?1)",
+            [column],
+            |r| r.get::<_, bool>(0),
+        )
+    };
+    if !has("id")? {
+        // A new database: the schema makes the table whole.
+        return Ok(());
+    }
+    if !has("timezone")? {
         conn.execute_batch("ALTER TABLE notes ADD COLUMN timezone TEXT")?;
     }
-    // Replaced by notes_customer_rule's first column (see the schema).
-    conn.execute_batch("DROP INDEX IF EXISTS notes_customer")?;
+    if !has("token")? {
+        // In one transaction: a column half filled would never be filled again.
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE notes ADD COLUMN token BLOB;
+             UPDATE notes SET token = {};
+             COMMIT;",
+            token_of("message_id")
+        ))?;
+    }
+    Ok(())
+}
+
+/// Brings a state database written by an older rekindle up to date, after [`add_columns`]
+/// and [`schema`].
+pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    // Replaced by notes_customer_key (see the schema): notes_customer by its first column,
+    // notes_key and notes_customer_rule by it whole, notes_message_id by notes_token.
+    conn.execute_batch(
+        "DROP INDEX IF EXISTS notes_customer;
+         DROP INDEX IF EXISTS notes_key;
+         DROP INDEX IF EXISTS notes_customer_rule;
+         DROP INDEX IF EXISTS notes_message_id;",
+    )?;
     let bodies_inline: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = 'body_text')",
         [],

@@ -559,23 +559,53 @@ fn a_group_of_queued_notes_is_committed_when_old_not_only_when_full() {
     assert_eq!(queued, 1);
 }
 
-/// A state database from before loses the index by customer that notes_customer_rule replaces
-/// (one index fewer written for every note queued).
+/// A state database from before loses the indexes notes_customer_key and notes_token replace
+/// (two indexes fewer written for every note queued, the Message-ID's a shorter one), finds its
+/// notes by their token as before, and still queues each of them once.
 #[test]
-fn an_older_state_database_drops_the_index_it_no_longer_needs() {
+fn an_older_state_database_drops_the_indexes_it_no_longer_needs_and_keeps_its_notes() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("state.sqlite");
-    drop(Outbox::open(&path).expect("open"));
+    let token = "0123456789abcdef0123456789abcdef";
+    let mut old_note = note("sorry", "1", "interaction-5");
+    old_note.letter.message_id = format!("<{token}.rekindle@bakery.example>");
+    let outbox = Outbox::open(&path).expect("open");
+    outbox.enqueue(&old_note, now()).expect("enqueue");
+    drop(outbox);
+    // As an older rekindle left it: no token, an index for each use.
     let old = Connection::open(&path).expect("old");
-    old.execute_batch("CREATE INDEX notes_customer ON notes(customer_id, created_at)")
-        .expect("the old index");
+    old.execute_batch(
+        "DROP INDEX notes_token;
+         ALTER TABLE notes DROP COLUMN token;
+         DROP INDEX notes_customer_key;
+         CREATE UNIQUE INDEX notes_key ON notes(rule, customer_id, occasion);
+         CREATE INDEX notes_customer_rule ON notes(customer_id, rule, created_at);
+         CREATE INDEX notes_customer ON notes(customer_id, created_at);
+         CREATE INDEX notes_message_id ON notes(message_id);",
+    )
+    .expect("an old database");
     drop(old);
     let outbox = Outbox::open(&path).expect("reopen");
     let left = count(
         &outbox,
-        "SELECT count(*) FROM sqlite_master WHERE name = 'notes_customer'",
+        "SELECT count(*) FROM sqlite_master WHERE name IN
+             ('notes_key', 'notes_customer_rule', 'notes_customer', 'notes_message_id')",
     );
     assert_eq!(left, 0);
+    let found = outbox
+        .note_by_token(token)
+        .expect("look")
+        .expect("the old note");
+    assert_eq!(
+        (found.rule.as_str(), found.customer_id.as_str()),
+        ("sorry", "1")
+    );
+    let again = outbox.enqueue(&old_note, now()).expect("enqueue again");
+    assert_eq!(again, None, "the same note queued twice");
+    assert_eq!(count(&outbox, "SELECT count(*) FROM notes"), 1);
+    // Another token's note is not found by the first 8 bytes alone.
+    let other = format!("{}{}", &token[..16], "ffffffffffffffff");
+    assert!(outbox.note_by_token(&other).expect("look").is_none());
 }
 
 /// A state database from before keeps each note's bodies in its own row: they move to
