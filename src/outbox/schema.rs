@@ -220,14 +220,7 @@ pub(super) fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch("ALTER TABLE notes ADD COLUMN timezone TEXT")?;
     }
     if !has("token")? {
-        // In one transaction: a column half filled would never be filled again.
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE;
-             ALTER TABLE notes ADD COLUMN token BLOB;
-             UPDATE notes SET token = {};
-             COMMIT;",
-            token_of("message_id")
-        ))?;
+        conn.execute_batch("ALTER TABLE notes ADD COLUMN token BLOB")?;
     }
     Ok(())
 }
@@ -243,6 +236,23 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
          DROP INDEX IF EXISTS notes_customer_rule;
          DROP INDEX IF EXISTS notes_message_id;",
     )?;
+    // The tokens of notes an older rekindle queued (also after a downgrade and back): looked
+    // for by the index (NULL comes first), and written, with the write lock, only if any.
+    let untokened = format!("token IS NULL AND {} IS NOT NULL", token_of("message_id"));
+    let any: bool = conn.query_row(
+        &format!("SELECT EXISTS (SELECT 1 FROM notes WHERE {untokened})"),
+        [],
+        |r| r.get(0),
+    )?;
+    if any {
+        conn.execute(
+            &format!(
+                "UPDATE notes SET token = {} WHERE {untokened}",
+                token_of("message_id")
+            ),
+            [],
+        )?;
+    }
     let bodies_inline: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = 'body_text')",
         [],

@@ -561,7 +561,8 @@ fn a_group_of_queued_notes_is_committed_when_old_not_only_when_full() {
 
 /// A state database from before loses the indexes notes_customer_key and notes_token replace
 /// (two indexes fewer written for every note queued, the Message-ID's a shorter one), finds its
-/// notes by their token as before, and still queues each of them once.
+/// notes by their token as before (also those an older rekindle queued after a downgrade), and
+/// still queues each of them once.
 #[test]
 fn an_older_state_database_drops_the_indexes_it_no_longer_needs_and_keeps_its_notes() {
     let dir = tempfile::tempdir().expect("dir");
@@ -600,9 +601,22 @@ fn an_older_state_database_drops_the_indexes_it_no_longer_needs_and_keeps_its_no
         (found.rule.as_str(), found.customer_id.as_str()),
         ("sorry", "1")
     );
+    // Written by an older rekindle after a downgrade: found once this one opens it again.
+    let mut later = note("sorry", "2", "interaction-6");
+    later.letter.message_id = format!("<{}.rekindle@bakery.example>", "fedcba98".repeat(4));
+    outbox.enqueue(&later, now()).expect("enqueue");
+    outbox.flush().expect("flush");
+    outbox
+        .conn
+        .execute("UPDATE notes SET token = NULL WHERE customer_id = '2'", [])
+        .expect("as an older rekindle");
+    drop(outbox);
+    let outbox = Outbox::open(&path).expect("reopen");
+    let found = outbox.note_by_token(&"fedcba98".repeat(4)).expect("look");
+    assert_eq!(found.map(|n| n.customer_id), Some("2".to_string()));
     let again = outbox.enqueue(&old_note, now()).expect("enqueue again");
     assert_eq!(again, None, "the same note queued twice");
-    assert_eq!(count(&outbox, "SELECT count(*) FROM notes"), 1);
+    assert_eq!(count(&outbox, "SELECT count(*) FROM notes"), 2);
     // Another token's note is not found by the first 8 bytes alone.
     let other = format!("{}{}", &token[..16], "ffffffffffffffff");
     assert!(outbox.note_by_token(&other).expect("look").is_none());
