@@ -48,12 +48,11 @@ CREATE INDEX IF NOT EXISTS notes_due ON notes(state, due_at);
 CREATE INDEX IF NOT EXISTS notes_ready ON notes(priority DESC, due_at, id)
     WHERE state IN {waiting};
 CREATE INDEX IF NOT EXISTS notes_rule_created ON notes(rule, created_at);
--- One note per address per occasion: who else of a rule's occasion has this address. By the
--- address too: a ratio or seasonal rule's occasion is shared by every note it queues that day
--- or season, and a look by occasion alone read them all, for each candidate.
-DROP INDEX IF EXISTS notes_rule_occasion;
-CREATE INDEX IF NOT EXISTS notes_rule_occasion_address
-    ON notes(rule, occasion, recipient COLLATE NOCASE);
+-- One note per address per occasion: who else of a rule's occasion has this address, looked
+-- up by the address (a ratio or seasonal rule's occasion is shared by every note it queues
+-- that day or season: a look by occasion read them all, for each candidate). By its first
+-- column, the customers written to at an address (a mailed unsubscribe).
+CREATE INDEX IF NOT EXISTS notes_address ON notes(recipient COLLATE NOCASE, rule, occasion);
 -- A bounce or a reply names its note by the Message-ID's token (see `outbox::inbound`): found
 -- by its first 8 bytes, `token` (see `TOKEN_OF`), a key a third of the Message-ID's length.
 CREATE INDEX IF NOT EXISTS notes_token ON notes(token);
@@ -228,10 +227,13 @@ pub(super) fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
 /// Brings a state database written by an older rekindle up to date, after [`add_columns`]
 /// and [`schema`].
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    // Replaced by notes_customer_key (see the schema): notes_customer by its first column,
-    // notes_key and notes_customer_rule by it whole, notes_message_id by notes_token.
+    // Replaced (see the schema): by notes_customer_key, notes_customer (by its first column),
+    // notes_key and notes_customer_rule; by notes_address, the indexes by rule and occasion; by
+    // notes_token, notes_message_id.
     conn.execute_batch(
         "DROP INDEX IF EXISTS notes_customer;
+         DROP INDEX IF EXISTS notes_rule_occasion;
+         DROP INDEX IF EXISTS notes_rule_occasion_address;
          DROP INDEX IF EXISTS notes_key;
          DROP INDEX IF EXISTS notes_customer_rule;
          DROP INDEX IF EXISTS notes_message_id;",
