@@ -185,7 +185,11 @@ pub(crate) fn run(
         standings: OnceCell::new(),
         preferences: outbox.preferences()?,
     };
-    std::thread::scope(|threads| {
+    let bulk = pass.only.is_none();
+    if bulk {
+        outbox.bulk_writes(true)?;
+    }
+    let reports: Result<Vec<RuleReport>, EvaluateError> = std::thread::scope(|threads| {
         let mut rules = ordered.into_iter();
         let mut turns = std::collections::VecDeque::new();
         let mut reports = Vec::new();
@@ -212,5 +216,13 @@ pub(crate) fn run(
             reports.push(report?);
         }
         Ok(reports)
-    })
+    });
+    // Also after a failure: what was queued is kept, the WAL copied.
+    let ended = match bulk {
+        true => outbox.bulk_writes(false),
+        false => Ok(()),
+    };
+    let reports = reports?;
+    ended?;
+    Ok(reports)
 }

@@ -736,3 +736,44 @@ fn a_sent_note_keeps_no_earlier_error() {
         .expect("row");
     assert_eq!(error, None);
 }
+
+/// A whole evaluation lets the WAL grow, then copies it into the database at once: a commit
+/// after it (an event's note, a delivery's) never pays for the evaluation's pages.
+#[test]
+fn after_a_whole_evaluation_the_wal_is_copied_and_checkpoints_are_small_again() {
+    // 300 notes are about 200 pages: none copied before the end.
+    let dir = tempfile::tempdir().expect("dir");
+    let outbox = Outbox::open(&dir.path().join("state.sqlite")).expect("open");
+    let pages = |outbox: &Outbox| -> i64 {
+        outbox
+            .conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .expect("pragma")
+    };
+    outbox.bulk_writes(true).expect("bulk");
+    assert_eq!(pages(&outbox), 16_384);
+    for i in 0..300 {
+        outbox
+            .enqueue(&note("sorry", &i.to_string(), "interaction-1"), now())
+            .expect("enqueue");
+    }
+    outbox.flush().expect("flush");
+    let size = || {
+        std::fs::metadata(dir.path().join("state.sqlite"))
+            .expect("size")
+            .len()
+    };
+    let in_wal = size();
+    outbox.bulk_writes(false).expect("bulk ends");
+    assert_eq!(pages(&outbox), 1_000);
+    assert!(
+        size() > in_wal + 100_000,
+        "the WAL copied: {in_wal} then {} bytes",
+        size()
+    );
+    assert_eq!(
+        count(&outbox, "SELECT count(*) FROM notes"),
+        300,
+        "the notes committed"
+    );
+}
