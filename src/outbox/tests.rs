@@ -589,8 +589,9 @@ fn a_group_of_queued_notes_is_committed_when_old_not_only_when_full() {
     assert_eq!(queued, 1);
 }
 
-/// A state database from before loses the indexes notes_customer_key and notes_token replace
-/// (two indexes fewer written for every note queued, the Message-ID's a shorter one), finds its
+/// A state database from before loses the indexes notes_customer_key, notes_address and
+/// notes_token replace (one index fewer written for every note queued, the Message-ID's a
+/// shorter one), finds its
 /// notes by their token as before (also those an older rekindle queued after a downgrade), and
 /// still queues each of them once.
 #[test]
