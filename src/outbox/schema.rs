@@ -54,7 +54,8 @@ CREATE INDEX IF NOT EXISTS notes_rule_created ON notes(rule, created_at);
 -- column, the customers written to at an address (a mailed unsubscribe).
 CREATE INDEX IF NOT EXISTS notes_address ON notes(recipient COLLATE NOCASE, rule, occasion);
 -- A bounce or a reply names its note by the Message-ID's token (see `outbox::inbound`): found
--- by its first 8 bytes, `token` (see `token_of`), 8 bytes, not the Message-ID's 50 or more.
+-- by the token's first 8 bytes, `token` (see `token_of`), a key far shorter than the
+-- Message-ID's 50 bytes or more.
 CREATE INDEX IF NOT EXISTS notes_token ON notes(token);
 CREATE TABLE IF NOT EXISTS note_events (
     id      INTEGER PRIMARY KEY,
