@@ -187,7 +187,7 @@ pub(crate) fn run(
     };
     let bulk = pass.only.is_none();
     if bulk {
-        outbox.bulk_writes(true)?;
+        outbox.begin_bulk()?;
     }
     let reports: Result<Vec<RuleReport>, EvaluateError> = std::thread::scope(|threads| {
         let mut rules = ordered.into_iter();
@@ -219,7 +219,7 @@ pub(crate) fn run(
     });
     // Also after a failure: what was queued is kept, the WAL copied.
     let ended = match bulk {
-        true => outbox.bulk_writes(false),
+        true => outbox.end_bulk(),
         false => Ok(()),
     };
     let reports = reports?;

@@ -106,6 +106,10 @@ pub(crate) struct SourceStatus {
     pub error: Option<(i64, String)>,
 }
 
+/// The customers written to at ?1, case aside (see [`Outbox::customers_at`]).
+pub(super) const CUSTOMERS_AT_SQL: &str =
+    "SELECT DISTINCT customer_id FROM notes WHERE recipient = ?1 COLLATE NOCASE";
+
 impl Outbox {
     /// The note whose Message-ID holds `token` (its 32 hex digits), whatever the domain.
     pub(crate) fn note_by_token(&self, token: &str) -> Result<Option<NoteRef>, OutboxError> {
@@ -139,9 +143,7 @@ impl Outbox {
     /// The customers rekindle has written to at `address` (for a mailed unsubscribe).
     pub(crate) fn customers_at(&self, address: &str) -> Result<Vec<String>, OutboxError> {
         self.conn
-            .prepare_cached(
-                "SELECT DISTINCT customer_id FROM notes WHERE recipient = ?1 COLLATE NOCASE",
-            )
+            .prepare_cached(CUSTOMERS_AT_SQL)
             .and_then(|mut s| s.query_map([address], |r| r.get(0))?.collect())
             .map_err(|e| self.err(e))
     }

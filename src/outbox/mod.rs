@@ -78,7 +78,7 @@ enum Sync {
 const CACHE_KIB: i64 = 8 * 1024;
 
 /// The pages the WAL grows to before a commit copies them into the database: SQLite's default
-/// (4 MiB), and during a whole evaluation (see [`Outbox::bulk_writes`]) 64 MiB.
+/// (4 MiB), and during a whole evaluation (see [`Outbox::begin_bulk`]) 64 MiB.
 const CHECKPOINT_PAGES: i64 = 1_000;
 const BULK_CHECKPOINT_PAGES: i64 = 16_384;
 
@@ -167,29 +167,34 @@ impl Outbox {
         })
     }
 
-    /// A whole evaluation queues notes by the thousand. While it does (`on`), the WAL grows to
-    /// 64 MiB before a commit copies it into the database, not SQLite's 4 MiB: a page that
-    /// several groups change (an index's, at random) is copied once for them all (1M customers
-    /// without daily limits: 13.5 GB written, 10.0 GB so). Then (`!on`) the WAL is copied at
-    /// once, so that no later commit, an event's note or a delivery's, pays for the bulk.
-    pub(crate) fn bulk_writes(&self, on: bool) -> Result<(), OutboxError> {
-        if self.dry_run {
-            return Ok(());
+    /// A whole evaluation queues notes by the thousand: until [`Outbox::end_bulk`], the WAL
+    /// grows to 64 MiB before a commit copies it into the database, not SQLite's 4 MiB, so a
+    /// page that several groups change (an index's, at random) is copied once for them all
+    /// (1M customers without daily limits: 13.5 GB written, 10.8 GB so).
+    pub(crate) fn begin_bulk(&self) -> Result<(), OutboxError> {
+        self.checkpoint_every(BULK_CHECKPOINT_PAGES)
+    }
+
+    /// Commits what the bulk queued and copies the WAL at once, so that no later commit, an
+    /// event's note or a delivery's, pays for the bulk; then SQLite's interval again.
+    pub(crate) fn end_bulk(&self) -> Result<(), OutboxError> {
+        if !self.dry_run {
+            self.flush()?;
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(|e| self.err(e))?;
         }
-        let set = || -> rusqlite::Result<()> {
-            if !on {
-                self.flush_inner()?;
-                self.conn
-                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-            }
-            let pages = if on {
-                BULK_CHECKPOINT_PAGES
-            } else {
-                CHECKPOINT_PAGES
-            };
-            self.conn.pragma_update(None, "wal_autocheckpoint", pages)
-        };
-        set().map_err(|e| self.err(e))
+        self.checkpoint_every(CHECKPOINT_PAGES)
+    }
+
+    fn checkpoint_every(&self, pages: i64) -> Result<(), OutboxError> {
+        match self.dry_run {
+            true => Ok(()),
+            false => self
+                .conn
+                .pragma_update(None, "wal_autocheckpoint", pages)
+                .map_err(|e| self.err(e)),
+        }
     }
 
     /// Whether this is a dry run (nothing is written).

@@ -205,13 +205,7 @@ pub(super) fn token_of(message_id: &str) -> String {
 /// Adds the columns a state database written by an older rekindle lacks, before [`schema`]
 /// makes the indexes on them (then [`migrate`] does the rest).
 pub(super) fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
-    let has = |column: &str| {
-        conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = ?1)",
-            [column],
-            |r| r.get::<_, bool>(0),
-        )
-    };
+    let has = |column| has_column(conn, column);
     if !has("id")? {
         // A new database: the schema makes the table whole.
         return Ok(());
@@ -223,6 +217,15 @@ pub(super) fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch("ALTER TABLE notes ADD COLUMN token BLOB")?;
     }
     Ok(())
+}
+
+/// Whether the table `notes` has `column`.
+fn has_column(conn: &Connection, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = ?1)",
+        [column],
+        |r| r.get(0),
+    )
 }
 
 /// Brings a state database written by an older rekindle up to date, after [`add_columns`]
@@ -256,12 +259,7 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             [],
         )?;
     }
-    let bodies_inline: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = 'body_text')",
-        [],
-        |r| r.get(0),
-    )?;
-    if bodies_inline {
+    if has_column(conn, "body_text")? {
         // Once, in one transaction: the bodies move to note_bodies (see the schema).
         conn.execute_batch(
             "BEGIN IMMEDIATE;

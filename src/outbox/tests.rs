@@ -552,7 +552,7 @@ fn the_customers_at_an_address_are_found_by_the_index() {
     let plan: String = outbox
         .conn
         .query_row(
-            "EXPLAIN QUERY PLAN SELECT DISTINCT customer_id FROM notes WHERE recipient = ?1 COLLATE NOCASE",
+            &format!("EXPLAIN QUERY PLAN {}", super::inbound::CUSTOMERS_AT_SQL),
             ["a@b.example"],
             |r| r.get(3),
         )
@@ -751,7 +751,7 @@ fn after_a_whole_evaluation_the_wal_is_copied_and_checkpoints_are_small_again() 
             .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
             .expect("pragma")
     };
-    outbox.bulk_writes(true).expect("bulk");
+    outbox.begin_bulk().expect("bulk");
     assert_eq!(pages(&outbox), 16_384);
     for i in 0..300 {
         outbox
@@ -765,7 +765,7 @@ fn after_a_whole_evaluation_the_wal_is_copied_and_checkpoints_are_small_again() 
             .len()
     };
     let in_wal = size();
-    outbox.bulk_writes(false).expect("bulk ends");
+    outbox.end_bulk().expect("bulk ends");
     assert_eq!(pages(&outbox), 1_000);
     assert!(
         size() > in_wal + 100_000,
