@@ -77,7 +77,8 @@ fn kill_9_during_delivery_never_duplicates_or_loses_a_note() {
         }
         child.wait().expect("reap");
         // The notes this run parked as `unknown` at its start, left by the crash before it:
-        // only those that were on their way (about one per connection), never a whole claim.
+        // only those on their way without the server's answer (at most one per connection),
+        // never a whole claim nor the answers waiting to be recorded.
         let now_unknown = unknown(&f);
         parked.push(now_unknown - unknown_before);
         unknown_before = now_unknown;

@@ -23,11 +23,13 @@ fn an_interrupted_note_waits_for_an_operator() {
         2
     );
 
-    // Pretend the daemon died while handing note 1 to the server.
+    // Pretend the daemon died while handing note 1 to the server: an earlier build, which
+    // kept that in a table (today's marks, beside the state database, say it arrived).
     f.state_sql(
         "UPDATE notes SET state = 'sending' WHERE id = 1;
          INSERT INTO handed_over (note_id, at) VALUES (1, 0)",
     );
+    std::fs::write(f.path("state.sqlite-handed"), "").expect("the marks");
     let (_, stderr) = text(&f.rekindle(&["run", "--once"]));
     assert!(stderr.contains("note parked as unknown"), "{stderr}");
     assert_eq!(

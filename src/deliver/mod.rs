@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use crate::config::{Config, Delivery};
 use crate::log::Log;
 use crate::note::NoteState;
-use crate::outbox::{Outbox, OutboxError, Setting, StoredNote, Update};
+use crate::outbox::{Outbox, OutboxError, Parked, Setting, StoredNote, Update};
 use gate::gate;
 pub(crate) use lock::{DeliveryLock, LockError};
 pub(crate) use pause::Pause;
@@ -93,8 +93,9 @@ pub(crate) struct Steering<'a> {
 /// and the customer's calendar. Runs on a blocking thread; `runtime` runs the sends.
 ///
 /// Notes are claimed (marked `sending`, synced) in batches, the next one once the one before is
-/// on its way; each note is marked as handed over right before its message goes, so a crash
-/// leaves `unknown` only the notes on their way (about one per connection). Each outcome is
+/// on its way; each note is marked as handed over right before its message goes, and its
+/// answer as soon as the server gave it, so a crash leaves `unknown` only the notes on their
+/// way without an answer (at most one per connection). Each outcome is
 /// recorded as soon as it is known, together with the others known by then.
 pub(crate) fn deliver_due(
     outbox: &Outbox,
@@ -280,16 +281,24 @@ fn record(
 
 /// At start-up: the notes a previous run left `sending` (see [`Outbox::park_interrupted`]):
 /// those on their way are parked as `unknown`, each logged for an operator to resolve, never
-/// resent automatically; those that had not left are queued again.
+/// resent automatically; those the server took are recorded `sent`; those that never reached
+/// it are queued again.
 pub(crate) fn park_interrupted(outbox: &Outbox, now: Timestamp) -> Result<(), OutboxError> {
     let claimed_in: Option<String> = outbox.setting(Setting::DeliveryBoot)?;
     let same_boot = claimed_in.is_some() && claimed_in == boot_id();
-    let (unknown, back) = outbox.park_interrupted(now, same_boot)?;
+    let Parked {
+        unknown,
+        back,
+        sent,
+    } = outbox.park_interrupted(now, same_boot)?;
+    for note in sent {
+        info!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note sent: the server took it before the previous run stopped, and it is recorded now");
+    }
     for note in unknown {
         warn!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note parked as unknown: the previous run stopped while it was on its way to the server; it is not resent automatically");
     }
     for note in back {
-        info!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note queued again: the previous run stopped before it was handed over");
+        info!(note_id = note.id, rule = %note.rule, customer_id = %note.customer_id, "note queued again: the previous run stopped before it reached the server");
     }
     Ok(())
 }

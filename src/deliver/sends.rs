@@ -1,8 +1,8 @@
 //! The notes with the transport. Each claimed note goes to a dispatcher on the delivery runtime,
 //! which starts its send as soon as a connection slot is free (in claim order, across claims).
 //! Right before a note's message goes, its connection writes that it is on its way (see
-//! [`HandedOver`]); its outcome comes back to the delivery thread the moment it is known, to be
-//! recorded with whatever else is known by then.
+//! [`HandedOver`]), and once the server answered, the answer; the outcome comes back to the
+//! delivery thread the moment it is known, to be recorded with whatever else is known by then.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,6 +58,30 @@ impl Handover {
             self.state.store(WITHDRAWN, Ordering::SeqCst);
             format!("cannot record that the note is on its way, so it was not sent: {why}")
         })
+    }
+
+    /// Called once the transport answered: when the note was on its way, writes beside its
+    /// mark what the server said (took it, or it did not arrive), so a crash before the answer
+    /// is recorded does not leave the note `unknown`. An outcome that is itself unknown writes
+    /// nothing.
+    fn answered(&self, server: &str, outcome: &Result<String, SendError>) {
+        let Some(marks) = &self.marks else {
+            return;
+        };
+        if self.state.load(Ordering::SeqCst) != ON_ITS_WAY {
+            return;
+        }
+        let sent = match outcome {
+            Ok(reply) => Some(format!("{server}: {reply}")),
+            Err(SendError::Ambiguous(_)) => return,
+            Err(_) => None,
+        };
+        if let Err(why) = marks.answer(self.note_id, self.attempt, sent.as_deref()) {
+            tracing::warn!(
+                note_id = self.note_id,
+                "{why}: should rekindle stop before this note's outcome is recorded, it is parked as unknown"
+            );
+        }
     }
 
     /// Whether the note must not go (anywhere): taken back, or its mark could not be written.
@@ -152,6 +176,7 @@ impl Sends {
                     (transport.clone(), sender.clone(), reports.clone());
                 tokio::spawn(async move {
                     let (server, outcome) = send(&transport, &sender, &job).await;
+                    job.handover.answered(&server, &outcome);
                     drop(permit);
                     // The delivery thread stopped listening: it is exiting, and the note stays
                     // `sending` (parked as `unknown` at the next start if it was on its way).

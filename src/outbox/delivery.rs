@@ -4,11 +4,24 @@
 use jiff::Timestamp;
 use rusqlite::params;
 
+use super::handed::Mark;
 use super::schema::{NOTE_COLUMNS, WITH_BODIES, read_note};
 use super::{Outbox, OutboxError, Sync};
 use crate::compose::Letter;
 use crate::decide::Gate;
 use crate::note::NoteState;
+
+/// The notes a previous run left `sending`, settled at start-up (see
+/// [`Outbox::park_interrupted`]).
+#[derive(Debug, Default)]
+pub(crate) struct Parked {
+    /// On their way without an answer: now `unknown`.
+    pub unknown: Vec<StoredNote>,
+    /// Never reached the server: queued again.
+    pub back: Vec<StoredNote>,
+    /// Taken by the server before the run stopped: now `sent`.
+    pub sent: Vec<StoredNote>,
+}
 
 /// A note read back for delivery or display.
 #[derive(Debug, Clone)]
@@ -31,19 +44,19 @@ pub(crate) struct StoredNote {
 
 impl Outbox {
     /// At start-up: the notes a previous run left `sending`. Those whose message had started
-    /// on its way (see [`super::HandedOver`]) become `unknown` (they may have arrived; an
-    /// operator decides), and so does every one when the machine restarted since (`same_boot`
-    /// false: writes not yet synced may be lost, so "not on its way" cannot be trusted) or the
-    /// marks cannot be read. The others never left: they are queued again, the attempt
-    /// uncounted. Returns (unknown, queued again), to be logged.
+    /// on its way (see [`super::HandedOver`]) without an answer from the server become
+    /// `unknown` (they may have arrived; an operator decides), and so does every one when the
+    /// machine restarted since (`same_boot` false: writes not yet synced may be lost, so "not on
+    /// its way" cannot be trusted) or the marks cannot be read. Those the server took are
+    /// `sent`; the others never arrived: they are queued again, the attempt uncounted.
     pub(crate) fn park_interrupted(
         &self,
         now: Timestamp,
         same_boot: bool,
-    ) -> Result<(Vec<StoredNote>, Vec<StoredNote>), OutboxError> {
+    ) -> Result<Parked, OutboxError> {
         let notes = self.notes_in_state(NoteState::Sending)?;
         if notes.is_empty() {
-            return self.clear_handed().map(|()| Default::default());
+            return self.clear_handed().map(|()| Parked::default());
         }
         // After a reboot every note counts as on its way: the marks are read only on the same boot.
         let marks = same_boot
@@ -59,35 +72,43 @@ impl Outbox {
                 .prepare_cached("SELECT 1 FROM handed_over WHERE note_id = ?1")?
                 .exists([id])
         };
-        let (mut unknown, mut back) = (Vec::new(), Vec::new());
+        let mut parked = Parked::default();
+        let mut updates = Vec::with_capacity(notes.len());
         for note in notes {
-            let handed = marks
-                .as_ref()
-                .is_none_or(|marks| marks.contains(&(note.id, note.attempts)));
-            if handed || in_table(note.id).map_err(|e| self.err(e))? {
-                unknown.push(note);
-            } else {
-                back.push(note);
+            let mark = match &marks {
+                None => Some(Mark::OnItsWay),
+                Some(marks) => marks.get(&(note.id, note.attempts)).cloned(),
+            };
+            let mark = match mark {
+                None if in_table(note.id).map_err(|e| self.err(e))? => Some(Mark::OnItsWay),
+                mark => mark,
+            };
+            match mark {
+                Some(Mark::Sent(reply)) => {
+                    updates.push(Update::new(note.id, NoteState::Sent, format!("{reply} (recorded at the next start: the previous run stopped before it could)"), None));
+                    parked.sent.push(note);
+                }
+                Some(Mark::OnItsWay) => {
+                    updates.push(Update::new(note.id, NoteState::Unknown, "the previous run stopped while this note was on its way to the server; it may or may not have arrived".into(), None));
+                    parked.unknown.push(note);
+                }
+                Some(Mark::Back) | None => {
+                    updates.push(Update::new(
+                        note.id,
+                        NoteState::Queued,
+                        "the previous run stopped before this note reached the server; it goes again".into(),
+                        Some(now),
+                    ));
+                    parked.back.push(note);
+                }
             }
         }
-        let mut updates: Vec<Update> = unknown
-            .iter()
-            .map(|n| Update::new(n.id, NoteState::Unknown, "the previous run stopped while this note was on its way to the server; it may or may not have arrived".into(), None))
-            .collect();
-        updates.extend(back.iter().map(|n| {
-            Update::new(
-                n.id,
-                NoteState::Queued,
-                "the previous run stopped before this note was handed over; it goes again".into(),
-                Some(now),
-            )
-        }));
         self.finish_batch(&updates, now)?;
         self.conn
             .execute("DELETE FROM handed_over", [])
             .map_err(|e| self.err(e))?;
         self.clear_handed()?;
-        Ok((unknown, back))
+        Ok(parked)
     }
 
     /// Claims the next note due for delivery (see [`Outbox::claim_batch`]).

@@ -1,13 +1,16 @@
 //! The notes whose message has started on its way to the server, kept beside the state
 //! database in `<state>-handed`: a line "note-id attempt" appended right before each message
-//! goes, by the connection sending it.
+//! goes, by the connection sending it, and a second one once the server answered, before the
+//! delivery thread records that answer: "note-id attempt sent <reply>" when the server took the
+//! message, "note-id attempt back" when it did not arrive (refused, or nothing handed over). A
+//! crash while answers wait to be recorded leaves `unknown` only the notes without an answer.
 //!
 //! One `write` to the operating system, not a SQLite transaction and not synced: a process
 //! that dies keeps it (it is in the kernel's page cache), a machine that loses power may not,
 //! which is why the boot is compared at start-up (see [`Outbox::park_interrupted`]). A
 //! connection never waits for the delivery thread (busy with a synced claim, say) to send.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -23,18 +26,63 @@ pub(crate) struct HandedOver {
     path: PathBuf,
 }
 
+/// What the file says of one attempt of a note, its last line about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// Its message started on its way: it may have arrived.
+    OnItsWay,
+    /// The server took it, with this reply ("server: reply", as recorded for a sent note).
+    Sent(String),
+    /// It did not arrive: the server refused it, or nothing was handed over.
+    Back,
+}
+
 impl HandedOver {
     /// Notes that attempt `attempt` of note `note_id` is on its way.
     pub(crate) fn mark(&self, note_id: i64, attempt: u32) -> Result<(), String> {
-        let line = format!("{note_id} {attempt}\n");
+        self.write(&format!("{note_id} {attempt}\n"))
+    }
+
+    /// Notes the server's answer to attempt `attempt` of note `note_id`, once it is known:
+    /// `Some(reply)` when the server took the message, None when it did not arrive.
+    pub(crate) fn answer(
+        &self,
+        note_id: i64,
+        attempt: u32,
+        sent: Option<&str>,
+    ) -> Result<(), String> {
+        self.write(&match sent {
+            Some(reply) => format!(
+                "{note_id} {attempt} sent {}\n",
+                reply.replace(['\r', '\n'], " ")
+            ),
+            None => format!("{note_id} {attempt} back\n"),
+        })
+    }
+
+    fn write(&self, line: &str) -> Result<(), String> {
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(line.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
     }
 }
 
-/// What the file says: the (note, attempt) pairs on their way, or why it cannot be trusted.
-pub(super) type Marks = Result<HashSet<(i64, u32)>, String>;
+/// What the file says: by (note, attempt), its last mark; or why it cannot be trusted.
+pub(super) type Marks = Result<HashMap<(i64, u32), Mark>, String>;
+
+/// One line of the file.
+fn parse_mark(line: &str) -> Option<((i64, u32), Mark)> {
+    let mut words = line.splitn(4, ' ');
+    let id = words.next()?.parse().ok()?;
+    let attempt = words.next()?.parse().ok()?;
+    let mark = match (words.next(), words.next()) {
+        (None, None) => Mark::OnItsWay,
+        (Some("sent"), Some(reply)) => Mark::Sent(reply.to_string()),
+        (Some("back"), None) => Mark::Back,
+        _ => return None,
+    };
+    Some(((id, attempt), mark))
+}
 
 impl Outbox {
     fn handed_path(&self) -> PathBuf {
@@ -82,20 +130,15 @@ impl Outbox {
         let path = self.handed_path();
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
         text.lines()
             .enumerate()
             .map(|(i, line)| {
-                let mut words = line.split(' ');
-                match (words.next(), words.next(), words.next()) {
-                    (Some(id), Some(attempt), None) => id.parse().ok().zip(attempt.parse().ok()),
-                    _ => None,
-                }
-                .ok_or_else(|| {
+                parse_mark(line).ok_or_else(|| {
                     format!(
-                        "{}:{}: not a note and attempt: {line:?}",
+                        "{}:{}: not a note's mark (\"note-id attempt\", then \"sent reply\" or \"back\"): {line:?}",
                         path.display(),
                         i + 1
                     )

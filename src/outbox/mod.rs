@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub(crate) use delivery::{StoredNote, Update};
+pub(crate) use delivery::{Parked, StoredNote, Update};
 pub(crate) use enqueue::NewNote;
 use enqueue::{Group, Queued};
 pub(crate) use handed::HandedOver;

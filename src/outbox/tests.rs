@@ -210,7 +210,7 @@ fn claimed_notes_left_sending_are_parked_as_unknown_not_resent() {
     drop(outbox);
     let outbox = Outbox::open(&path).expect("reopen");
     // Another boot of the machine: what was not synced may be lost, so it is unknown.
-    let (unknown, back) = outbox.park_interrupted(now(), false).expect("park");
+    let Parked { unknown, back, .. } = outbox.park_interrupted(now(), false).expect("park");
     assert_eq!((unknown.len(), back.len()), (1, 0));
     assert!(
         outbox.claim_next(now()).expect("claim").is_none(),
@@ -244,7 +244,7 @@ fn after_a_crash_only_the_notes_on_their_way_are_unknown_the_others_go_again() {
     let (on_its_way, waiting) = two_claimed_the_first_on_its_way(&path);
     // The process died; the machine stayed up. At the next start:
     let outbox = Outbox::open(&path).expect("reopen");
-    let (unknown, back) = outbox.park_interrupted(now(), true).expect("park");
+    let Parked { unknown, back, .. } = outbox.park_interrupted(now(), true).expect("park");
     assert_eq!(
         unknown.iter().map(|n| n.id).collect::<Vec<_>>(),
         [on_its_way.id]
@@ -259,6 +259,65 @@ fn after_a_crash_only_the_notes_on_their_way_are_unknown_the_others_go_again() {
         (waiting.id, 1),
         "the attempt that never was is not counted"
     );
+}
+
+#[test]
+fn after_a_crash_the_notes_the_server_answered_are_sent_or_go_again_never_unknown() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    let outbox = Outbox::open(&path).expect("open");
+    for customer in ["1", "2", "3"] {
+        outbox
+            .enqueue(&note("sorry", customer, "o"), now())
+            .expect("enqueue");
+    }
+    let claimed: Vec<StoredNote> = (0..3)
+        .map(|_| outbox.claim_next(now()).expect("claim").expect("a note"))
+        .collect();
+    let marks = outbox.handed_over().expect("open");
+    for n in &claimed {
+        marks.mark(n.id, n.attempts).expect("mark");
+    }
+    // The server took the first (its reply spans lines), refused the second; the third has
+    // no answer yet. The process dies before the delivery thread records any of it.
+    marks
+        .answer(
+            claimed[0].id,
+            1,
+            Some("smtp 127.0.0.1:25: 250 2.0.0 Ok:\r\nqueued as 4F2"),
+        )
+        .expect("answer");
+    marks.answer(claimed[1].id, 1, None).expect("answer");
+    drop((marks, outbox));
+    let outbox = Outbox::open(&path).expect("reopen");
+    let Parked {
+        unknown,
+        back,
+        sent,
+    } = outbox.park_interrupted(now(), true).expect("park");
+    let ids = |notes: &[StoredNote]| notes.iter().map(|n| n.id).collect::<Vec<_>>();
+    assert_eq!(ids(&sent), [claimed[0].id]);
+    assert_eq!(ids(&back), [claimed[1].id]);
+    assert_eq!(ids(&unknown), [claimed[2].id]);
+    let detail: String = outbox
+        .conn
+        .query_row(
+            "SELECT detail FROM note_events WHERE note_id = ?1 ORDER BY id DESC LIMIT 1",
+            [claimed[0].id],
+            |r| r.get(0),
+        )
+        .expect("detail");
+    assert!(
+        detail.starts_with(
+            "smtp 127.0.0.1:25: 250 2.0.0 Ok:  queued as 4F2 (recorded at the next start"
+        ),
+        "{detail}"
+    );
+    let again = outbox
+        .claim_next(now())
+        .expect("claim")
+        .expect("queued again");
+    assert_eq!((again.id, again.attempts), (claimed[1].id, 1));
 }
 
 #[test]
@@ -288,7 +347,7 @@ fn a_mark_of_an_earlier_attempt_does_not_make_the_next_one_unknown() {
     assert_eq!(second.attempts, 2);
     drop(outbox);
     let outbox = Outbox::open(&path).expect("reopen");
-    let (unknown, back) = outbox.park_interrupted(now(), true).expect("park");
+    let Parked { unknown, back, .. } = outbox.park_interrupted(now(), true).expect("park");
     assert_eq!((unknown.len(), back.len()), (0, 1));
     assert_eq!(
         std::fs::metadata(dir.path().join("s.sqlite-handed"))
@@ -310,7 +369,7 @@ fn marks_that_cannot_be_read_park_every_note_left_sending_as_unknown() {
     text.push_str("12 x\n");
     std::fs::write(&file, text).expect("write");
     let outbox = Outbox::open(&path).expect("reopen");
-    let (unknown, back) = outbox.park_interrupted(now(), true).expect("park");
+    let Parked { unknown, back, .. } = outbox.park_interrupted(now(), true).expect("park");
     assert_eq!(
         (unknown.len(), back.len()),
         (2, 0),
