@@ -323,3 +323,75 @@ fn a_complaint_is_noticed_as_it_is_written_not_at_the_next_poll() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0));
 }
+
+/// Another program commits a complaint on a disk whose syncs are slow (here: 400 ms, its
+/// `fsync` held back by a preloaded shim), as a busy shared disk can be: the write is noticed
+/// before the commit shows, and the daemon keeps looking until it does. Before, it looked twice
+/// within 30 ms and then waited for the next poll (an hour here).
+#[test]
+fn a_complaint_whose_commit_syncs_slowly_is_still_noticed_at_once() {
+    let server = TestSmtpServer::start();
+    let f = Fixture::new();
+    f.customer(1, "ada@example.com", Some("Ada Lovelace"), None, None)
+        .interaction(1, &ago(40.0), "purchase", Some(0.6), None);
+    f.config(
+        // Nothing else wakes the daemon: no poll of the log, no delivery pass, within the test.
+        &format!("{}\n[delivery]\npoll = \"1h\"", smtp(server.port(), &[])),
+        &EVENT_RULES.replace("event_poll = \"200ms\"", "event_poll = \"1h\""),
+    );
+    let shim = slow_sync_shim(&f);
+    let mut daemon = Daemon::start(&f);
+    daemon.wait_for("rekindle started");
+    std::thread::sleep(Duration::from_millis(500));
+    // The writer keeps its connection open, as an application would (closing the last one
+    // would checkpoint, and that write would be noticed).
+    let script = "import sqlite3, sys\n\
+        db = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+        db.execute('PRAGMA synchronous = FULL')\n\
+        db.execute(\"INSERT INTO interactions (customer_id, at, kind, sentiment, channel, note) \
+        VALUES (1, ?, 'complaint', -0.9, 'email', 'Raw in the middle.')\", (sys.argv[2],))\n\
+        sys.stdin.read()\n";
+    let mut writer = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(f.path("log.sqlite"))
+        .arg(ago(0.0))
+        .env("LD_PRELOAD", &shim)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test (apt-get install python3)");
+    let got = server.wait_for(1, Duration::from_secs(20));
+    assert_eq!(got.len(), 1, "no apology within 20 s: {:?}", daemon.seen());
+    drop(writer.stdin.take());
+    assert!(
+        writer.wait().is_ok_and(|s| s.success()),
+        "the writer failed"
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+}
+
+/// A shared object that makes `fsync` and `fdatasync` take 400 ms, built with the C compiler.
+fn slow_sync_shim(f: &Fixture) -> std::path::PathBuf {
+    let (source, shim) = (f.path("slow_sync.c"), f.path("slow_sync.so"));
+    let code = r#"#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <unistd.h>
+static int slow(const char *name, int fd) {
+    usleep(400000);
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
+    return real ? real(fd) : 0;
+}
+int fsync(int fd) { return slow("fsync", fd); }
+int fdatasync(int fd) { return slow("fdatasync", fd); }
+"#;
+    std::fs::write(&source, code).expect("write the shim");
+    let built = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&shim)
+        .arg(&source)
+        .arg("-ldl")
+        .output()
+        .expect("a C compiler is needed for this test (apt-get install gcc)");
+    assert!(built.status.success(), "{}", text(&built).1);
+    shim
+}

@@ -27,8 +27,13 @@ use crate::log::Log;
 use crate::metrics::METRICS;
 use crate::outbox::{Outbox, Setting};
 
-/// After a look the log's notification asked for, the next look comes this soon.
+/// After a look the log's notification asked for found no new commit, the next look comes
+/// this soon ...
 const SECOND_LOOK: std::time::Duration = std::time::Duration::from_millis(25);
+/// ... and so on, until a commit is seen or this long after the write: a writer syncs its WAL
+/// before its commit shows (on a busy disk that can take hundreds of milliseconds), and the
+/// commit itself sends no notification.
+const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Rows read per step, so a burst of inserts is handled in bounded memory and short reads.
 const CHUNK: usize = 1000;
@@ -154,7 +159,8 @@ fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
 pub(super) async fn watch(shared: Arc<Shared>, mut shutdown: Shutdown) {
     let mut watcher: Option<Watcher> = None;
     let mut changes: Option<LogChanges> = None;
-    let mut woken = false;
+    // When a write was noticed that no look has yet seen committed.
+    let mut written_at: Option<std::time::Instant> = None;
     let mut failing = false;
     while !shutdown.is_shutdown() {
         let running = shared.running();
@@ -167,6 +173,7 @@ pub(super) async fn watch(shared: Arc<Shared>, mut shutdown: Shutdown) {
         if wants_events {
             let guard = shared.evaluating.lock().await;
             let current = watcher.take();
+            let seen = current.as_ref().and_then(|w| w.data_version);
             let loaded = running.clone();
             let result = blocking(move || {
                 let mut w = match current {
@@ -180,6 +187,9 @@ pub(super) async fn watch(shared: Arc<Shared>, mut shutdown: Shutdown) {
             drop(guard);
             match result {
                 Ok((w, Ok(queued))) => {
+                    if w.data_version != seen {
+                        written_at = None;
+                    }
                     watcher = Some(w);
                     failing = false;
                     if queued > 0 {
@@ -196,11 +206,11 @@ pub(super) async fn watch(shared: Arc<Shared>, mut shutdown: Shutdown) {
             }
         }
         let poll = running.loaded.config.daemon.event_poll.unsigned_abs();
-        // After a wake by a write, one more look soon: the writer may not have finished its
-        // commit (its WAL index is updated in shared memory, which sends nothing).
-        let pause = match woken {
-            true => poll.min(SECOND_LOOK),
-            false => poll,
+        // After a wake by a write, looks soon until its commit shows: the writer may not have
+        // finished it (it syncs, then updates its WAL index in shared memory, which sends nothing).
+        let pause = match written_at {
+            Some(at) if at.elapsed() < COMMIT_WAIT => poll.min(SECOND_LOOK),
+            _ => poll,
         };
         let written = async {
             match &changes {
@@ -208,10 +218,14 @@ pub(super) async fn watch(shared: Arc<Shared>, mut shutdown: Shutdown) {
                 None => std::future::pending().await,
             }
         };
-        woken = tokio::select! {
-            _ = tokio::time::sleep(pause) => false,
-            _ = written => true,
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = written => {
+                if wants_events {
+                    written_at = Some(std::time::Instant::now());
+                }
+            }
             _ = shutdown.recv() => return,
-        };
+        }
     }
 }

@@ -2,12 +2,15 @@
 //! notification (inotify on Linux, through `notify`) on the log's directory, so a committed
 //! complaint is read at once instead of at the next `daemon.event_poll`. The poll stays, as the
 //! fallback for file systems that do not notify (some network mounts) and for anything missed.
-//! An idle log sends nothing, so an idle daemon stays idle.
+//! An idle log sends nothing, so an idle daemon stays idle: what only reads it or changes its
+//! files' attributes (SQLite running as root gives each connection's WAL its owner) is not a
+//! write.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use notify::event::ModifyKind;
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::Notify;
 use tracing::{debug, warn};
@@ -41,7 +44,10 @@ impl LogChanges {
         };
         let handler = move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event
-                && !matches!(event.kind, EventKind::Access(_))
+                && !matches!(
+                    event.kind,
+                    EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))
+                )
                 && event.paths.iter().any(|p| ours(p))
             {
                 wake.notify_one();
