@@ -28,7 +28,7 @@ pub(crate) struct HandedOver {
 
 /// What the file says of one attempt of a note, its last line about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Mark {
+pub(super) enum Mark {
     /// Its message started on its way: it may have arrived.
     OnItsWay,
     /// The server took it, with this reply ("server: reply", as recorded for a sent note).

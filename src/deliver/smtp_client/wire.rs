@@ -254,7 +254,14 @@ pub(super) fn data_block(text: &str) -> String {
     if text.starts_with('.') {
         block.push('.');
     }
-    block.push_str(&text.replace("\r\n.", "\r\n.."));
+    // In one pass, not a copy with the dots doubled and then a copy of that.
+    let mut rest = 0;
+    for (at, _) in text.match_indices("\r\n.") {
+        block.push_str(&text[rest..at + 3]);
+        block.push('.');
+        rest = at + 3;
+    }
+    block.push_str(&text[rest..]);
     block.push_str("\r\n.\r\n");
     block
 }
@@ -358,5 +365,11 @@ mod tests {
             data_block(".hidden\r\nline\r\n.\r\n..two\r\nend"),
             "..hidden\r\nline\r\n..\r\n...two\r\nend\r\n.\r\n"
         );
+        // Dotted lines one after the other, and one last.
+        assert_eq!(
+            data_block("a\r\n.\r\n.b\r\n."),
+            "a\r\n..\r\n..b\r\n..\r\n.\r\n"
+        );
+        assert_eq!(data_block("no dots"), "no dots\r\n.\r\n");
     }
 }
