@@ -34,11 +34,24 @@ pub(crate) struct Handover {
 const WAITING: u8 = 0;
 const ON_ITS_WAY: u8 = 1;
 const WITHDRAWN: u8 = 2;
+/// On its way, and the server took it.
+const ANSWERED: u8 = 3;
 
 /// Why a note taken back does not go.
 const STOPPING: &str = "rekindle is stopping: the note was taken back before it was handed over";
 
 impl Handover {
+    /// Attempt `attempt` of note `note_id`, not yet on its way; `marks`: where to write what
+    /// becomes of it.
+    pub(crate) fn new(note_id: i64, attempt: u32, marks: Option<Arc<HandedOver>>) -> Handover {
+        Handover {
+            state: AtomicU8::new(WAITING),
+            note_id,
+            attempt,
+            marks,
+        }
+    }
+
     /// Called right before the message goes: writes that the note is on its way, unless it
     /// was taken back. An error means it must not be sent, and says why. Called again for the
     /// next server after a failover, it writes nothing more.
@@ -60,23 +73,37 @@ impl Handover {
         })
     }
 
-    /// Called once the transport answered: when the note was on its way, writes beside its
-    /// mark what the server said (took it, or it did not arrive), so a crash before the answer
-    /// is recorded does not leave the note `unknown`. An outcome that is itself unknown writes
+    /// The server took the message: writes so beside the note's mark, once, so a crash before
+    /// the outcome is recorded does not leave the note `unknown`. An SMTP connection calls it
+    /// before it takes its next note.
+    pub(crate) fn accepted(&self, server: &str, reply: &str) {
+        if self
+            .state
+            .compare_exchange(ON_ITS_WAY, ANSWERED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            self.write_answer(Some(&format!("{server}: {reply}")));
+        }
+    }
+
+    /// Called with the transport's last word: writes the answer beside the note's mark when
+    /// no connection did (see [`Handover::accepted`]), and that the note did not arrive when the
+    /// server refused it after it went on its way. An outcome that is itself unknown writes
     /// nothing.
     fn answered(&self, server: &str, outcome: &Result<String, SendError>) {
+        match outcome {
+            Ok(reply) => self.accepted(server, reply),
+            Err(SendError::Ambiguous(_)) => {}
+            Err(_) if self.state.load(Ordering::SeqCst) == ON_ITS_WAY => self.write_answer(None),
+            Err(_) => {}
+        }
+    }
+
+    fn write_answer(&self, sent: Option<&str>) {
         let Some(marks) = &self.marks else {
             return;
         };
-        if self.state.load(Ordering::SeqCst) != ON_ITS_WAY {
-            return;
-        }
-        let sent = match outcome {
-            Ok(reply) => Some(format!("{server}: {reply}")),
-            Err(SendError::Ambiguous(_)) => return,
-            Err(_) => None,
-        };
-        if let Err(why) = marks.answer(self.note_id, self.attempt, sent.as_deref()) {
+        if let Err(why) = marks.answer(self.note_id, self.attempt, sent) {
             tracing::warn!(
                 note_id = self.note_id,
                 "{why}: should rekindle stop before this note's outcome is recorded, it is parked as unknown"
@@ -205,12 +232,11 @@ impl Sends {
     /// Hands claimed notes to the transport, in order.
     pub(super) fn push(&mut self, notes: Vec<StoredNote>, date: Timestamp) {
         for note in notes {
-            let handover = Arc::new(Handover {
-                state: AtomicU8::new(WAITING),
-                note_id: note.id,
-                attempt: note.attempts,
-                marks: Some(self.marks.clone()),
-            });
+            let handover = Arc::new(Handover::new(
+                note.id,
+                note.attempts,
+                Some(self.marks.clone()),
+            ));
             self.out.insert(note.id, (note.clone(), handover.clone()));
             let job = Job {
                 note,

@@ -69,6 +69,7 @@ impl SmtpTransport {
                 .map_or_else(ClientId::default, ClientId::Domain),
             credentials,
             has_fallback,
+            label: label.as_str().into(),
         };
         Ok(SmtpTransport {
             client: Client::new(server, cfg.pool_size.unwrap_or(4) as usize),
@@ -160,6 +161,46 @@ mod tests {
             got[0].html_body().as_deref(),
             Some("<p>Hi Ann, the bread was &lt;burnt&gt;.</p>")
         );
+    }
+
+    /// Each note's answer is beside its mark before the connection takes the next note, so a
+    /// crash finds at most one note of a connection on its way without an answer.
+    #[tokio::test]
+    async fn the_answer_is_marked_before_the_connection_takes_its_next_note() {
+        let server = TestSmtpServer::start().pipelining();
+        let dir = tempfile::tempdir().expect("dir");
+        let outbox = crate::outbox::Outbox::open(&dir.path().join("s.sqlite")).expect("open");
+        let marks = std::sync::Arc::new(outbox.handed_over().expect("marks"));
+        let one_connection = SmtpConfig {
+            pool_size: Some(1),
+            ..local(server.port())
+        };
+        let smtp = std::sync::Arc::new(
+            SmtpTransport::new(&one_connection, Path::new("."), false).expect("transport"),
+        );
+        let sends: Vec<_> = (1..=3)
+            .map(|id| {
+                let (smtp, marks) = (smtp.clone(), marks.clone());
+                tokio::spawn(async move {
+                    let handover = std::sync::Arc::new(Handover::new(id, 1, Some(marks)));
+                    smtp.send(&message(), &handover).await
+                })
+            })
+            .collect();
+        for send in sends {
+            assert!(send.await.expect("joined").is_ok());
+        }
+        let text = std::fs::read_to_string(dir.path().join("s.sqlite-handed")).expect("marks");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        for pair in lines.chunks(2) {
+            let id = pair[0].split(' ').next().unwrap_or_default();
+            assert_eq!(pair[0], format!("{id} 1"), "{text}");
+            assert!(
+                pair[1].starts_with(&format!("{id} 1 sent 127.0.0.1:{}: 250", server.port())),
+                "{text}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -59,6 +59,8 @@ pub(crate) struct Server {
     pub credentials: Option<Credentials>,
     /// Whether another server is tried when this one refuses rekindle.
     pub has_fallback: bool,
+    /// "host:port", as a sent note's outcome names it.
+    pub label: Arc<str>,
 }
 
 /// An open connection, whether its server lets us pipeline, and since when it rests.
@@ -73,11 +75,18 @@ struct Job {
     envelope: Envelope,
     email: Vec<u8>,
     handover: Arc<Handover>,
+    /// The server's label (see [`Server`]).
+    label: Arc<str>,
     done: oneshot::Sender<Result<String, SendError>>,
 }
 
 impl Job {
     fn finish(self, outcome: Result<String, SendError>) {
+        // Written before the connection takes its next note: a crash then finds at most one
+        // note of each connection on its way without an answer.
+        if let Ok(reply) = &outcome {
+            self.handover.accepted(&self.label, reply);
+        }
         // The sender stopped waiting (its runtime is shutting down): nothing left to tell.
         let _ = self.done.send(outcome);
     }
@@ -146,6 +155,7 @@ impl Client {
             envelope: envelope.clone(),
             email,
             handover,
+            label: self.shared.server.label.clone(),
             done,
         };
         if self.queue.send(job).is_err() {
