@@ -290,18 +290,25 @@ fn a_log_replaced_under_its_path_is_followed_and_its_new_complaints_answered() {
     assert_eq!(missing, 1, "{:?}", daemon.seen());
 }
 
+/// Ada, who bought something 40 days ago, and the event rules with the log looked at only
+/// hourly: what wakes the daemon in time is the notification of a write.
+fn ada_polled_hourly(transport: &str) -> Fixture {
+    let f = Fixture::new();
+    f.customer(1, "ada@example.com", Some("Ada Lovelace"), None, None)
+        .interaction(1, &ago(40.0), "purchase", Some(0.6), None);
+    f.config(
+        transport,
+        &EVENT_RULES.replace("event_poll = \"200ms\"", "event_poll = \"1h\""),
+    );
+    f
+}
+
 /// A committed complaint is noticed as it is written, not at the next poll: with the poll an
 /// hour apart, the apology still arrives within seconds. Before, it waited for the poll.
 #[test]
 fn a_complaint_is_noticed_as_it_is_written_not_at_the_next_poll() {
     let server = TestSmtpServer::start();
-    let f = Fixture::new();
-    f.customer(1, "ada@example.com", Some("Ada Lovelace"), None, None)
-        .interaction(1, &ago(40.0), "purchase", Some(0.6), None);
-    f.config(
-        &smtp_transport(server.port()),
-        &EVENT_RULES.replace("event_poll = \"200ms\"", "event_poll = \"1h\""),
-    );
+    let f = ada_polled_hourly(&smtp_transport(server.port()));
     let mut daemon = Daemon::start(&f);
     daemon.wait_for("rekindle started");
     // The first poll at start is behind us; the next one is an hour away.
@@ -331,14 +338,11 @@ fn a_complaint_is_noticed_as_it_is_written_not_at_the_next_poll() {
 #[test]
 fn a_complaint_whose_commit_syncs_slowly_is_still_noticed_at_once() {
     let server = TestSmtpServer::start();
-    let f = Fixture::new();
-    f.customer(1, "ada@example.com", Some("Ada Lovelace"), None, None)
-        .interaction(1, &ago(40.0), "purchase", Some(0.6), None);
-    f.config(
-        // Nothing else wakes the daemon: no poll of the log, no delivery pass, within the test.
-        &format!("{}\n[delivery]\npoll = \"1h\"", smtp(server.port(), &[])),
-        &EVENT_RULES.replace("event_poll = \"200ms\"", "event_poll = \"1h\""),
-    );
+    // Nothing else wakes the daemon within the test: no delivery pass either.
+    let f = ada_polled_hourly(&format!(
+        "{}\n[delivery]\npoll = \"1h\"",
+        smtp(server.port(), &[])
+    ));
     let shim = slow_sync_shim(&f);
     let mut daemon = Daemon::start(&f);
     daemon.wait_for("rekindle started");
