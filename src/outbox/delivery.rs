@@ -61,7 +61,8 @@ impl Outbox {
         // After a reboot every note counts as on its way: the marks are read only on the same boot.
         let marks = same_boot
             .then(|| {
-                self.read_handed().inspect_err(|why| {
+                let sending = notes.iter().map(|n| (n.id, n.attempts)).collect();
+                self.read_handed(&sending).inspect_err(|why| {
                     tracing::warn!("{why}: which notes were on their way is not known, so every note left `sending` is parked as unknown");
                 })
             })

@@ -10,9 +10,9 @@
 //! which is why the boot is compared at start-up (see [`Outbox::park_interrupted`]). A
 //! connection never waits for the delivery thread (busy with a synced claim, say) to send.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -125,26 +125,32 @@ impl Outbox {
         })
     }
 
-    /// What the file says (nothing when it is missing).
-    pub(super) fn read_handed(&self) -> Marks {
+    /// What the file says of the attempts in `of` (nothing when it is missing), read line by
+    /// line: a long delivery pass leaves a line or two for every note it sent, and only the
+    /// notes left `sending` are kept.
+    pub(super) fn read_handed(&self, of: &HashSet<(i64, u32)>) -> Marks {
         let path = self.handed_path();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+        let file = match File::open(&path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => return Err(cannot(e)),
         };
-        text.lines()
-            .enumerate()
-            .map(|(i, line)| {
-                parse_mark(line).ok_or_else(|| {
-                    format!(
-                        "{}:{}: not a note's mark (\"note-id attempt\", then \"sent reply\" or \"back\"): {line:?}",
-                        path.display(),
-                        i + 1
-                    )
-                })
-            })
-            .collect()
+        let mut marks = HashMap::new();
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(cannot)?;
+            let (key, mark) = parse_mark(&line).ok_or_else(|| {
+                format!(
+                    "{}:{}: not a note's mark (\"note-id attempt\", then \"sent reply\" or \"back\"): {line:?}",
+                    path.display(),
+                    i + 1
+                )
+            })?;
+            if of.contains(&key) {
+                marks.insert(key, mark);
+            }
+        }
+        Ok(marks)
     }
 
     /// Empties the file once the notes it speaks of are settled.
