@@ -19,13 +19,12 @@ use crate::config::smtp::{SmtpConfig, SmtpSetupError, Tls, password};
 /// The SMTP transport to one server.
 pub(crate) struct SmtpTransport {
     client: Client,
-    label: String,
 }
 
 impl std::fmt::Debug for SmtpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpTransport")
-            .field("server", &self.label)
+            .field("server", &self.label())
             .finish_non_exhaustive()
     }
 }
@@ -69,17 +68,16 @@ impl SmtpTransport {
                 .map_or_else(ClientId::default, ClientId::Domain),
             credentials,
             has_fallback,
-            label: label.as_str().into(),
+            label: label.into(),
         };
         Ok(SmtpTransport {
             client: Client::new(server, cfg.pool_size.unwrap_or(4) as usize),
-            label,
         })
     }
 
     /// "host:port", for logs.
     pub(crate) fn label(&self) -> &str {
-        &self.label
+        self.client.label()
     }
 
     /// Sends one message to its one recipient. Ok is the server's reply.

@@ -113,6 +113,11 @@ struct Shared {
 }
 
 impl Client {
+    /// The server's "host:port".
+    pub(crate) fn label(&self) -> &str {
+        &self.shared.server.label
+    }
+
     /// A client opening at most `size` connections (at least one).
     pub(crate) fn new(server: Server, size: usize) -> Client {
         let (queue, jobs) = mpsc::unbounded_channel();
