@@ -82,7 +82,7 @@ impl Handover {
             .compare_exchange(ON_ITS_WAY, ANSWERED, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
-            self.write_answer(Some(&format!("{server}: {reply}")));
+            self.write_answer(Some(&super::settle::sent_detail(server, reply)));
         }
     }
 

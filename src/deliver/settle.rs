@@ -26,7 +26,7 @@ pub(super) fn settle(
             info!(note_id = id, rule = %rule, customer_id = %customer, server = %server, reply = %reply, "note sent");
             report.sent += 1;
             report.per_rule.entry(rule.clone()).or_default().0 += 1;
-            Update::new(id, NoteState::Sent, format!("{server}: {reply}"), None)
+            Update::new(id, NoteState::Sent, sent_detail(server, reply), None)
         }
         Err(SendError::Transient(why) | SendError::Unreachable(why) | SendError::Lost(why))
             if retryable =>
@@ -74,6 +74,11 @@ pub(super) fn settle(
             update
         }
     }
+}
+
+/// What a sent note records of the server that took it and its reply.
+pub(super) fn sent_detail(server: &str, reply: &str) -> String {
+    format!("{server}: {reply}")
 }
 
 /// Whether a permanent refusal says the address itself is bad: an enhanced status 5.1.x

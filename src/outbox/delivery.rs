@@ -59,7 +59,7 @@ impl Outbox {
             return self.clear_handed().map(|()| Parked::default());
         }
         // After a reboot every note counts as on its way: the marks are read only on the same boot.
-        let marks = same_boot
+        let mut marks = same_boot
             .then(|| {
                 let sending = notes.iter().map(|n| (n.id, n.attempts)).collect();
                 self.read_handed(&sending).inspect_err(|why| {
@@ -76,33 +76,36 @@ impl Outbox {
         let mut parked = Parked::default();
         let mut updates = Vec::with_capacity(notes.len());
         for note in notes {
-            let mark = match &marks {
+            let mark = match marks.as_mut() {
                 None => Some(Mark::OnItsWay),
-                Some(marks) => marks.get(&(note.id, note.attempts)).cloned(),
+                Some(marks) => marks.remove(&(note.id, note.attempts)),
             };
             let mark = match mark {
                 None if in_table(note.id).map_err(|e| self.err(e))? => Some(Mark::OnItsWay),
                 mark => mark,
             };
-            match mark {
-                Some(Mark::Sent(reply)) => {
-                    updates.push(Update::new(note.id, NoteState::Sent, format!("{reply} (recorded at the next start: the previous run stopped before it could)"), None));
-                    parked.sent.push(note);
-                }
-                Some(Mark::OnItsWay) => {
-                    updates.push(Update::new(note.id, NoteState::Unknown, "the previous run stopped while this note was on its way to the server; it may or may not have arrived".into(), None));
-                    parked.unknown.push(note);
-                }
-                Some(Mark::Back) | None => {
-                    updates.push(Update::new(
-                        note.id,
-                        NoteState::Queued,
-                        "the previous run stopped before this note reached the server; it goes again".into(),
-                        Some(now),
-                    ));
-                    parked.back.push(note);
-                }
-            }
+            let (state, detail, due_at, into) = match mark {
+                Some(Mark::Sent(reply)) => (
+                    NoteState::Sent,
+                    format!("{reply} (recorded at the next start: the previous run stopped before it could)"),
+                    None,
+                    &mut parked.sent,
+                ),
+                Some(Mark::OnItsWay) => (
+                    NoteState::Unknown,
+                    "the previous run stopped while this note was on its way to the server; it may or may not have arrived".into(),
+                    None,
+                    &mut parked.unknown,
+                ),
+                Some(Mark::Back) | None => (
+                    NoteState::Queued,
+                    "the previous run stopped before this note reached the server; it goes again".into(),
+                    Some(now),
+                    &mut parked.back,
+                ),
+            };
+            updates.push(Update::new(note.id, state, detail, due_at));
+            into.push(note);
         }
         self.finish_batch(&updates, now)?;
         self.conn

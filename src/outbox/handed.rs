@@ -27,7 +27,7 @@ pub(crate) struct HandedOver {
 }
 
 /// What the file says of one attempt of a note, its last line about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum Mark {
     /// Its message started on its way: it may have arrived.
     OnItsWay,

@@ -75,18 +75,11 @@ struct Job {
     envelope: Envelope,
     email: Vec<u8>,
     handover: Arc<Handover>,
-    /// The server's label (see [`Server`]).
-    label: Arc<str>,
     done: oneshot::Sender<Result<String, SendError>>,
 }
 
 impl Job {
     fn finish(self, outcome: Result<String, SendError>) {
-        // Written before the connection takes its next note: a crash then finds at most one
-        // note of each connection on its way without an answer.
-        if let Ok(reply) = &outcome {
-            self.handover.accepted(&self.label, reply);
-        }
         // The sender stopped waiting (its runtime is shutting down): nothing left to tell.
         let _ = self.done.send(outcome);
     }
@@ -160,7 +153,6 @@ impl Client {
             envelope: envelope.clone(),
             email,
             handover,
-            label: self.shared.server.label.clone(),
             done,
         };
         if self.queue.send(job).is_err() {
@@ -232,7 +224,7 @@ impl Shared {
                 conn.smtp.message(&job.email).await.map_err(after_end)
             })
             .await;
-            settle(slot, job, handed);
+            settle(slot, job, handed, &self.server.label);
             return None;
         };
         // Behind the message, the next waiting note's commands, if the server pipelines.
@@ -250,7 +242,7 @@ impl Shared {
             conn.smtp.command(Raw(&block)).await.map_err(after_end)
         })
         .await;
-        settle(slot, job, handed);
+        settle(slot, job, handed, &self.server.label);
         let announced = behind.is_some() && slot.is_some();
         next.map(|next| (next, announced))
     }
@@ -314,7 +306,7 @@ impl Shared {
                     announced = false;
                 }
                 Err(broken) => {
-                    settle(slot, job, Err(broken));
+                    settle(slot, job, Err(broken), &self.server.label);
                     return None;
                 }
             }

@@ -42,9 +42,21 @@ pub(super) enum Broken {
 }
 
 /// Tells the note's sender how it went, and keeps the connection only if it is still good.
-pub(super) fn settle(slot: &mut Option<Conn>, job: Job, outcome: Result<Response, Broken>) {
+/// When the server (`label`) took the note, that is written beside its mark first, before the
+/// connection takes its next note: a crash then finds at most one note of each connection on
+/// its way without an answer.
+pub(super) fn settle(
+    slot: &mut Option<Conn>,
+    job: Job,
+    outcome: Result<Response, Broken>,
+    label: &str,
+) {
     let outcome = match outcome {
-        Ok(response) => Ok(reply_text(&response)),
+        Ok(response) => {
+            let reply = reply_text(&response);
+            job.handover.accepted(label, &reply);
+            Ok(reply)
+        }
         Err(Broken::Reply(err)) => Err(classify(err)),
         Err(Broken::Sender(err)) => Err(SendError::Account(format!(
             "the sender address is refused: {err}"
