@@ -109,16 +109,50 @@ const LETTER_STYLE: &str = "body{margin:0;padding:24px 16px}\
 
 const LETTER_INLINE: &str = "max-width:36em;margin:0 auto;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif;font-size:17px;line-height:1.55";
 
+/// The page around every HTML letter, before its language tag (see [`letter_html`]).
+const PAGE_START: &str = "<!DOCTYPE html>\n<html lang=\"";
+
+/// The page between the language tag and the letter.
+static PAGE_TOP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light dark\">\n<meta name=\"supported-color-schemes\" content=\"light dark\">\n<style>{LETTER_STYLE}</style>\n</head>\n<body>\n<div class=\"letter\" style=\"{LETTER_INLINE}\">\n"
+    )
+});
+
+/// The page after the letter.
+const PAGE_END: &str = "\n</div>\n</body>\n</html>\n";
+
+/// Whether `c` may stand in the page's language tag.
+fn tag_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-'
+}
+
 /// A note's HTML block as a whole document in the letter's style (see [`LETTER_STYLE`]), in
 /// language `lang` (a BCP 47 tag).
 pub(crate) fn letter_html(body: &str, lang: &str) -> String {
-    let lang: String = lang
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light dark\">\n<meta name=\"supported-color-schemes\" content=\"light dark\">\n<style>{LETTER_STYLE}</style>\n</head>\n<body>\n<div class=\"letter\" style=\"{LETTER_INLINE}\">\n{body}\n</div>\n</body>\n</html>\n"
-    )
+    let mut page = String::with_capacity(PAGE_START.len() + PAGE_TOP.len() + body.len() + 64);
+    page.push_str(PAGE_START);
+    page.extend(lang.chars().filter(|c| tag_char(*c)));
+    page.push_str(&PAGE_TOP);
+    page.push_str(body);
+    page.push_str(PAGE_END);
+    page
+}
+
+/// The language tag and the HTML block of `page` when it is [`letter_html`]'s page around
+/// them (`letter_html(block, tag)` gives `page` back, byte for byte); `None` for any other.
+/// The state database keeps a note's block and tag rather than the page (about 1 kB less for
+/// each note).
+pub(crate) fn letter_in_page(page: &str) -> Option<(&str, &str)> {
+    let rest = page.strip_prefix(PAGE_START)?;
+    let (tag, rest) = rest.split_at(rest.find('"')?);
+    if !tag.chars().all(tag_char) {
+        return None;
+    }
+    let block = rest
+        .strip_prefix(PAGE_TOP.as_str())?
+        .strip_suffix(PAGE_END)?;
+    Some((tag, block))
 }
 
 /// Builds the email of `letter` to customer `customer_id`, dated `now`.
@@ -208,6 +242,30 @@ mod tests {
         let (config, d) = Config::parse(std::path::Path::new("c.toml"), text);
         assert!(!d.iter().any(|d| d.is_error()), "{d:?}");
         config.expect("config").sender
+    }
+
+    /// The block and tag taken out of a letter's page give the page back byte for byte; any
+    /// other HTML is not taken apart (it is kept whole).
+    #[test]
+    fn a_letters_page_is_taken_apart_only_into_what_gives_it_back() {
+        let block = "<p>Dear Zoë,</p>\n<p>\"Thank you\" — <a href=\"x\">here</a></p>\n</div>";
+        for tag in ["en", "pt-BR", "", "zh-Hant-TW"] {
+            let page = letter_html(block, tag);
+            assert_eq!(letter_in_page(&page), Some((tag, block)), "{tag}");
+        }
+        // A tag with other characters is written without them, and read back so.
+        let page = letter_html(block, "fr\"><script>");
+        let (tag, back) = letter_in_page(&page).expect("taken apart");
+        assert_eq!((letter_html(back, tag), tag), (page.clone(), "frscript"));
+        for other in [
+            "<p>Hi</p>".to_string(),
+            page.replace("36em", "40em"),
+            page.trim_end().to_string(),
+            format!("{page} "),
+            page.replacen("lang=\"frscript\"", "lang=\"fr script\"", 1),
+        ] {
+            assert_eq!(letter_in_page(&other), None, "{other}");
+        }
     }
 
     fn letter(display_name: &str) -> Letter {

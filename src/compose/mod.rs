@@ -17,7 +17,8 @@ pub(crate) mod unsubscribe;
 pub(crate) use context::{DigestContext, NoteContext, Recipient, recipient};
 pub(crate) use lang::Language;
 pub(crate) use message::{
-    Letter, MessageError, build_message, letter_html, message_id, note_token, unsubscribe_link,
+    Letter, MessageError, build_message, letter_html, letter_in_page, message_id, note_token,
+    unsubscribe_link,
 };
 pub(crate) use templates::{Templates, describe};
 

@@ -222,12 +222,19 @@ impl Outbox {
             return Ok(None);
         }
         let id = self.conn.last_insert_rowid();
+        // The letter's block without the page around it, when it has rekindle's own.
+        let html = note.letter.body_html.as_deref();
+        let (tag, html) = match html.and_then(crate::compose::letter_in_page) {
+            Some((tag, block)) => (Some(tag), Some(block)),
+            None => (None, html),
+        };
         let rest = || -> rusqlite::Result<()> {
             self.conn
                 .prepare_cached(
-                    "INSERT INTO note_bodies (note_id, body_text, body_html) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO note_bodies (note_id, body_text, body_html, html_lang)
+                     VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![id, note.letter.body_text, note.letter.body_html])?;
+                .execute(params![id, note.letter.body_text, html, tag])?;
             self.conn
                 .prepare_cached("INSERT INTO note_events (note_id, at, state) VALUES (?1, ?2, ?3)")?
                 .execute(params![id, now, NoteState::Queued])?;

@@ -32,10 +32,13 @@ CREATE TABLE IF NOT EXISTS notes (
 );
 -- What a note says, apart: a change of state rewrites a row of a few dozen bytes, not one of
 -- kilobytes (a claim of 128 notes wrote about 128 pages to the WAL and synced them).
+-- With html_lang, body_html is the letter's block and the page around it (the same for every
+-- note: about 1 kB) is put back when read, in that language; without, the whole page.
 CREATE TABLE IF NOT EXISTS note_bodies (
     note_id   INTEGER PRIMARY KEY REFERENCES notes(id),
     body_text TEXT NOT NULL,
-    body_html TEXT
+    body_html TEXT,
+    html_lang TEXT
 );
 -- Every index below is written for every note queued, most of them in random order (a rule
 -- meets its customers by urgency, not by id): each one more or longer costs a page written for
@@ -191,7 +194,7 @@ CREATE TEMP VIEW all_notes AS
 
 /// The columns [`read_note`] reads, in its order, from `notes` [`WITH_BODIES`].
 pub(super) const NOTE_COLUMNS: &str = "id, rule, customer_id, recipient, display_name, subject, \
-     body_text, body_html, message_id, attempts, created_at, timezone";
+     body_text, body_html, message_id, attempts, created_at, timezone, html_lang";
 
 /// What joins each note to its bodies, behind `FROM notes` (and its `INDEXED BY`): notes first.
 pub(super) const WITH_BODIES: &str = "CROSS JOIN note_bodies ON note_bodies.note_id = notes.id";
@@ -205,10 +208,15 @@ pub(super) fn token_of(message_id: &str) -> String {
 /// Adds the columns a state database written by an older rekindle lacks, before [`schema`]
 /// makes the indexes on them (then [`migrate`] does the rest).
 pub(super) fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
-    let has = |column| has_column(conn, column);
+    let has = |column| has_column(conn, "notes", column);
     if !has("id")? {
         // A new database: the schema makes the table whole.
         return Ok(());
+    }
+    // Made whole by the schema when missing (the bodies then move there: see `migrate`).
+    if has_column(conn, "note_bodies", "note_id")? && !has_column(conn, "note_bodies", "html_lang")?
+    {
+        conn.execute_batch("ALTER TABLE note_bodies ADD COLUMN html_lang TEXT")?;
     }
     if !has("timezone")? {
         conn.execute_batch("ALTER TABLE notes ADD COLUMN timezone TEXT")?;
@@ -219,11 +227,11 @@ pub(super) fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Whether the table `notes` has `column`.
-fn has_column(conn: &Connection, column: &str) -> rusqlite::Result<bool> {
+/// Whether `table` has `column` (a missing table has none).
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('notes') WHERE name = ?1)",
-        [column],
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        [table, column],
         |r| r.get(0),
     )
 }
@@ -259,7 +267,7 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             [],
         )?;
     }
-    if has_column(conn, "body_text")? {
+    if has_column(conn, "notes", "body_text")? {
         // Once, in one transaction: the bodies move to note_bodies (see the schema).
         conn.execute_batch(
             "BEGIN IMMEDIATE;
@@ -284,7 +292,13 @@ pub(super) fn read_note(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredNote> {
             display_name: r.get(4)?,
             subject: r.get(5)?,
             body_text: r.get(6)?,
-            body_html: r.get(7)?,
+            body_html: match (
+                r.get_ref(7)?.as_str_or_null()?,
+                r.get_ref(12)?.as_str_or_null()?,
+            ) {
+                (Some(block), Some(tag)) => Some(crate::compose::letter_html(block, tag)),
+                (html, _) => html.map(str::to_string),
+            },
             message_id: r.get(8)?,
         },
         attempts: r.get(9)?,

@@ -756,6 +756,68 @@ fn an_older_state_database_moves_the_bodies_apart_and_keeps_them() {
     assert_eq!(bodies, 1);
 }
 
+/// A note's HTML is stored without the page around it (the same for every note) and read
+/// back whole, byte for byte; HTML of another shape is stored as it is.
+#[test]
+fn a_notes_html_page_is_stored_as_its_block_and_read_back_whole() {
+    let dir = tempfile::tempdir().expect("dir");
+    let outbox = Outbox::open(&dir.path().join("state.sqlite")).expect("open");
+    let page = crate::compose::letter_html("<p>Hi Ada,</p>\n<p>Thank you.</p>", "en-GB");
+    for (customer, html) in [("1", page.as_str()), ("2", "<p>Hi Ann</p>")] {
+        let mut new = note("thanks", customer, "o");
+        new.letter.body_html = Some(html.to_string());
+        outbox.enqueue(&new, now()).expect("enqueue");
+    }
+    outbox.flush().expect("flush");
+    let stored = count(&outbox, "SELECT sum(length(body_html)) FROM note_bodies");
+    assert_eq!(
+        stored as usize,
+        "<p>Hi Ada,</p>\n<p>Thank you.</p><p>Hi Ann</p>".len()
+    );
+    let mut read = Vec::new();
+    while let Some(n) = outbox.claim_next(now()).expect("claim") {
+        read.push((n.customer_id, n.letter.body_html));
+    }
+    read.sort();
+    assert_eq!(
+        read,
+        [
+            ("1".to_string(), Some(page.clone())),
+            ("2".to_string(), Some("<p>Hi Ann</p>".to_string()))
+        ]
+    );
+}
+
+/// A state database whose bodies were written whole (before their page was left out) gets
+/// the column for the page's language, and its notes go out saying what they said.
+#[test]
+fn an_older_state_databases_whole_pages_are_read_as_they_are() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("state.sqlite");
+    let outbox = Outbox::open(&path).expect("open");
+    let mut new = note("thanks", "1", "o");
+    let page = crate::compose::letter_html("<p>Hi Ada,</p>", "en");
+    new.letter.body_html = Some(page.clone());
+    outbox.enqueue(&new, now()).expect("enqueue");
+    outbox.flush().expect("flush");
+    drop(outbox);
+    // As an earlier build wrote it: the whole page, no html_lang column.
+    let old = Connection::open(&path).expect("old");
+    old.execute_batch("ALTER TABLE note_bodies DROP COLUMN html_lang")
+        .expect("drop the column");
+    old.execute("UPDATE note_bodies SET body_html = ?1", [&page])
+        .expect("the whole page");
+    drop(old);
+    let outbox = Outbox::open(&path).expect("reopen");
+    let columns = count(
+        &outbox,
+        "SELECT count(*) FROM pragma_table_info('note_bodies') WHERE name = 'html_lang'",
+    );
+    assert_eq!(columns, 1);
+    let note = outbox.claim_next(now()).expect("claim").expect("the note");
+    assert_eq!(note.letter.body_html, Some(page));
+}
+
 #[test]
 fn a_note_is_logged_as_queued_only_once_its_group_is_committed() {
     // Before, "note queued" was logged before the group committed: after a crash or a full
