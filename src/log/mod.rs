@@ -162,9 +162,16 @@ impl Log {
     }
 
     /// Another connection to the same log, knowing the same horizon (for reading on another
-    /// thread).
+    /// thread). Its page cache is 1 MiB rather than SQLite's 2: it reads a selection in one
+    /// pass, and four of them read at once (a `plan` at 1M customers peaked 4 to 8 MiB lower,
+    /// its CPU time the same).
     pub(crate) fn reopen(&self) -> Result<Log, LogError> {
         let log = Log::open(&self.path)?;
+        let small = log.conn.pragma_update(None, "cache_size", -1024);
+        small.map_err(|source| LogError::Open {
+            path: self.path.clone(),
+            source,
+        })?;
         *log.horizon.borrow_mut() = self.horizon();
         Ok(log)
     }
