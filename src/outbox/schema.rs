@@ -213,7 +213,7 @@ pub(super) fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
         // A new database: the schema makes the table whole.
         return Ok(());
     }
-    // Made whole by the schema when missing (the bodies then move there: see `migrate`).
+    // A database older still has no note_bodies: the schema makes it, with the column.
     if has_column(conn, "note_bodies", "note_id")? && !has_column(conn, "note_bodies", "html_lang")?
     {
         conn.execute_batch("ALTER TABLE note_bodies ADD COLUMN html_lang TEXT")?;
